@@ -1,0 +1,11 @@
+//! Domain rules and key custody shared by every Logvault crate.
+//!
+//! Nothing here knows about HTTP or SQL: the types parse untrusted input once (parse, don't validate) and the rest
+//! of the code relies on the invariants they carry.
+
+pub mod master_key;
+pub mod org;
+pub mod redact;
+
+pub use master_key::{MasterKey, MasterKeyError, MasterKeySource, SubKey};
+pub use org::{OrgName, OrgNameError};

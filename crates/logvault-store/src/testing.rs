@@ -1,0 +1,211 @@
+//! Fresh databases for tests, on both engines (feature `testing`).
+//!
+//! SQLite: a new encrypted file in a temporary directory. PostgreSQL: a new database on the server named by
+//! `LOGVAULT_TEST_DATABASE_URL` (an admin URL such as `postgres://postgres@127.0.0.1:5432/postgres`), dropped when
+//! the guard is dropped. When that variable is unset the PostgreSQL half is skipped with a message — except under
+//! CI (`CI` set), where a skip would hide a whole engine and therefore fails the test.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use logvault_core::MasterKey;
+use secrecy::{ExposeSecret, SecretString};
+use sqlx::Connection;
+use sqlx::postgres::PgConnection;
+
+use crate::{Engine, Location, Store};
+
+/// The environment variable naming the PostgreSQL server used by tests.
+pub const TEST_DATABASE_URL_VAR: &str = "LOGVAULT_TEST_DATABASE_URL";
+
+/// A fresh, migrated store and whatever keeps its database alive.
+#[derive(Debug)]
+pub struct TestDatabase {
+    pub store: Arc<dyn Store>,
+    pub engine: Engine,
+    /// The SQLite file, for tests that inspect it.
+    pub sqlite_path: Option<PathBuf>,
+    keep: Arc<KeepAlive>,
+}
+
+/// What must outlive every use of a [`TestDatabase`]'s store: its directory or its PostgreSQL database.
+///
+/// A closure that only uses `db.store` captures just that field, so the conformance macro holds one of these for
+/// the whole test.
+#[derive(Debug)]
+pub struct KeepAlive {
+    _sqlite_dir: Option<tempfile::TempDir>,
+    _postgres: Option<PgTestDb>,
+}
+
+/// A PostgreSQL database created for one test and dropped (with `FORCE`) when this guard goes.
+#[derive(Debug)]
+pub struct PgTestDb {
+    admin_url: String,
+    name: String,
+    url: SecretString,
+}
+
+impl TestDatabase {
+    /// A fresh store on `engine`, or `None` when the PostgreSQL half is skipped outside CI.
+    pub async fn new(engine: Engine) -> Option<TestDatabase> {
+        match engine {
+            Engine::Sqlite => Some(TestDatabase::sqlite().await),
+            Engine::Postgres => TestDatabase::postgres().await,
+        }
+    }
+
+    /// A handle that keeps the database alive for as long as it is held.
+    pub fn keep_alive(&self) -> Arc<KeepAlive> {
+        Arc::clone(&self.keep)
+    }
+
+    /// A fresh encrypted SQLite store in a temporary directory.
+    pub async fn sqlite() -> TestDatabase {
+        let dir = tempfile::tempdir().expect("create temp dir");
+        let key = MasterKey::create(&dir.path().join("master.key")).expect("create master key");
+        let path = dir.path().join("logvault.db");
+        let location = Location::Sqlite { path: path.clone(), key: key.derive(crate::sqlite::SQLCIPHER_KEY_PURPOSE) };
+        let store = crate::open_and_migrate(location).await.expect("open fresh sqlite store");
+        TestDatabase {
+            store,
+            engine: Engine::Sqlite,
+            sqlite_path: Some(path),
+            keep: Arc::new(KeepAlive { _sqlite_dir: Some(dir), _postgres: None }),
+        }
+    }
+
+    /// A fresh PostgreSQL store, or `None` when `LOGVAULT_TEST_DATABASE_URL` is unset outside CI.
+    pub async fn postgres() -> Option<TestDatabase> {
+        let db = PgTestDb::create().await?;
+        let location = Location::Postgres { url: db.url.clone() };
+        let store = crate::open_and_migrate(location).await.expect("open fresh postgres store");
+        Some(TestDatabase {
+            store,
+            engine: Engine::Postgres,
+            sqlite_path: None,
+            keep: Arc::new(KeepAlive { _sqlite_dir: None, _postgres: Some(db) }),
+        })
+    }
+}
+
+impl PgTestDb {
+    /// Creates an empty database, or returns `None` when PostgreSQL tests are not configured (outside CI).
+    pub async fn create() -> Option<PgTestDb> {
+        let admin_url = match std::env::var(TEST_DATABASE_URL_VAR) {
+            Ok(url) if !url.is_empty() => url,
+            _ if std::env::var_os("CI").is_some() => panic!(
+                "{TEST_DATABASE_URL_VAR} is not set under CI: the PostgreSQL half of the storage tests would \
+                 silently skip"
+            ),
+            _ => {
+                eprintln!("note: {TEST_DATABASE_URL_VAR} is not set; skipping the PostgreSQL half of this test");
+                return None;
+            }
+        };
+        let mut suffix = [0u8; 8];
+        getrandom::fill(&mut suffix).expect("os random");
+        let name = format!("logvault_test_{}", hex::encode(suffix));
+        let mut conn = PgConnection::connect(&admin_url).await.expect("connect to the PostgreSQL test server");
+        sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+            .execute(&mut conn)
+            .await
+            .expect("create test database");
+        conn.close().await.ok();
+        let url = replace_database(&admin_url, &name);
+        Some(PgTestDb { admin_url, name, url: SecretString::from(url) })
+    }
+
+    /// The URL of the fresh database.
+    pub fn url(&self) -> &SecretString {
+        &self.url
+    }
+}
+
+impl Drop for PgTestDb {
+    fn drop(&mut self) {
+        let admin_url = self.admin_url.clone();
+        let name = self.name.clone();
+        // Drop may run inside a Tokio runtime, which must not block on another; a plain thread with its own small
+        // runtime is always allowed to.
+        let dropper = std::thread::spawn(move || {
+            let Ok(runtime) = tokio::runtime::Builder::new_current_thread().enable_all().build() else { return };
+            runtime.block_on(async move {
+                if let Ok(mut conn) = PgConnection::connect(&admin_url).await {
+                    let sql = format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)");
+                    sqlx::query(sqlx::AssertSqlSafe(sql)).execute(&mut conn).await.ok();
+                }
+            });
+        });
+        dropper.join().ok();
+    }
+}
+
+/// Replaces the database name (the URL path) of a `postgres://` URL, keeping any query string.
+fn replace_database(url: &str, database: &str) -> String {
+    let (base, query) = match url.split_once('?') {
+        Some((base, query)) => (base, Some(query)),
+        None => (url, None),
+    };
+    let authority_start = base.find("://").map_or(0, |i| i + 3);
+    let base = match base[authority_start..].find('/') {
+        Some(slash) => &base[..authority_start + slash],
+        None => base,
+    };
+    match query {
+        Some(query) => format!("{base}/{database}?{query}"),
+        None => format!("{base}/{database}"),
+    }
+}
+
+/// The engines a storage test runs on, for tests that loop rather than use [`conformance!`](crate::conformance).
+pub fn engines() -> [Engine; 2] {
+    [Engine::Sqlite, Engine::Postgres]
+}
+
+/// Exposes the secret URL for tests that hand it to a server under test.
+pub fn expose(url: &SecretString) -> &str {
+    url.expose_secret()
+}
+
+/// Writes one storage test once and runs it on both engines, as `NAME::sqlite` and `NAME::postgres`.
+///
+/// ```text
+/// conformance!(organisations_are_unique, |db: TestDatabase| async move { ... });
+/// ```
+#[macro_export]
+macro_rules! conformance {
+    ($name:ident, $body:expr) => {
+        mod $name {
+            #[allow(unused_imports)]
+            use super::*;
+
+            #[tokio::test]
+            async fn sqlite() {
+                let db = $crate::testing::TestDatabase::new($crate::Engine::Sqlite).await.expect("sqlite always runs");
+                let _keep = db.keep_alive();
+                ($body)(db).await;
+            }
+
+            #[tokio::test]
+            async fn postgres() {
+                if let Some(db) = $crate::testing::TestDatabase::new($crate::Engine::Postgres).await {
+                    let _keep = db.keep_alive();
+                    ($body)(db).await;
+                }
+            }
+        }
+    };
+}
+
+#[cfg(test)]
+mod tests {
+    use super::replace_database;
+
+    #[test]
+    fn the_database_name_is_replaced_and_the_query_kept() {
+        assert_eq!(replace_database("postgres://u@h:5432/postgres", "x"), "postgres://u@h:5432/x");
+        assert_eq!(replace_database("postgres://u@h:5432", "x"), "postgres://u@h:5432/x");
+        assert_eq!(replace_database("postgres://u@h/db?sslmode=disable", "x"), "postgres://u@h/x?sslmode=disable");
+    }
+}
