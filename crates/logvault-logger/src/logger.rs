@@ -1,6 +1,8 @@
 //! The logger itself: configuration, observation, memory and block issuing.
 
-use logvault_protocol::{Block, BlockError, Channel, DeviceKey, KeyGeneration, Sample, Serial, seal};
+use logvault_protocol::{
+    Block, BlockError, Channel, DeviceKey, KeyGeneration, Sample, Serial, seal,
+};
 
 use crate::counter::{CounterError, CounterStore};
 use crate::memory::{Memory, MemoryError, MemoryMode, Stored};
@@ -58,12 +60,22 @@ pub struct Logger<S> {
 }
 
 impl<S: CounterStore> Logger<S> {
-    pub fn new(config: LoggerConfig, key: DeviceKey, counter_store: S) -> Result<Self, LoggerError> {
+    pub fn new(
+        config: LoggerConfig,
+        key: DeviceKey,
+        counter_store: S,
+    ) -> Result<Self, LoggerError> {
         if config.channels.is_empty() || config.channels.len() > logvault_protocol::MAX_CHANNELS {
             return Err(LoggerError::ChannelCount);
         }
         let memory = Memory::new(config.capacity, config.mode)?;
-        Ok(Self { config, key, memory, counter_store, last_recorded: None })
+        Ok(Self {
+            config,
+            key,
+            memory,
+            counter_store,
+            last_recorded: None,
+        })
     }
 
     pub fn config(&self) -> &LoggerConfig {
@@ -87,14 +99,23 @@ impl<S: CounterStore> Logger<S> {
                 expected: self.config.channels.len(),
             });
         }
-        Ok(self.config.channels.iter().zip(readings).map(|(channel, &raw)| channel.resolution.scale(raw)).collect())
+        Ok(self
+            .config
+            .channels
+            .iter()
+            .zip(readings)
+            .map(|(channel, &raw)| channel.resolution.scale(raw))
+            .collect())
     }
 
     /// Offers a reading to the sampling rule; records it if the rule says so.
     pub fn observe(&mut self, time: i64, readings: &[i32]) -> Result<Observation, LoggerError> {
         let values = self.scale(readings)?;
         self.check_clock(time)?;
-        let last = self.last_recorded.as_ref().map(|sample| (sample.time, sample.values.as_slice()));
+        let last = self
+            .last_recorded
+            .as_ref()
+            .map(|sample| (sample.time, sample.values.as_slice()));
         if !self.config.rule.should_record(last, time, &values) {
             return Ok(Observation::Skipped);
         }
@@ -117,7 +138,12 @@ impl<S: CounterStore> Logger<S> {
     /// consumed; see [`issue_block`](Self::issue_block) for that).
     pub fn to_block(&self, counter: u64) -> Result<Block, LoggerError> {
         let samples = self.memory.iter().cloned().collect();
-        Ok(Block::new(self.config.serial.clone(), counter, self.config.channels.clone(), samples)?)
+        Ok(Block::new(
+            self.config.serial.clone(),
+            counter,
+            self.config.channels.clone(),
+            samples,
+        )?)
     }
 
     /// Reserves the next counter (persisted before anything is returned) and seals the memory
@@ -138,7 +164,10 @@ impl<S: CounterStore> Logger<S> {
 
     fn check_clock(&self, time: i64) -> Result<(), LoggerError> {
         match &self.last_recorded {
-            Some(last) if time < last.time => Err(LoggerError::ClockWentBackwards { time, last: last.time }),
+            Some(last) if time < last.time => Err(LoggerError::ClockWentBackwards {
+                time,
+                last: last.time,
+            }),
             _ => Ok(()),
         }
     }

@@ -2,7 +2,6 @@
 
 use logvault_protocol::{Block, Channel, DeviceKey, Quantity, ResolutionTable, Sample, Serial};
 
-
 pub fn key() -> DeviceKey {
     DeviceKey::from_bytes([0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15])
 }
