@@ -3,6 +3,7 @@
 //! Nothing here knows about HTTP or SQL: the types parse untrusted input once (parse, don't validate) and the rest
 //! of the code relies on the invariants they carry.
 
+pub mod envelope;
 pub mod master_key;
 pub mod org;
 pub mod redact;

@@ -1,0 +1,457 @@
+//! The typed configuration tree, loaded as defaults → optional `logvault.toml` → `LOGVAULT_*` environment → flags.
+//!
+//! Secrets are `SecretString`s whose `Serialize` writes `[redacted]`, so printing a configuration can never leak
+//! them; the database URL is shown with its password replaced.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use figment::Figment;
+use figment::providers::{Env, Format, Serialized, Toml};
+use secrecy::{ExposeSecret, SecretString};
+use serde::{Deserialize, Serialize, Serializer};
+
+/// The whole configuration of a Logvault instance.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    /// Directory for the SQLite database, the master key (unless master_key_file is set) and the self-signed
+    /// certificate.
+    pub data_dir: PathBuf,
+    /// A postgres:// URL selects PostgreSQL; unset means the embedded, encrypted SQLite file in data_dir.
+    #[serde(serialize_with = "serialize_database_url")]
+    pub database_url: Option<SecretString>,
+    /// The master key file. Default: data_dir/master.key, created on first start. In production keep it apart
+    /// from the data (another disk, a secrets mount), so a copy of the data alone is useless.
+    pub master_key_file: Option<PathBuf>,
+    /// Address and port of the HTTPS listener; port 0 picks a free port.
+    pub listen: SocketAddr,
+    /// Serve plain HTTP instead of HTTPS. Only behind a TLS-terminating reverse proxy.
+    pub insecure_http: bool,
+    pub tls: TlsConfig,
+    pub log: LogConfig,
+    pub metrics: MetricsConfig,
+    pub http: HttpConfig,
+}
+
+/// TLS certificate. Without both files a self-signed certificate is generated in data_dir/tls on first start.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct TlsConfig {
+    /// PEM certificate chain.
+    pub cert_file: Option<PathBuf>,
+    /// PEM private key.
+    pub key_file: Option<PathBuf>,
+}
+
+/// Technical logs. They never carry secrets, tokens, passwords, email addresses or raw client IPs.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LogConfig {
+    /// "human" or "json".
+    pub format: LogFormat,
+    /// A tracing filter such as "info" or "info,logvault_server=debug"; RUST_LOG overrides it.
+    pub filter: String,
+}
+
+/// Output format of technical logs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    #[default]
+    Human,
+    Json,
+}
+
+/// Prometheus metrics. Never public by default: set a bearer token, a loopback listener, or both.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct MetricsConfig {
+    /// Bearer token that unlocks GET /metrics on the main listener.
+    #[serde(serialize_with = "serialize_secret")]
+    pub token: Option<SecretString>,
+    /// A separate plain-HTTP listener for /metrics; must be a loopback address.
+    pub listen: Option<SocketAddr>,
+}
+
+/// Limits on what one request may cost.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct HttpConfig {
+    /// Largest accepted request body, in bytes.
+    pub max_body_bytes: usize,
+    /// Seconds before a request is answered with 408.
+    pub request_timeout_secs: u64,
+}
+
+/// Values given on the command line; `None` leaves the lower layers in force.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Overrides {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub data_dir: Option<PathBuf>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub database_url: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub listen: Option<SocketAddr>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub insecure_http: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub log: Option<LogOverrides>,
+}
+
+/// Command-line overrides of the log section.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct LogOverrides {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub format: Option<LogFormat>,
+}
+
+/// Why the configuration could not be loaded.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("invalid configuration: {0}")]
+    Invalid(String),
+}
+
+/// Environment variables read by the layers above but not part of the tree.
+const ENV_NOT_IN_TREE: &[&str] = &["CONFIG", "TEST_DATABASE_URL"];
+
+impl Default for Config {
+    fn default() -> Config {
+        Config {
+            data_dir: PathBuf::from("logvault-data"),
+            database_url: None,
+            master_key_file: None,
+            listen: SocketAddr::from(([127, 0, 0, 1], 8443)),
+            insecure_http: false,
+            tls: TlsConfig::default(),
+            log: LogConfig::default(),
+            metrics: MetricsConfig::default(),
+            http: HttpConfig::default(),
+        }
+    }
+}
+
+impl Default for LogConfig {
+    fn default() -> LogConfig {
+        LogConfig {
+            format: LogFormat::Human,
+            filter: "info".to_owned(),
+        }
+    }
+}
+
+impl Default for HttpConfig {
+    fn default() -> HttpConfig {
+        HttpConfig {
+            max_body_bytes: 1024 * 1024,
+            request_timeout_secs: 30,
+        }
+    }
+}
+
+impl Config {
+    /// Loads the layered configuration. `file` is the TOML file to read if it exists (a missing default file is
+    /// fine; a missing explicitly named file is an error, checked by the caller).
+    pub fn load(file: Option<&Path>, overrides: &Overrides) -> Result<Config, ConfigError> {
+        Config::load_from(
+            file,
+            Env::prefixed("LOGVAULT_")
+                .ignore(ENV_NOT_IN_TREE)
+                .split("__"),
+            overrides,
+        )
+    }
+
+    fn load_from(
+        file: Option<&Path>,
+        env: Env,
+        overrides: &Overrides,
+    ) -> Result<Config, ConfigError> {
+        let mut figment = Figment::from(Serialized::defaults(Config::default()));
+        if let Some(file) = file {
+            figment = figment.merge(Toml::file_exact(file));
+        }
+        let config: Config = figment
+            .merge(env)
+            .merge(Serialized::globals(overrides))
+            .extract()
+            .map_err(|err| ConfigError::Invalid(one_line(&err)))?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        if let Some(addr) = self.metrics.listen {
+            if !addr.ip().is_loopback() {
+                return Err(ConfigError::Invalid(format!(
+                    "metrics.listen must be a loopback address, got {addr}; use metrics.token to expose /metrics \
+                     on the main listener"
+                )));
+            }
+        }
+        if let Some(url) = &self.database_url {
+            let url = url.expose_secret();
+            if !(url.starts_with("postgres://") || url.starts_with("postgresql://")) {
+                return Err(ConfigError::Invalid(
+                    "database_url must be a postgres:// URL (leave it unset for the embedded SQLite database)"
+                        .to_owned(),
+                ));
+            }
+        }
+        if self.tls.cert_file.is_some() != self.tls.key_file.is_some() {
+            return Err(ConfigError::Invalid(
+                "tls.cert_file and tls.key_file must be set together".to_owned(),
+            ));
+        }
+        if self.http.max_body_bytes == 0 || self.http.request_timeout_secs == 0 {
+            return Err(ConfigError::Invalid(
+                "http.max_body_bytes and http.request_timeout_secs must be positive".to_owned(),
+            ));
+        }
+        Ok(())
+    }
+
+    /// The effective configuration as TOML, with secrets redacted.
+    pub fn to_redacted_toml(&self) -> Result<String, ConfigError> {
+        toml::to_string_pretty(self).map_err(|err| ConfigError::Invalid(err.to_string()))
+    }
+
+    /// The path of the SQLite database file.
+    pub fn sqlite_path(&self) -> PathBuf {
+        self.data_dir.join("logvault.db")
+    }
+
+    /// The master key file actually in force.
+    pub fn master_key_path(&self) -> PathBuf {
+        self.master_key_file
+            .clone()
+            .unwrap_or_else(|| self.data_dir.join("master.key"))
+    }
+}
+
+/// A commented example configuration listing every key with its default.
+pub const TEMPLATE: &str = r#"# logvault.toml — every key is optional; shown here with its default.
+# Precedence: defaults < this file < LOGVAULT_* environment variables (nested keys joined with "__",
+# e.g. LOGVAULT_METRICS__TOKEN) < command-line flags.
+
+# Directory for the SQLite database, the master key (unless master_key_file is set) and the self-signed
+# certificate.
+# data_dir = "logvault-data"
+
+# A postgres:// URL selects PostgreSQL; unset means the embedded, encrypted SQLite file in data_dir.
+# Prefer LOGVAULT_DATABASE_URL for a URL that carries a password.
+# database_url = "postgres://logvault@127.0.0.1:5432/logvault"
+
+# The master key file. Default: data_dir/master.key, created on first start. In production keep it apart
+# from the data (another disk, a secrets mount), so a copy of the data alone is useless.
+# master_key_file = "/run/secrets/logvault-master.key"
+
+# Address and port of the HTTPS listener; port 0 picks a free port.
+# listen = "127.0.0.1:8443"
+
+# Serve plain HTTP instead of HTTPS. Only behind a TLS-terminating reverse proxy.
+# insecure_http = false
+
+[tls]
+# PEM certificate chain and private key. Without both, a self-signed certificate is generated in
+# data_dir/tls on first start.
+# cert_file = "/etc/logvault/cert.pem"
+# key_file = "/etc/logvault/key.pem"
+
+[log]
+# "human" or "json".
+# format = "human"
+# A tracing filter such as "info" or "info,logvault_server=debug"; RUST_LOG overrides it.
+# filter = "info"
+
+[metrics]
+# Prometheus metrics are never public by default: set a bearer token, a loopback listener, or both.
+# Bearer token that unlocks GET /metrics on the main listener (prefer LOGVAULT_METRICS__TOKEN).
+# token = "a-long-random-string"
+# A separate plain-HTTP listener for /metrics; must be a loopback address.
+# listen = "127.0.0.1:9464"
+
+[http]
+# Largest accepted request body, in bytes.
+# max_body_bytes = 1048576
+# Seconds before a request is answered with 408.
+# request_timeout_secs = 30
+"#;
+
+fn one_line(err: &figment::Error) -> String {
+    err.clone()
+        .into_iter()
+        .map(|e| e.to_string())
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+fn serialize_secret<S: Serializer>(
+    secret: &Option<SecretString>,
+    serializer: S,
+) -> Result<S::Ok, S::Error> {
+    match secret {
+        Some(_) => serializer.serialize_str("[redacted]"),
+        None => serializer.serialize_none(),
+    }
+}
+
+fn serialize_database_url<S: Serializer>(
+    url: &Option<SecretString>,
+    serializer: S,
+) -> Result<S::Ok, S::Error> {
+    match url {
+        Some(url) => serializer.serialize_str(&redact_url_password(url.expose_secret())),
+        None => serializer.serialize_none(),
+    }
+}
+
+/// Replaces the password of `scheme://user:password@host/...` with `[redacted]`, and drops the query string
+/// (which may carry `password=`).
+pub fn redact_url_password(url: &str) -> String {
+    let without_query = url.split('?').next().unwrap_or(url);
+    let Some(scheme_end) = without_query.find("://") else {
+        return "[redacted]".to_owned();
+    };
+    let rest = &without_query[scheme_end + 3..];
+    let authority_end = rest.find('/').unwrap_or(rest.len());
+    let authority = &rest[..authority_end];
+    let redacted_authority = match authority.rsplit_once('@') {
+        Some((userinfo, host)) => match userinfo.split_once(':') {
+            Some((user, _password)) => format!("{user}:[redacted]@{host}"),
+            None => format!("{userinfo}@{host}"),
+        },
+        None => authority.to_owned(),
+    };
+    let suffix = if url.contains('?') { "?[redacted]" } else { "" };
+    format!(
+        "{}://{}{}{}",
+        &without_query[..scheme_end],
+        redacted_authority,
+        &rest[authority_end..],
+        suffix
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn no_env() -> Env {
+        Env::prefixed("LOGVAULT_UNIT_TEST_NEVER_SET_").split("__")
+    }
+
+    #[test]
+    fn the_template_names_every_key_and_its_examples_form_a_valid_configuration() {
+        let uncommented: String = TEMPLATE
+            .lines()
+            .filter_map(|line| {
+                let body = line.strip_prefix("# ").unwrap_or(line);
+                let is_section = body.starts_with('[');
+                let is_assignment = body.split_once(" = ").is_some_and(|(key, _)| {
+                    !key.is_empty() && key.chars().all(|c| c.is_ascii_lowercase() || c == '_')
+                });
+                (is_section || is_assignment).then_some(body)
+            })
+            .collect::<Vec<_>>()
+            .join("\n");
+        let parsed: toml::Table = toml::from_str(&uncommented).unwrap();
+        let defaults: toml::Table =
+            toml::from_str(&Config::default().to_redacted_toml().unwrap()).unwrap();
+        // Every default key is documented in the template.
+        for (key, value) in &defaults {
+            match value {
+                toml::Value::Table(section) => {
+                    for sub in section.keys() {
+                        assert!(
+                            parsed[key].as_table().unwrap().contains_key(sub),
+                            "template lacks {key}.{sub}"
+                        );
+                    }
+                }
+                _ => assert!(parsed.contains_key(key), "template lacks {key}"),
+            }
+        }
+        // The example values form a valid configuration, and those that are defaults match the code.
+        let config: Config = toml::from_str(&uncommented).unwrap();
+        config.validate().unwrap();
+        assert_eq!(config.listen, Config::default().listen);
+        assert_eq!(
+            config.http.max_body_bytes,
+            Config::default().http.max_body_bytes
+        );
+    }
+
+    #[test]
+    fn layers_apply_in_order_file_then_env_then_flags() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("logvault.toml");
+        std::fs::write(
+            &file,
+            "data_dir = \"from-file\"\nlisten = \"127.0.0.1:1000\"\n[http]\nmax_body_bytes = 5\n",
+        )
+        .unwrap();
+        figment::Jail::expect_with(|jail| {
+            jail.set_env("LVT_LISTEN", "127.0.0.1:2000");
+            jail.set_env("LVT_HTTP__REQUEST_TIMEOUT_SECS", "7");
+            let overrides = Overrides {
+                data_dir: Some("from-flag".into()),
+                ..Overrides::default()
+            };
+            let config =
+                Config::load_from(Some(&file), Env::prefixed("LVT_").split("__"), &overrides)
+                    .map_err(|e| e.to_string())?;
+            assert_eq!(config.data_dir, PathBuf::from("from-flag"));
+            assert_eq!(config.listen, "127.0.0.1:2000".parse().unwrap());
+            assert_eq!(config.http.max_body_bytes, 5);
+            assert_eq!(config.http.request_timeout_secs, 7);
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn unknown_keys_and_bad_values_are_one_line_errors() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("logvault.toml");
+        std::fs::write(&file, "lisen = \"127.0.0.1:1\"\n").unwrap();
+        let err = Config::load_from(Some(&file), no_env(), &Overrides::default())
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("lisen"), "{err}");
+        assert!(!err.contains('\n'), "{err}");
+        std::fs::write(&file, "database_url = \"mysql://x\"\n").unwrap();
+        let err = Config::load_from(Some(&file), no_env(), &Overrides::default())
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("postgres://"), "{err}");
+        std::fs::write(&file, "[metrics]\nlisten = \"0.0.0.0:9464\"\n").unwrap();
+        let err = Config::load_from(Some(&file), no_env(), &Overrides::default())
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("loopback"), "{err}");
+    }
+
+    #[test]
+    fn secrets_are_redacted_when_shown() {
+        let config = Config {
+            database_url: Some(SecretString::from(
+                "postgres://lv:hunter2-secret@db:5432/lv?password=x",
+            )),
+            metrics: MetricsConfig {
+                token: Some(SecretString::from("metrics-token-secret")),
+                listen: None,
+            },
+            ..Config::default()
+        };
+        let shown = config.to_redacted_toml().unwrap();
+        assert!(!shown.contains("hunter2-secret"), "{shown}");
+        assert!(!shown.contains("password=x"), "{shown}");
+        assert!(!shown.contains("metrics-token-secret"), "{shown}");
+        assert!(
+            shown.contains("postgres://lv:[redacted]@db:5432/lv"),
+            "{shown}"
+        );
+        assert!(!format!("{config:?}").contains("hunter2-secret"));
+    }
+}

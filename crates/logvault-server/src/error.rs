@@ -1,0 +1,185 @@
+//! The API error policy: one `ApiError`, one status mapping, RFC 9457 `application/problem+json` bodies.
+//!
+//! What the client is told and what is logged are kept apart. A handler returns an `ApiError`; its `IntoResponse`
+//! only records *what* happened (a [`Problem`] in the response extensions). The `problem_details` middleware then
+//! renders every error response — including those made by axum, the body limit, the timeout and the panic catcher —
+//! as problem+json carrying the request id, and logs the cause chain of 5xx errors under that id. A 5xx body never
+//! carries internal detail.
+
+use std::sync::Arc;
+
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+
+/// The media type of RFC 9457 problem details.
+pub const PROBLEM_JSON: &str = "application/problem+json";
+
+/// Every error an API handler can return.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    #[error("the requested resource does not exist")]
+    NotFound,
+    #[error("{0}")]
+    MalformedBody(String),
+    #[error("expected a request body of type {expected}")]
+    UnsupportedMediaType { expected: &'static str },
+    #[error("the request body is larger than this server accepts")]
+    PayloadTooLarge,
+    #[error("{0}")]
+    Unprocessable(String),
+    #[error("authentication is required")]
+    Unauthorized,
+    #[error("you are not allowed to do this")]
+    Forbidden,
+    #[error("the service is not ready")]
+    NotReady(String),
+    #[error("internal error")]
+    Internal(#[source] anyhow::Error),
+}
+
+/// What an error response says, kept in the response extensions until the middleware renders it.
+#[derive(Debug, Clone)]
+pub struct Problem {
+    pub status: StatusCode,
+    /// Stable machine-readable slug; the `type` member is `/problems/{slug}`.
+    pub slug: &'static str,
+    pub title: &'static str,
+    pub detail: Option<String>,
+    /// The cause chain of an internal error, for the log only.
+    pub cause: Option<Arc<str>>,
+}
+
+/// The rendered body.
+#[derive(Debug, Serialize)]
+pub struct ProblemBody<'a> {
+    #[serde(rename = "type")]
+    pub type_uri: String,
+    pub title: &'a str,
+    pub status: u16,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub detail: Option<&'a str>,
+    pub request_id: &'a str,
+}
+
+impl ApiError {
+    /// The problem this error is, with its status, stable type slug and client-safe detail.
+    pub fn problem(&self) -> Problem {
+        let (status, slug, title) = match self {
+            ApiError::NotFound => (StatusCode::NOT_FOUND, "not-found", "Not Found"),
+            ApiError::MalformedBody(_) => (
+                StatusCode::BAD_REQUEST,
+                "malformed-body",
+                "Malformed Request Body",
+            ),
+            ApiError::UnsupportedMediaType { .. } => (
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "unsupported-media-type",
+                "Unsupported Media Type",
+            ),
+            ApiError::PayloadTooLarge => (
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "payload-too-large",
+                "Payload Too Large",
+            ),
+            ApiError::Unprocessable(_) => (
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "validation-failed",
+                "Validation Failed",
+            ),
+            ApiError::Unauthorized => (StatusCode::UNAUTHORIZED, "unauthorized", "Unauthorized"),
+            ApiError::Forbidden => (StatusCode::FORBIDDEN, "forbidden", "Forbidden"),
+            ApiError::NotReady(_) => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "not-ready",
+                "Service Not Ready",
+            ),
+            ApiError::Internal(_) => (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "internal",
+                "Internal Server Error",
+            ),
+        };
+        let detail = match self {
+            // Internal detail stays in the log.
+            ApiError::Internal(_) | ApiError::NotReady(_) => None,
+            other => Some(other.to_string()),
+        };
+        let cause = match self {
+            ApiError::Internal(err) => Some(Arc::from(format!("{err:#}"))),
+            ApiError::NotReady(reason) => Some(Arc::from(reason.as_str())),
+            _ => None,
+        };
+        Problem {
+            status,
+            slug,
+            title,
+            detail,
+            cause,
+        }
+    }
+}
+
+impl Problem {
+    /// The generic problem for an error status produced outside our handlers (axum, tower-http layers).
+    pub fn for_status(status: StatusCode) -> Problem {
+        let (slug, title) = match status {
+            StatusCode::NOT_FOUND => ("not-found", "Not Found"),
+            StatusCode::METHOD_NOT_ALLOWED => ("method-not-allowed", "Method Not Allowed"),
+            StatusCode::PAYLOAD_TOO_LARGE => ("payload-too-large", "Payload Too Large"),
+            StatusCode::REQUEST_TIMEOUT => ("timeout", "Request Timeout"),
+            StatusCode::UNSUPPORTED_MEDIA_TYPE => {
+                ("unsupported-media-type", "Unsupported Media Type")
+            }
+            StatusCode::TOO_MANY_REQUESTS => ("rate-limited", "Too Many Requests"),
+            s if s.is_server_error() => ("internal", "Internal Server Error"),
+            _ => ("bad-request", "Bad Request"),
+        };
+        Problem {
+            status,
+            slug,
+            title,
+            detail: None,
+            cause: None,
+        }
+    }
+
+    /// Renders the problem+json response for `request_id`.
+    pub fn render(&self, request_id: &str) -> Response {
+        let body = ProblemBody {
+            type_uri: format!("/problems/{}", self.slug),
+            title: self.title,
+            status: self.status.as_u16(),
+            detail: if self.status.is_server_error() {
+                None
+            } else {
+                self.detail.as_deref()
+            },
+            request_id,
+        };
+        let json = serde_json::to_vec(&body).unwrap_or_else(|_| b"{}".to_vec());
+        let mut response = (self.status, json).into_response();
+        response
+            .headers_mut()
+            .insert(header::CONTENT_TYPE, HeaderValue::from_static(PROBLEM_JSON));
+        response
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let problem = self.problem();
+        let mut response = problem.status.into_response();
+        response.extensions_mut().insert(problem);
+        response
+    }
+}
+
+impl From<logvault_store::StoreError> for ApiError {
+    fn from(err: logvault_store::StoreError) -> ApiError {
+        match err {
+            logvault_store::StoreError::NotFound { .. } => ApiError::NotFound,
+            other => ApiError::Internal(anyhow::Error::new(other)),
+        }
+    }
+}

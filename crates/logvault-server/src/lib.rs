@@ -1,0 +1,15 @@
+//! The Logvault server: configuration, start-up, TLS, and the HTTP API.
+//!
+//! `main` stays thin: the binary parses flags into [`config::Overrides`], loads a [`config::Config`] and calls
+//! [`server::start`]. Tests start the very same server in-process on `127.0.0.1:0`.
+
+pub mod bootstrap;
+pub mod config;
+pub mod error;
+mod http;
+pub mod server;
+mod state;
+pub mod telemetry;
+pub mod tls;
+
+pub use server::{RunningServer, start};

@@ -1,0 +1,147 @@
+//! Starting and stopping a server instance: the same code path for `logvault serve` and for tests.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use axum_server::Handle;
+use axum_server::tls_rustls::RustlsConfig;
+use logvault_store::Store;
+use secrecy::ExposeSecret;
+use sha2::{Digest, Sha256};
+use tokio::task::JoinHandle;
+
+use crate::bootstrap::{self, Migrations};
+use crate::config::Config;
+use crate::http;
+use crate::http::metrics::Metrics;
+use crate::state::AppState;
+
+/// A started server. Drop does not stop it; call [`RunningServer::shutdown`].
+#[derive(Debug)]
+pub struct RunningServer {
+    /// The address actually bound (port 0 resolved).
+    pub local_addr: SocketAddr,
+    /// Whether the main listener speaks TLS.
+    pub tls: bool,
+    /// PEM of the served certificate, for clients that must trust a self-signed one.
+    pub certificate_pem: Option<String>,
+    /// The loopback metrics listener, when configured.
+    pub metrics_addr: Option<SocketAddr>,
+    pub store: Arc<dyn Store>,
+    handle: Handle<SocketAddr>,
+    serve_task: JoinHandle<std::io::Result<()>>,
+    metrics_task: Option<JoinHandle<std::io::Result<()>>>,
+}
+
+/// Opens the store (migrating it), binds the listeners and starts serving in the background.
+pub async fn start(config: &Config) -> anyhow::Result<RunningServer> {
+    let opened = bootstrap::open(config, Migrations::Apply).await?;
+    let state = AppState {
+        store: Arc::clone(&opened.store),
+        metrics: Arc::new(Metrics::new()),
+        metrics_token_digest: config
+            .metrics
+            .token
+            .as_ref()
+            .map(|t| Sha256::digest(t.expose_secret().as_bytes()).into()),
+        ip_log_salt: Arc::new(
+            *opened
+                .master_key
+                .derive(bootstrap::IP_LOG_SALT_PURPOSE)
+                .expose(),
+        ),
+    };
+
+    let listener = std::net::TcpListener::bind(config.listen)
+        .with_context(|| format!("could not listen on {}", config.listen))?;
+    listener
+        .set_nonblocking(true)
+        .context("could not make the listener non-blocking")?;
+    let local_addr = listener
+        .local_addr()
+        .context("could not read the bound address")?;
+
+    let app =
+        http::router(state.clone(), config).into_make_service_with_connect_info::<SocketAddr>();
+    let handle = Handle::new();
+    let (serve_task, certificate_pem) = if config.insecure_http {
+        crate::telemetry::warn_insecure_http(local_addr);
+        let server = axum_server::from_tcp(listener)
+            .context("could not serve on the listener")?
+            .handle(handle.clone());
+        (tokio::spawn(server.serve(app)), None)
+    } else {
+        let (tls_config, pem) = crate::tls::server_config(config, &opened.master_key)?;
+        let server = axum_server::from_tcp_rustls(listener, RustlsConfig::from_config(tls_config))
+            .context("could not serve on the listener")?
+            .handle(handle.clone());
+        (tokio::spawn(server.serve(app)), Some(pem))
+    };
+
+    let (metrics_addr, metrics_task) = match config.metrics.listen {
+        Some(addr) => {
+            let listener = tokio::net::TcpListener::bind(addr)
+                .await
+                .with_context(|| format!("could not listen for metrics on {addr}"))?;
+            let bound = listener
+                .local_addr()
+                .context("could not read the metrics address")?;
+            let app = http::metrics_only_router(state.clone());
+            let task = tokio::spawn(async move { axum::serve(listener, app).await });
+            (Some(bound), Some(task))
+        }
+        None => (None, None),
+    };
+
+    tracing::info!(%local_addr, tls = !config.insecure_http, engine = ?opened.store.engine(), "server started");
+    Ok(RunningServer {
+        local_addr,
+        tls: !config.insecure_http,
+        certificate_pem,
+        metrics_addr,
+        store: opened.store,
+        handle,
+        serve_task,
+        metrics_task,
+    })
+}
+
+impl RunningServer {
+    /// The base URL, e.g. `https://127.0.0.1:8443`.
+    pub fn url(&self) -> String {
+        let scheme = if self.tls { "https" } else { "http" };
+        format!("{scheme}://{}", self.local_addr)
+    }
+
+    /// Waits until the server stops on its own (an accept loop error) or until `shutdown_signal` completes, then
+    /// drains connections for up to ten seconds and closes the store.
+    pub async fn run_until(
+        mut self,
+        shutdown_signal: impl std::future::Future<Output = ()>,
+    ) -> anyhow::Result<()> {
+        tokio::select! {
+            result = &mut self.serve_task => {
+                self.store.close().await;
+                return result.context("the server task failed")?.context("the server stopped with an error");
+            }
+            () = shutdown_signal => {}
+        }
+        self.shutdown().await
+    }
+
+    /// Stops accepting, lets in-flight requests finish (up to ten seconds), and closes the store.
+    pub async fn shutdown(self) -> anyhow::Result<()> {
+        tracing::info!("shutting down");
+        self.handle.graceful_shutdown(Some(Duration::from_secs(10)));
+        if let Some(task) = self.metrics_task {
+            task.abort();
+        }
+        let result = self.serve_task.await;
+        self.store.close().await;
+        result
+            .context("the server task failed")?
+            .context("the server stopped with an error")
+    }
+}

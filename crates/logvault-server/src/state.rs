@@ -1,0 +1,18 @@
+//! The state every handler sees. No globals: everything a request needs travels in here.
+
+use std::sync::Arc;
+
+use logvault_store::Store;
+
+use crate::http::metrics::Metrics;
+
+/// Shared, cheaply cloned application state.
+#[derive(Debug, Clone)]
+pub struct AppState {
+    pub store: Arc<dyn Store>,
+    pub metrics: Arc<Metrics>,
+    /// SHA-256 of the metrics bearer token, when one is configured.
+    pub metrics_token_digest: Option<[u8; 32]>,
+    /// Per-instance salt for the keyed hash that stands in for client addresses in logs.
+    pub ip_log_salt: Arc<[u8; 32]>,
+}
