@@ -6,6 +6,7 @@ use logvault_protocol::{
     Block, DeviceKey, Envelope, KeyGeneration, Quantity, Serial, from_link, to_link,
 };
 use serde_json::{Value, json};
+
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
@@ -167,7 +168,7 @@ pub fn link_fits(link: &str, level: EcLevel) -> bool {
 
 /// Opens a link with a key and renders the block as JSON: serial, key generation, counter,
 /// channels and samples with physical values (exact decimals) and RFC 3339 times.
-pub fn decode_link(key_hex: &str, link: &str) -> Result<Value, SimError> {
+pub fn decode_link(key_hex: &str, link: &str) -> Result<BlockJson, SimError> {
     let key = parse_key(key_hex)?;
     let sealed = from_link(link).map_err(|_| SimError::BadLink)?;
     let envelope = Envelope::parse(&sealed).map_err(|_| SimError::Rejected)?;
@@ -175,38 +176,75 @@ pub fn decode_link(key_hex: &str, link: &str) -> Result<Value, SimError> {
     Ok(block_json(&block, envelope.key_generation()))
 }
 
-/// The JSON form of a decoded block.
-pub fn block_json(block: &Block, key_generation: KeyGeneration) -> Value {
-    let channels: Vec<Value> = block
+/// The JSON form of a decoded block: serial, key generation, counter, channels (with unit
+/// and resolution ranges) and samples (RFC 3339 time, UTC seconds, physical values).
+pub fn block_json(block: &Block, key_generation: KeyGeneration) -> BlockJson {
+    let channels = block
         .channels()
         .iter()
-        .map(|channel| {
-            let ranges: Vec<Value> = channel
+        .map(|channel| ChannelJson {
+            quantity: channel.quantity,
+            unit: channel.quantity.unit(),
+            resolution: channel
                 .resolution
                 .ranges()
-                .map(|range| json!({ "from": milli(range.lower), "to": milli(range.upper), "step": milli_u(range.step) }))
-                .collect();
-            json!({ "quantity": channel.quantity, "unit": channel.quantity.unit(), "resolution": ranges })
+                .map(|range| RangeJson {
+                    from: milli(range.lower),
+                    to: milli(range.upper),
+                    step: milli_u(range.step),
+                })
+                .collect(),
         })
         .collect();
-    let samples: Vec<Value> = block
+    let samples = block
         .samples()
         .iter()
-        .map(|sample| {
-            let time = OffsetDateTime::from_unix_timestamp(sample.time)
+        .map(|sample| SampleJson {
+            time: OffsetDateTime::from_unix_timestamp(sample.time)
                 .ok()
-                .and_then(|t| t.format(&Rfc3339).ok());
-            let values: Vec<Value> = sample.values.iter().map(|&v| milli(v)).collect();
-            json!({ "time": time, "unix": sample.time, "values": values })
+                .and_then(|t| t.format(&Rfc3339).ok()),
+            unix: sample.time,
+            values: sample.values.iter().map(|&v| milli(v)).collect(),
         })
         .collect();
-    json!({
-        "serial": block.serial().as_str(),
-        "key_generation": key_generation.0,
-        "counter": block.counter(),
-        "channels": channels,
-        "samples": samples,
-    })
+    BlockJson {
+        serial: block.serial().to_string(),
+        key_generation: key_generation.0,
+        counter: block.counter(),
+        channels,
+        samples,
+    }
+}
+
+/// A decoded block as `sim decode` prints it (fields in this order).
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct BlockJson {
+    serial: String,
+    key_generation: u8,
+    counter: u64,
+    channels: Vec<ChannelJson>,
+    samples: Vec<SampleJson>,
+}
+
+#[derive(Debug, Clone, serde::Serialize)]
+struct ChannelJson {
+    quantity: Quantity,
+    unit: &'static str,
+    resolution: Vec<RangeJson>,
+}
+
+#[derive(Debug, Clone, serde::Serialize)]
+struct RangeJson {
+    from: Value,
+    to: Value,
+    step: Value,
+}
+
+#[derive(Debug, Clone, serde::Serialize)]
+struct SampleJson {
+    time: Option<String>,
+    unix: i64,
+    values: Vec<Value>,
 }
 
 /// Thousandths as a JSON number. The nearest double of `n / 1000` prints as exactly the
