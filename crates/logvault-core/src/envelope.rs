@@ -15,17 +15,12 @@ pub struct EnvelopeError;
 
 /// Encrypts and authenticates `plaintext`, binding it to `aad`.
 pub fn seal(key: &SubKey, aad: &[u8], plaintext: &[u8]) -> Result<Vec<u8>, EnvelopeError> {
-    let key =
-        LessSafeKey::new(UnboundKey::new(&AES_256_GCM, key.expose()).map_err(|_| EnvelopeError)?);
+    let key = LessSafeKey::new(UnboundKey::new(&AES_256_GCM, key.expose()).map_err(|_| EnvelopeError)?);
     let mut nonce = [0u8; NONCE_LEN];
     getrandom::fill(&mut nonce).map_err(|_| EnvelopeError)?;
     let mut buffer = plaintext.to_vec();
-    key.seal_in_place_append_tag(
-        Nonce::assume_unique_for_key(nonce),
-        Aad::from(aad),
-        &mut buffer,
-    )
-    .map_err(|_| EnvelopeError)?;
+    key.seal_in_place_append_tag(Nonce::assume_unique_for_key(nonce), Aad::from(aad), &mut buffer)
+        .map_err(|_| EnvelopeError)?;
     let mut out = Vec::with_capacity(NONCE_LEN + buffer.len());
     out.extend_from_slice(&nonce);
     out.extend_from_slice(&buffer);
@@ -34,15 +29,11 @@ pub fn seal(key: &SubKey, aad: &[u8], plaintext: &[u8]) -> Result<Vec<u8>, Envel
 
 /// Verifies and decrypts a value produced by [`seal`] with the same key and `aad`.
 pub fn open(key: &SubKey, aad: &[u8], sealed: &[u8]) -> Result<Zeroizing<Vec<u8>>, EnvelopeError> {
-    let key =
-        LessSafeKey::new(UnboundKey::new(&AES_256_GCM, key.expose()).map_err(|_| EnvelopeError)?);
+    let key = LessSafeKey::new(UnboundKey::new(&AES_256_GCM, key.expose()).map_err(|_| EnvelopeError)?);
     let (nonce, ciphertext) = sealed.split_at_checked(NONCE_LEN).ok_or(EnvelopeError)?;
     let nonce = Nonce::try_assume_unique_for_key(nonce).map_err(|_| EnvelopeError)?;
     let mut buffer = Zeroizing::new(ciphertext.to_vec());
-    let plaintext_len = key
-        .open_in_place(nonce, Aad::from(aad), &mut buffer)
-        .map_err(|_| EnvelopeError)?
-        .len();
+    let plaintext_len = key.open_in_place(nonce, Aad::from(aad), &mut buffer).map_err(|_| EnvelopeError)?.len();
     buffer.truncate(plaintext_len);
     Ok(buffer)
 }
@@ -58,14 +49,8 @@ mod tests {
         let master = MasterKey::create(&dir.path().join("k")).unwrap();
         let key = master.derive("a");
         let sealed = seal(&key, b"purpose", b"secret bytes").unwrap();
-        assert_eq!(
-            open(&key, b"purpose", &sealed).unwrap().as_slice(),
-            b"secret bytes"
-        );
-        assert_eq!(
-            open(&master.derive("b"), b"purpose", &sealed),
-            Err(EnvelopeError)
-        );
+        assert_eq!(open(&key, b"purpose", &sealed).unwrap().as_slice(), b"secret bytes");
+        assert_eq!(open(&master.derive("b"), b"purpose", &sealed), Err(EnvelopeError));
         assert_eq!(open(&key, b"other", &sealed), Err(EnvelopeError));
         for i in 0..sealed.len() {
             let mut altered = sealed.clone();
@@ -73,10 +58,6 @@ mod tests {
             assert_eq!(open(&key, b"purpose", &altered), Err(EnvelopeError));
         }
         assert_eq!(open(&key, b"purpose", &sealed[..10]), Err(EnvelopeError));
-        assert_ne!(
-            seal(&key, b"purpose", b"secret bytes").unwrap(),
-            sealed,
-            "nonces repeat"
-        );
+        assert_ne!(seal(&key, b"purpose", b"secret bytes").unwrap(), sealed, "nonces repeat");
     }
 }

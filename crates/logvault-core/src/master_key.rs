@@ -44,9 +44,7 @@ pub enum MasterKeyError {
     MissingWithExistingData { path: PathBuf },
     #[error("master key file {path} is malformed: expected {expected} hex digits")]
     Malformed { path: PathBuf, expected: usize },
-    #[error(
-        "master key file {path} is readable by group or others (mode {mode:o}); run: chmod 600 {path}"
-    )]
+    #[error("master key file {path} is readable by group or others (mode {mode:o}); run: chmod 600 {path}")]
     TooPermissive { path: PathBuf, mode: u32 },
     #[error("could not read or write master key file {path}")]
     Io {
@@ -72,53 +70,35 @@ impl MasterKey {
     ///
     /// `existing_data` says whether the data directory already holds data that an earlier key encrypted; in that
     /// case a missing key file is an error rather than a reason to create a new key.
-    pub fn load_or_create(
-        source: &MasterKeySource,
-        existing_data: bool,
-    ) -> Result<MasterKey, MasterKeyError> {
+    pub fn load_or_create(source: &MasterKeySource, existing_data: bool) -> Result<MasterKey, MasterKeyError> {
         let path = source.path();
         match fs::metadata(path) {
             Ok(_) => MasterKey::load(path),
             Err(err) if err.kind() == io::ErrorKind::NotFound => match source {
-                MasterKeySource::ExplicitFile(_) => Err(MasterKeyError::Missing {
-                    path: path.to_owned(),
-                }),
+                MasterKeySource::ExplicitFile(_) => Err(MasterKeyError::Missing { path: path.to_owned() }),
                 MasterKeySource::DataDirFile(_) if existing_data => {
-                    Err(MasterKeyError::MissingWithExistingData {
-                        path: path.to_owned(),
-                    })
+                    Err(MasterKeyError::MissingWithExistingData { path: path.to_owned() })
                 }
                 MasterKeySource::DataDirFile(_) => MasterKey::create(path),
             },
-            Err(source) => Err(MasterKeyError::Io {
-                path: path.to_owned(),
-                source,
-            }),
+            Err(source) => Err(MasterKeyError::Io { path: path.to_owned(), source }),
         }
     }
 
     /// Loads an existing key file.
     pub fn load(path: &Path) -> Result<MasterKey, MasterKeyError> {
-        let io_err = |source| MasterKeyError::Io {
-            path: path.to_owned(),
-            source,
-        };
+        let io_err = |source| MasterKeyError::Io { path: path.to_owned(), source };
         check_permissions(path)?;
         let text = Zeroizing::new(fs::read_to_string(path).map_err(io_err)?);
         let mut key = [0u8; MASTER_KEY_LEN];
-        hex::decode_to_slice(text.trim(), &mut key).map_err(|_| MasterKeyError::Malformed {
-            path: path.to_owned(),
-            expected: MASTER_KEY_LEN * 2,
-        })?;
+        hex::decode_to_slice(text.trim(), &mut key)
+            .map_err(|_| MasterKeyError::Malformed { path: path.to_owned(), expected: MASTER_KEY_LEN * 2 })?;
         Ok(MasterKey(key))
     }
 
     /// Creates a new random key file with mode 0600; fails if the file appeared in the meantime.
     pub fn create(path: &Path) -> Result<MasterKey, MasterKeyError> {
-        let io_err = |source| MasterKeyError::Io {
-            path: path.to_owned(),
-            source,
-        };
+        let io_err = |source| MasterKeyError::Io { path: path.to_owned(), source };
         let mut key = [0u8; MASTER_KEY_LEN];
         getrandom::fill(&mut key).map_err(|_| MasterKeyError::Random)?;
         if let Some(parent) = path.parent() {
@@ -178,16 +158,10 @@ impl std::fmt::Debug for SubKey {
 #[cfg(unix)]
 fn check_permissions(path: &Path) -> Result<(), MasterKeyError> {
     use std::os::unix::fs::PermissionsExt;
-    let metadata = fs::metadata(path).map_err(|source| MasterKeyError::Io {
-        path: path.to_owned(),
-        source,
-    })?;
+    let metadata = fs::metadata(path).map_err(|source| MasterKeyError::Io { path: path.to_owned(), source })?;
     let mode = metadata.permissions().mode() & 0o777;
     if mode & 0o077 != 0 {
-        return Err(MasterKeyError::TooPermissive {
-            path: path.to_owned(),
-            mode,
-        });
+        return Err(MasterKeyError::TooPermissive { path: path.to_owned(), mode });
     }
     Ok(())
 }
@@ -221,8 +195,7 @@ mod tests {
     fn an_explicit_key_file_is_never_created() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("absent.key");
-        let err = MasterKey::load_or_create(&MasterKeySource::ExplicitFile(path.clone()), false)
-            .unwrap_err();
+        let err = MasterKey::load_or_create(&MasterKeySource::ExplicitFile(path.clone()), false).unwrap_err();
         assert!(matches!(err, MasterKeyError::Missing { .. }));
         assert!(!path.exists());
     }
@@ -231,12 +204,8 @@ mod tests {
     fn a_missing_key_beside_existing_data_is_an_error_not_a_new_key() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("master.key");
-        let err = MasterKey::load_or_create(&MasterKeySource::DataDirFile(path.clone()), true)
-            .unwrap_err();
-        assert!(matches!(
-            err,
-            MasterKeyError::MissingWithExistingData { .. }
-        ));
+        let err = MasterKey::load_or_create(&MasterKeySource::DataDirFile(path.clone()), true).unwrap_err();
+        assert!(matches!(err, MasterKeyError::MissingWithExistingData { .. }));
         assert!(!path.exists());
     }
 
@@ -249,10 +218,7 @@ mod tests {
         {
             use std::os::unix::fs::PermissionsExt;
             fs::set_permissions(&path, fs::Permissions::from_mode(0o644)).unwrap();
-            assert!(matches!(
-                MasterKey::load(&path),
-                Err(MasterKeyError::TooPermissive { .. })
-            ));
+            assert!(matches!(MasterKey::load(&path), Err(MasterKeyError::TooPermissive { .. })));
         }
     }
 
@@ -262,10 +228,7 @@ mod tests {
         let path = dir.path().join("master.key");
         MasterKey::create(&path).unwrap();
         fs::write(&path, "not hex").unwrap();
-        assert!(matches!(
-            MasterKey::load(&path),
-            Err(MasterKeyError::Malformed { .. })
-        ));
+        assert!(matches!(MasterKey::load(&path), Err(MasterKeyError::Malformed { .. })));
     }
 
     #[test]

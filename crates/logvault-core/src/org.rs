@@ -29,9 +29,7 @@ impl OrgName {
             return Err(OrgNameError::Empty);
         }
         if trimmed.chars().count() > Self::MAX_CHARS {
-            return Err(OrgNameError::TooLong {
-                max: Self::MAX_CHARS,
-            });
+            return Err(OrgNameError::TooLong { max: Self::MAX_CHARS });
         }
         if trimmed.chars().any(char::is_control) {
             return Err(OrgNameError::ControlCharacter);
@@ -63,19 +61,10 @@ mod tests {
 
     #[test]
     fn names_are_trimmed_and_bounded() {
-        assert_eq!(
-            OrgName::parse("  Acme Cold Chain ").unwrap().as_str(),
-            "Acme Cold Chain"
-        );
+        assert_eq!(OrgName::parse("  Acme Cold Chain ").unwrap().as_str(), "Acme Cold Chain");
         assert_eq!(OrgName::parse("   "), Err(OrgNameError::Empty));
-        assert_eq!(
-            OrgName::parse(&"x".repeat(101)),
-            Err(OrgNameError::TooLong { max: 100 })
-        );
+        assert_eq!(OrgName::parse(&"x".repeat(101)), Err(OrgNameError::TooLong { max: 100 }));
         assert!(OrgName::parse(&"é".repeat(100)).is_ok());
-        assert_eq!(
-            OrgName::parse("a\u{7}b"),
-            Err(OrgNameError::ControlCharacter)
-        );
+        assert_eq!(OrgName::parse("a\u{7}b"), Err(OrgNameError::ControlCharacter));
     }
 }

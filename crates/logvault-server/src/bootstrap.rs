@@ -33,12 +33,8 @@ pub enum Migrations {
 /// Nothing is created when the store cannot be opened with an existing key: a wrong key leaves the data
 /// directory as it was.
 pub async fn open(config: &Config, migrations: Migrations) -> anyhow::Result<Opened> {
-    create_private_dir(&config.data_dir).with_context(|| {
-        format!(
-            "could not create the data directory {}",
-            config.data_dir.display()
-        )
-    })?;
+    create_private_dir(&config.data_dir)
+        .with_context(|| format!("could not create the data directory {}", config.data_dir.display()))?;
     let sqlite_path = config.sqlite_path();
     let key_source = match &config.master_key_file {
         Some(path) => MasterKeySource::ExplicitFile(path.clone()),

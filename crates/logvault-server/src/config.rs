@@ -134,19 +134,13 @@ impl Default for Config {
 
 impl Default for LogConfig {
     fn default() -> LogConfig {
-        LogConfig {
-            format: LogFormat::Human,
-            filter: "info".to_owned(),
-        }
+        LogConfig { format: LogFormat::Human, filter: "info".to_owned() }
     }
 }
 
 impl Default for HttpConfig {
     fn default() -> HttpConfig {
-        HttpConfig {
-            max_body_bytes: 1024 * 1024,
-            request_timeout_secs: 30,
-        }
+        HttpConfig { max_body_bytes: 1024 * 1024, request_timeout_secs: 30 }
     }
 }
 
@@ -154,20 +148,10 @@ impl Config {
     /// Loads the layered configuration. `file` is the TOML file to read if it exists (a missing default file is
     /// fine; a missing explicitly named file is an error, checked by the caller).
     pub fn load(file: Option<&Path>, overrides: &Overrides) -> Result<Config, ConfigError> {
-        Config::load_from(
-            file,
-            Env::prefixed("LOGVAULT_")
-                .ignore(ENV_NOT_IN_TREE)
-                .split("__"),
-            overrides,
-        )
+        Config::load_from(file, Env::prefixed("LOGVAULT_").ignore(ENV_NOT_IN_TREE).split("__"), overrides)
     }
 
-    fn load_from(
-        file: Option<&Path>,
-        env: Env,
-        overrides: &Overrides,
-    ) -> Result<Config, ConfigError> {
+    fn load_from(file: Option<&Path>, env: Env, overrides: &Overrides) -> Result<Config, ConfigError> {
         let mut figment = Figment::from(Serialized::defaults(Config::default()));
         if let Some(file) = file {
             figment = figment.merge(Toml::file_exact(file));
@@ -200,9 +184,7 @@ impl Config {
             }
         }
         if self.tls.cert_file.is_some() != self.tls.key_file.is_some() {
-            return Err(ConfigError::Invalid(
-                "tls.cert_file and tls.key_file must be set together".to_owned(),
-            ));
+            return Err(ConfigError::Invalid("tls.cert_file and tls.key_file must be set together".to_owned()));
         }
         if self.http.max_body_bytes == 0 || self.http.request_timeout_secs == 0 {
             return Err(ConfigError::Invalid(
@@ -224,9 +206,7 @@ impl Config {
 
     /// The master key file actually in force.
     pub fn master_key_path(&self) -> PathBuf {
-        self.master_key_file
-            .clone()
-            .unwrap_or_else(|| self.data_dir.join("master.key"))
+        self.master_key_file.clone().unwrap_or_else(|| self.data_dir.join("master.key"))
     }
 }
 
@@ -280,27 +260,17 @@ pub const TEMPLATE: &str = r#"# logvault.toml — every key is optional; shown h
 "#;
 
 fn one_line(err: &figment::Error) -> String {
-    err.clone()
-        .into_iter()
-        .map(|e| e.to_string())
-        .collect::<Vec<_>>()
-        .join("; ")
+    err.clone().into_iter().map(|e| e.to_string()).collect::<Vec<_>>().join("; ")
 }
 
-fn serialize_secret<S: Serializer>(
-    secret: &Option<SecretString>,
-    serializer: S,
-) -> Result<S::Ok, S::Error> {
+fn serialize_secret<S: Serializer>(secret: &Option<SecretString>, serializer: S) -> Result<S::Ok, S::Error> {
     match secret {
         Some(_) => serializer.serialize_str("[redacted]"),
         None => serializer.serialize_none(),
     }
 }
 
-fn serialize_database_url<S: Serializer>(
-    url: &Option<SecretString>,
-    serializer: S,
-) -> Result<S::Ok, S::Error> {
+fn serialize_database_url<S: Serializer>(url: &Option<SecretString>, serializer: S) -> Result<S::Ok, S::Error> {
     match url {
         Some(url) => serializer.serialize_str(&redact_url_password(url.expose_secret())),
         None => serializer.serialize_none(),
@@ -325,13 +295,7 @@ pub fn redact_url_password(url: &str) -> String {
         None => authority.to_owned(),
     };
     let suffix = if url.contains('?') { "?[redacted]" } else { "" };
-    format!(
-        "{}://{}{}{}",
-        &without_query[..scheme_end],
-        redacted_authority,
-        &rest[authority_end..],
-        suffix
-    )
+    format!("{}://{}{}{}", &without_query[..scheme_end], redacted_authority, &rest[authority_end..], suffix)
 }
 
 #[cfg(test)]
@@ -349,25 +313,21 @@ mod tests {
             .filter_map(|line| {
                 let body = line.strip_prefix("# ").unwrap_or(line);
                 let is_section = body.starts_with('[');
-                let is_assignment = body.split_once(" = ").is_some_and(|(key, _)| {
-                    !key.is_empty() && key.chars().all(|c| c.is_ascii_lowercase() || c == '_')
-                });
+                let is_assignment = body
+                    .split_once(" = ")
+                    .is_some_and(|(key, _)| !key.is_empty() && key.chars().all(|c| c.is_ascii_lowercase() || c == '_'));
                 (is_section || is_assignment).then_some(body)
             })
             .collect::<Vec<_>>()
             .join("\n");
         let parsed: toml::Table = toml::from_str(&uncommented).unwrap();
-        let defaults: toml::Table =
-            toml::from_str(&Config::default().to_redacted_toml().unwrap()).unwrap();
+        let defaults: toml::Table = toml::from_str(&Config::default().to_redacted_toml().unwrap()).unwrap();
         // Every default key is documented in the template.
         for (key, value) in &defaults {
             match value {
                 toml::Value::Table(section) => {
                     for sub in section.keys() {
-                        assert!(
-                            parsed[key].as_table().unwrap().contains_key(sub),
-                            "template lacks {key}.{sub}"
-                        );
+                        assert!(parsed[key].as_table().unwrap().contains_key(sub), "template lacks {key}.{sub}");
                     }
                 }
                 _ => assert!(parsed.contains_key(key), "template lacks {key}"),
@@ -377,31 +337,21 @@ mod tests {
         let config: Config = toml::from_str(&uncommented).unwrap();
         config.validate().unwrap();
         assert_eq!(config.listen, Config::default().listen);
-        assert_eq!(
-            config.http.max_body_bytes,
-            Config::default().http.max_body_bytes
-        );
+        assert_eq!(config.http.max_body_bytes, Config::default().http.max_body_bytes);
     }
 
     #[test]
     fn layers_apply_in_order_file_then_env_then_flags() {
         let dir = tempfile::tempdir().unwrap();
         let file = dir.path().join("logvault.toml");
-        std::fs::write(
-            &file,
-            "data_dir = \"from-file\"\nlisten = \"127.0.0.1:1000\"\n[http]\nmax_body_bytes = 5\n",
-        )
-        .unwrap();
+        std::fs::write(&file, "data_dir = \"from-file\"\nlisten = \"127.0.0.1:1000\"\n[http]\nmax_body_bytes = 5\n")
+            .unwrap();
         figment::Jail::expect_with(|jail| {
             jail.set_env("LVT_LISTEN", "127.0.0.1:2000");
             jail.set_env("LVT_HTTP__REQUEST_TIMEOUT_SECS", "7");
-            let overrides = Overrides {
-                data_dir: Some("from-flag".into()),
-                ..Overrides::default()
-            };
-            let config =
-                Config::load_from(Some(&file), Env::prefixed("LVT_").split("__"), &overrides)
-                    .map_err(|e| e.to_string())?;
+            let overrides = Overrides { data_dir: Some("from-flag".into()), ..Overrides::default() };
+            let config = Config::load_from(Some(&file), Env::prefixed("LVT_").split("__"), &overrides)
+                .map_err(|e| e.to_string())?;
             assert_eq!(config.data_dir, PathBuf::from("from-flag"));
             assert_eq!(config.listen, "127.0.0.1:2000".parse().unwrap());
             assert_eq!(config.http.max_body_bytes, 5);
@@ -415,43 +365,29 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let file = dir.path().join("logvault.toml");
         std::fs::write(&file, "lisen = \"127.0.0.1:1\"\n").unwrap();
-        let err = Config::load_from(Some(&file), no_env(), &Overrides::default())
-            .unwrap_err()
-            .to_string();
+        let err = Config::load_from(Some(&file), no_env(), &Overrides::default()).unwrap_err().to_string();
         assert!(err.contains("lisen"), "{err}");
         assert!(!err.contains('\n'), "{err}");
         std::fs::write(&file, "database_url = \"mysql://x\"\n").unwrap();
-        let err = Config::load_from(Some(&file), no_env(), &Overrides::default())
-            .unwrap_err()
-            .to_string();
+        let err = Config::load_from(Some(&file), no_env(), &Overrides::default()).unwrap_err().to_string();
         assert!(err.contains("postgres://"), "{err}");
         std::fs::write(&file, "[metrics]\nlisten = \"0.0.0.0:9464\"\n").unwrap();
-        let err = Config::load_from(Some(&file), no_env(), &Overrides::default())
-            .unwrap_err()
-            .to_string();
+        let err = Config::load_from(Some(&file), no_env(), &Overrides::default()).unwrap_err().to_string();
         assert!(err.contains("loopback"), "{err}");
     }
 
     #[test]
     fn secrets_are_redacted_when_shown() {
         let config = Config {
-            database_url: Some(SecretString::from(
-                "postgres://lv:hunter2-secret@db:5432/lv?password=x",
-            )),
-            metrics: MetricsConfig {
-                token: Some(SecretString::from("metrics-token-secret")),
-                listen: None,
-            },
+            database_url: Some(SecretString::from("postgres://lv:hunter2-secret@db:5432/lv?password=x")),
+            metrics: MetricsConfig { token: Some(SecretString::from("metrics-token-secret")), listen: None },
             ..Config::default()
         };
         let shown = config.to_redacted_toml().unwrap();
         assert!(!shown.contains("hunter2-secret"), "{shown}");
         assert!(!shown.contains("password=x"), "{shown}");
         assert!(!shown.contains("metrics-token-secret"), "{shown}");
-        assert!(
-            shown.contains("postgres://lv:[redacted]@db:5432/lv"),
-            "{shown}"
-        );
+        assert!(shown.contains("postgres://lv:[redacted]@db:5432/lv"), "{shown}");
         assert!(!format!("{config:?}").contains("hunter2-secret"));
     }
 }

@@ -67,38 +67,16 @@ impl ApiError {
     pub fn problem(&self) -> Problem {
         let (status, slug, title) = match self {
             ApiError::NotFound => (StatusCode::NOT_FOUND, "not-found", "Not Found"),
-            ApiError::MalformedBody(_) => (
-                StatusCode::BAD_REQUEST,
-                "malformed-body",
-                "Malformed Request Body",
-            ),
-            ApiError::UnsupportedMediaType { .. } => (
-                StatusCode::UNSUPPORTED_MEDIA_TYPE,
-                "unsupported-media-type",
-                "Unsupported Media Type",
-            ),
-            ApiError::PayloadTooLarge => (
-                StatusCode::PAYLOAD_TOO_LARGE,
-                "payload-too-large",
-                "Payload Too Large",
-            ),
-            ApiError::Unprocessable(_) => (
-                StatusCode::UNPROCESSABLE_ENTITY,
-                "validation-failed",
-                "Validation Failed",
-            ),
+            ApiError::MalformedBody(_) => (StatusCode::BAD_REQUEST, "malformed-body", "Malformed Request Body"),
+            ApiError::UnsupportedMediaType { .. } => {
+                (StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported-media-type", "Unsupported Media Type")
+            }
+            ApiError::PayloadTooLarge => (StatusCode::PAYLOAD_TOO_LARGE, "payload-too-large", "Payload Too Large"),
+            ApiError::Unprocessable(_) => (StatusCode::UNPROCESSABLE_ENTITY, "validation-failed", "Validation Failed"),
             ApiError::Unauthorized => (StatusCode::UNAUTHORIZED, "unauthorized", "Unauthorized"),
             ApiError::Forbidden => (StatusCode::FORBIDDEN, "forbidden", "Forbidden"),
-            ApiError::NotReady(_) => (
-                StatusCode::SERVICE_UNAVAILABLE,
-                "not-ready",
-                "Service Not Ready",
-            ),
-            ApiError::Internal(_) => (
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "internal",
-                "Internal Server Error",
-            ),
+            ApiError::NotReady(_) => (StatusCode::SERVICE_UNAVAILABLE, "not-ready", "Service Not Ready"),
+            ApiError::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal", "Internal Server Error"),
         };
         let detail = match self {
             // Internal detail stays in the log.
@@ -110,13 +88,7 @@ impl ApiError {
             ApiError::NotReady(reason) => Some(Arc::from(reason.as_str())),
             _ => None,
         };
-        Problem {
-            status,
-            slug,
-            title,
-            detail,
-            cause,
-        }
+        Problem { status, slug, title, detail, cause }
     }
 }
 
@@ -128,20 +100,12 @@ impl Problem {
             StatusCode::METHOD_NOT_ALLOWED => ("method-not-allowed", "Method Not Allowed"),
             StatusCode::PAYLOAD_TOO_LARGE => ("payload-too-large", "Payload Too Large"),
             StatusCode::REQUEST_TIMEOUT => ("timeout", "Request Timeout"),
-            StatusCode::UNSUPPORTED_MEDIA_TYPE => {
-                ("unsupported-media-type", "Unsupported Media Type")
-            }
+            StatusCode::UNSUPPORTED_MEDIA_TYPE => ("unsupported-media-type", "Unsupported Media Type"),
             StatusCode::TOO_MANY_REQUESTS => ("rate-limited", "Too Many Requests"),
             s if s.is_server_error() => ("internal", "Internal Server Error"),
             _ => ("bad-request", "Bad Request"),
         };
-        Problem {
-            status,
-            slug,
-            title,
-            detail: None,
-            cause: None,
-        }
+        Problem { status, slug, title, detail: None, cause: None }
     }
 
     /// Renders the problem+json response for `request_id`.
@@ -150,18 +114,12 @@ impl Problem {
             type_uri: format!("/problems/{}", self.slug),
             title: self.title,
             status: self.status.as_u16(),
-            detail: if self.status.is_server_error() {
-                None
-            } else {
-                self.detail.as_deref()
-            },
+            detail: if self.status.is_server_error() { None } else { self.detail.as_deref() },
             request_id,
         };
         let json = serde_json::to_vec(&body).unwrap_or_else(|_| b"{}".to_vec());
         let mut response = (self.status, json).into_response();
-        response
-            .headers_mut()
-            .insert(header::CONTENT_TYPE, HeaderValue::from_static(PROBLEM_JSON));
+        response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static(PROBLEM_JSON));
         response
     }
 }

@@ -46,31 +46,19 @@ pub async fn start(config: &Config) -> anyhow::Result<RunningServer> {
             .token
             .as_ref()
             .map(|t| Sha256::digest(t.expose_secret().as_bytes()).into()),
-        ip_log_salt: Arc::new(
-            *opened
-                .master_key
-                .derive(bootstrap::IP_LOG_SALT_PURPOSE)
-                .expose(),
-        ),
+        ip_log_salt: Arc::new(*opened.master_key.derive(bootstrap::IP_LOG_SALT_PURPOSE).expose()),
     };
 
-    let listener = std::net::TcpListener::bind(config.listen)
-        .with_context(|| format!("could not listen on {}", config.listen))?;
-    listener
-        .set_nonblocking(true)
-        .context("could not make the listener non-blocking")?;
-    let local_addr = listener
-        .local_addr()
-        .context("could not read the bound address")?;
+    let listener =
+        std::net::TcpListener::bind(config.listen).with_context(|| format!("could not listen on {}", config.listen))?;
+    listener.set_nonblocking(true).context("could not make the listener non-blocking")?;
+    let local_addr = listener.local_addr().context("could not read the bound address")?;
 
-    let app =
-        http::router(state.clone(), config).into_make_service_with_connect_info::<SocketAddr>();
+    let app = http::router(state.clone(), config).into_make_service_with_connect_info::<SocketAddr>();
     let handle = Handle::new();
     let (serve_task, certificate_pem) = if config.insecure_http {
         crate::telemetry::warn_insecure_http(local_addr);
-        let server = axum_server::from_tcp(listener)
-            .context("could not serve on the listener")?
-            .handle(handle.clone());
+        let server = axum_server::from_tcp(listener).context("could not serve on the listener")?.handle(handle.clone());
         (tokio::spawn(server.serve(app)), None)
     } else {
         let (tls_config, pem) = crate::tls::server_config(config, &opened.master_key)?;
@@ -85,9 +73,7 @@ pub async fn start(config: &Config) -> anyhow::Result<RunningServer> {
             let listener = tokio::net::TcpListener::bind(addr)
                 .await
                 .with_context(|| format!("could not listen for metrics on {addr}"))?;
-            let bound = listener
-                .local_addr()
-                .context("could not read the metrics address")?;
+            let bound = listener.local_addr().context("could not read the metrics address")?;
             let app = http::metrics_only_router(state.clone());
             let task = tokio::spawn(async move { axum::serve(listener, app).await });
             (Some(bound), Some(task))
@@ -117,10 +103,7 @@ impl RunningServer {
 
     /// Waits until the server stops on its own (an accept loop error) or until `shutdown_signal` completes, then
     /// drains connections for up to ten seconds and closes the store.
-    pub async fn run_until(
-        mut self,
-        shutdown_signal: impl std::future::Future<Output = ()>,
-    ) -> anyhow::Result<()> {
+    pub async fn run_until(mut self, shutdown_signal: impl std::future::Future<Output = ()>) -> anyhow::Result<()> {
         tokio::select! {
             result = &mut self.serve_task => {
                 self.store.close().await;
@@ -140,8 +123,6 @@ impl RunningServer {
         }
         let result = self.serve_task.await;
         self.store.close().await;
-        result
-            .context("the server task failed")?
-            .context("the server stopped with an error")
+        result.context("the server task failed")?.context("the server stopped with an error")
     }
 }

@@ -28,20 +28,11 @@ where
     };
     let registry = tracing_subscriber::registry().with(filter);
     match format {
-        LogFormat::Human => registry
-            .with(
-                tracing_subscriber::fmt::layer()
-                    .with_writer(make_writer)
-                    .with_target(true),
-            )
-            .try_init()?,
+        LogFormat::Human => {
+            registry.with(tracing_subscriber::fmt::layer().with_writer(make_writer).with_target(true)).try_init()?
+        }
         LogFormat::Json => registry
-            .with(
-                tracing_subscriber::fmt::layer()
-                    .json()
-                    .flatten_event(true)
-                    .with_writer(make_writer),
-            )
+            .with(tracing_subscriber::fmt::layer().json().flatten_event(true).with_writer(make_writer))
             .try_init()?,
     }
     Ok(())

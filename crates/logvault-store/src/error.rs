@@ -13,9 +13,7 @@ pub enum StoreError {
          (check LOGVAULT_MASTER_KEY_FILE)"
     )]
     WrongKey { path: String },
-    #[error(
-        "the database schema has migrations {unknown:?} that this binary does not know; run a newer logvault"
-    )]
+    #[error("the database schema has migrations {unknown:?} that this binary does not know; run a newer logvault")]
     SchemaTooNew { unknown: Vec<i64> },
     #[error("the database URL is not a valid postgres:// URL")]
     InvalidUrl,
@@ -32,9 +30,7 @@ impl StoreError {
     pub(crate) fn from_sqlx(entity: &'static str, err: sqlx::Error) -> StoreError {
         match &err {
             sqlx::Error::RowNotFound => StoreError::NotFound { entity },
-            sqlx::Error::Database(db) if db.is_unique_violation() => {
-                StoreError::Conflict { entity }
-            }
+            sqlx::Error::Database(db) if db.is_unique_violation() => StoreError::Conflict { entity },
             _ => StoreError::Database(err),
         }
     }

@@ -85,30 +85,16 @@ impl MigrationStatus {
     }
 
     fn compare(embedded: &[i64], applied: Vec<i64>) -> MigrationStatus {
-        let pending = embedded
-            .iter()
-            .copied()
-            .filter(|v| !applied.contains(v))
-            .collect();
-        let unknown = applied
-            .iter()
-            .copied()
-            .filter(|v| !embedded.contains(v))
-            .collect();
-        MigrationStatus {
-            applied,
-            pending,
-            unknown,
-        }
+        let pending = embedded.iter().copied().filter(|v| !applied.contains(v)).collect();
+        let unknown = applied.iter().copied().filter(|v| !embedded.contains(v)).collect();
+        MigrationStatus { applied, pending, unknown }
     }
 }
 
 /// Opens the store at `location`, without migrating.
 pub async fn open(location: Location) -> Result<Arc<dyn Store>, StoreError> {
     match location {
-        Location::Sqlite { path, key } => {
-            Ok(Arc::new(sqlite::SqliteStore::open(&path, &key).await?))
-        }
+        Location::Sqlite { path, key } => Ok(Arc::new(sqlite::SqliteStore::open(&path, &key).await?)),
         Location::Postgres { url } => Ok(Arc::new(postgres::PgStore::open(&url).await?)),
     }
 }
@@ -118,9 +104,7 @@ pub async fn open_and_migrate(location: Location) -> Result<Arc<dyn Store>, Stor
     let store = open(location).await?;
     let status = store.migration_status().await?;
     if !status.unknown.is_empty() {
-        return Err(StoreError::SchemaTooNew {
-            unknown: status.unknown,
-        });
+        return Err(StoreError::SchemaTooNew { unknown: status.unknown });
     }
     store.migrate().await?;
     Ok(store)

@@ -24,10 +24,7 @@ pub struct PgStore {
 impl PgStore {
     /// Connects to the database at `url`. The URL is never logged or put into an error: it may carry a password.
     pub async fn open(url: &SecretString) -> Result<PgStore, StoreError> {
-        let options: PgConnectOptions = url
-            .expose_secret()
-            .parse()
-            .map_err(|_| StoreError::InvalidUrl)?;
+        let options: PgConnectOptions = url.expose_secret().parse().map_err(|_| StoreError::InvalidUrl)?;
         let options = options.log_statements(tracing::log::LevelFilter::Trace);
         let pool = PgPoolOptions::new()
             .max_connections(10)
@@ -51,15 +48,11 @@ impl Store for PgStore {
 
     async fn migration_status(&self) -> Result<MigrationStatus, StoreError> {
         let has_table: bool =
-            sqlx::query_scalar("SELECT to_regclass('_sqlx_migrations') IS NOT NULL")
-                .fetch_one(&self.pool)
-                .await?;
+            sqlx::query_scalar("SELECT to_regclass('_sqlx_migrations') IS NOT NULL").fetch_one(&self.pool).await?;
         let applied = if has_table {
-            sqlx::query_scalar(
-                "SELECT version FROM _sqlx_migrations WHERE success ORDER BY version",
-            )
-            .fetch_all(&self.pool)
-            .await?
+            sqlx::query_scalar("SELECT version FROM _sqlx_migrations WHERE success ORDER BY version")
+                .fetch_all(&self.pool)
+                .await?
         } else {
             Vec::new()
         };
@@ -75,19 +68,13 @@ impl Store for PgStore {
 
     async fn create_organisation(&self, name: &OrgName) -> Result<Organisation, StoreError> {
         let created_at = now();
-        let id: i64 = sqlx::query_scalar(
-            "INSERT INTO organisations (name, created_at) VALUES ($1, $2) RETURNING id",
-        )
-        .bind(name.as_str())
-        .bind(created_at)
-        .fetch_one(&self.pool)
-        .await
-        .map_err(|err| StoreError::from_sqlx("organisation", err))?;
-        Ok(Organisation {
-            id,
-            name: name.clone(),
-            created_at,
-        })
+        let id: i64 = sqlx::query_scalar("INSERT INTO organisations (name, created_at) VALUES ($1, $2) RETURNING id")
+            .bind(name.as_str())
+            .bind(created_at)
+            .fetch_one(&self.pool)
+            .await
+            .map_err(|err| StoreError::from_sqlx("organisation", err))?;
+        Ok(Organisation { id, name: name.clone(), created_at })
     }
 
     async fn organisation_by_name(&self, name: &OrgName) -> Result<Organisation, StoreError> {
@@ -100,9 +87,8 @@ impl Store for PgStore {
     }
 
     async fn list_organisations(&self) -> Result<Vec<Organisation>, StoreError> {
-        let rows = sqlx::query("SELECT id, name, created_at FROM organisations ORDER BY name")
-            .fetch_all(&self.pool)
-            .await?;
+        let rows =
+            sqlx::query("SELECT id, name, created_at FROM organisations ORDER BY name").fetch_all(&self.pool).await?;
         rows.iter().map(organisation_from_row).collect()
     }
 
@@ -115,8 +101,7 @@ fn organisation_from_row(row: &sqlx::postgres::PgRow) -> Result<Organisation, St
     let name: String = row.try_get("name")?;
     Ok(Organisation {
         id: row.try_get("id")?,
-        name: OrgName::parse(&name)
-            .map_err(|err| StoreError::Database(sqlx::Error::Decode(Box::new(err))))?,
+        name: OrgName::parse(&name).map_err(|err| StoreError::Database(sqlx::Error::Decode(Box::new(err))))?,
         created_at: row.try_get("created_at")?,
     })
 }

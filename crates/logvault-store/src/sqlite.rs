@@ -9,9 +9,7 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use logvault_core::{OrgName, SubKey};
-use sqlx::sqlite::{
-    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
-};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{ConnectOptions, Row};
 use time::OffsetDateTime;
 
@@ -67,13 +65,8 @@ impl SqliteStore {
     /// Opens the file as plain, unencrypted SQLite; used only by tests to show that this fails.
     #[doc(hidden)]
     pub async fn open_without_key_for_tests(path: &Path) -> Result<(), sqlx::Error> {
-        let mut conn = SqliteConnectOptions::from_str("sqlite://")?
-            .filename(path)
-            .connect()
-            .await?;
-        sqlx::query("SELECT count(*) FROM sqlite_master")
-            .fetch_one(&mut conn)
-            .await?;
+        let mut conn = SqliteConnectOptions::from_str("sqlite://")?.filename(path).connect().await?;
+        sqlx::query("SELECT count(*) FROM sqlite_master").fetch_one(&mut conn).await?;
         Ok(())
     }
 }
@@ -88,10 +81,7 @@ async fn silence_sqlcipher_logging() {
                 return;
             };
             if let Ok(mut conn) = options.connect().await {
-                sqlx::query("PRAGMA cipher_log_level = NONE")
-                    .execute(&mut conn)
-                    .await
-                    .ok();
+                sqlx::query("PRAGMA cipher_log_level = NONE").execute(&mut conn).await.ok();
             }
         })
         .await;
@@ -111,9 +101,7 @@ fn map_open_error(path: &Path, err: sqlx::Error) -> StoreError {
     if let sqlx::Error::Database(db) = &err {
         // SQLITE_NOTADB (26): SQLCipher could not decrypt page 1.
         if db.code().as_deref() == Some("26") || db.message().contains("file is not a database") {
-            return StoreError::WrongKey {
-                path: path.display().to_string(),
-            };
+            return StoreError::WrongKey { path: path.display().to_string() };
         }
     }
     StoreError::Database(err)
@@ -126,26 +114,21 @@ impl Store for SqliteStore {
     }
 
     async fn ping(&self) -> Result<(), StoreError> {
-        sqlx::query("SELECT count(*) FROM sqlite_master")
-            .fetch_one(&self.pool)
-            .await?;
+        sqlx::query("SELECT count(*) FROM sqlite_master").fetch_one(&self.pool).await?;
         Ok(())
     }
 
     async fn migration_status(&self) -> Result<MigrationStatus, StoreError> {
-        let has_table: i64 = sqlx::query_scalar(
-            "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = '_sqlx_migrations'",
-        )
-        .fetch_one(&self.pool)
-        .await?;
+        let has_table: i64 =
+            sqlx::query_scalar("SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = '_sqlx_migrations'")
+                .fetch_one(&self.pool)
+                .await?;
         let applied = if has_table == 0 {
             Vec::new()
         } else {
-            sqlx::query_scalar(
-                "SELECT version FROM _sqlx_migrations WHERE success ORDER BY version",
-            )
-            .fetch_all(&self.pool)
-            .await?
+            sqlx::query_scalar("SELECT version FROM _sqlx_migrations WHERE success ORDER BY version")
+                .fetch_all(&self.pool)
+                .await?
         };
         let embedded: Vec<i64> = MIGRATOR.iter().map(|m| m.version).collect();
         Ok(MigrationStatus::compare(&embedded, applied))
@@ -159,19 +142,13 @@ impl Store for SqliteStore {
 
     async fn create_organisation(&self, name: &OrgName) -> Result<Organisation, StoreError> {
         let created_at = now();
-        let id: i64 = sqlx::query_scalar(
-            "INSERT INTO organisations (name, created_at) VALUES (?, ?) RETURNING id",
-        )
-        .bind(name.as_str())
-        .bind(created_at)
-        .fetch_one(&self.pool)
-        .await
-        .map_err(|err| StoreError::from_sqlx("organisation", err))?;
-        Ok(Organisation {
-            id,
-            name: name.clone(),
-            created_at,
-        })
+        let id: i64 = sqlx::query_scalar("INSERT INTO organisations (name, created_at) VALUES (?, ?) RETURNING id")
+            .bind(name.as_str())
+            .bind(created_at)
+            .fetch_one(&self.pool)
+            .await
+            .map_err(|err| StoreError::from_sqlx("organisation", err))?;
+        Ok(Organisation { id, name: name.clone(), created_at })
     }
 
     async fn organisation_by_name(&self, name: &OrgName) -> Result<Organisation, StoreError> {
@@ -184,9 +161,8 @@ impl Store for SqliteStore {
     }
 
     async fn list_organisations(&self) -> Result<Vec<Organisation>, StoreError> {
-        let rows = sqlx::query("SELECT id, name, created_at FROM organisations ORDER BY name")
-            .fetch_all(&self.pool)
-            .await?;
+        let rows =
+            sqlx::query("SELECT id, name, created_at FROM organisations ORDER BY name").fetch_all(&self.pool).await?;
         rows.iter().map(organisation_from_row).collect()
     }
 
@@ -199,8 +175,7 @@ fn organisation_from_row(row: &sqlx::sqlite::SqliteRow) -> Result<Organisation, 
     let name: String = row.try_get("name")?;
     Ok(Organisation {
         id: row.try_get("id")?,
-        name: OrgName::parse(&name)
-            .map_err(|err| StoreError::Database(sqlx::Error::Decode(Box::new(err))))?,
+        name: OrgName::parse(&name).map_err(|err| StoreError::Database(sqlx::Error::Decode(Box::new(err))))?,
         created_at: row.try_get("created_at")?,
     })
 }

@@ -65,41 +65,26 @@ impl TestDatabase {
         let dir = tempfile::tempdir().expect("create temp dir");
         let key = MasterKey::create(&dir.path().join("master.key")).expect("create master key");
         let path = dir.path().join("logvault.db");
-        let location = Location::Sqlite {
-            path: path.clone(),
-            key: key.derive(crate::sqlite::SQLCIPHER_KEY_PURPOSE),
-        };
-        let store = crate::open_and_migrate(location)
-            .await
-            .expect("open fresh sqlite store");
+        let location = Location::Sqlite { path: path.clone(), key: key.derive(crate::sqlite::SQLCIPHER_KEY_PURPOSE) };
+        let store = crate::open_and_migrate(location).await.expect("open fresh sqlite store");
         TestDatabase {
             store,
             engine: Engine::Sqlite,
             sqlite_path: Some(path),
-            keep: Arc::new(KeepAlive {
-                _sqlite_dir: Some(dir),
-                _postgres: None,
-            }),
+            keep: Arc::new(KeepAlive { _sqlite_dir: Some(dir), _postgres: None }),
         }
     }
 
     /// A fresh PostgreSQL store, or `None` when `LOGVAULT_TEST_DATABASE_URL` is unset outside CI.
     pub async fn postgres() -> Option<TestDatabase> {
         let db = PgTestDb::create().await?;
-        let location = Location::Postgres {
-            url: db.url.clone(),
-        };
-        let store = crate::open_and_migrate(location)
-            .await
-            .expect("open fresh postgres store");
+        let location = Location::Postgres { url: db.url.clone() };
+        let store = crate::open_and_migrate(location).await.expect("open fresh postgres store");
         Some(TestDatabase {
             store,
             engine: Engine::Postgres,
             sqlite_path: None,
-            keep: Arc::new(KeepAlive {
-                _sqlite_dir: None,
-                _postgres: Some(db),
-            }),
+            keep: Arc::new(KeepAlive { _sqlite_dir: None, _postgres: Some(db) }),
         })
     }
 }
@@ -114,29 +99,21 @@ impl PgTestDb {
                  silently skip"
             ),
             _ => {
-                eprintln!(
-                    "note: {TEST_DATABASE_URL_VAR} is not set; skipping the PostgreSQL half of this test"
-                );
+                eprintln!("note: {TEST_DATABASE_URL_VAR} is not set; skipping the PostgreSQL half of this test");
                 return None;
             }
         };
         let mut suffix = [0u8; 8];
         getrandom::fill(&mut suffix).expect("os random");
         let name = format!("logvault_test_{}", hex::encode(suffix));
-        let mut conn = PgConnection::connect(&admin_url)
-            .await
-            .expect("connect to the PostgreSQL test server");
+        let mut conn = PgConnection::connect(&admin_url).await.expect("connect to the PostgreSQL test server");
         sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
             .execute(&mut conn)
             .await
             .expect("create test database");
         conn.close().await.ok();
         let url = replace_database(&admin_url, &name);
-        Some(PgTestDb {
-            admin_url,
-            name,
-            url: SecretString::from(url),
-        })
+        Some(PgTestDb { admin_url, name, url: SecretString::from(url) })
     }
 
     /// The URL of the fresh database.
@@ -152,19 +129,13 @@ impl Drop for PgTestDb {
         // Drop may run inside a Tokio runtime, which must not block on another; a plain thread with its own small
         // runtime is always allowed to.
         let dropper = std::thread::spawn(move || {
-            let Ok(runtime) = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-            else {
+            let Ok(runtime) = tokio::runtime::Builder::new_current_thread().enable_all().build() else {
                 return;
             };
             runtime.block_on(async move {
                 if let Ok(mut conn) = PgConnection::connect(&admin_url).await {
                     let sql = format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)");
-                    sqlx::query(sqlx::AssertSqlSafe(sql))
-                        .execute(&mut conn)
-                        .await
-                        .ok();
+                    sqlx::query(sqlx::AssertSqlSafe(sql)).execute(&mut conn).await.ok();
                 }
             });
         });
@@ -213,17 +184,14 @@ macro_rules! conformance {
 
             #[tokio::test]
             async fn sqlite() {
-                let db = $crate::testing::TestDatabase::new($crate::Engine::Sqlite)
-                    .await
-                    .expect("sqlite always runs");
+                let db = $crate::testing::TestDatabase::new($crate::Engine::Sqlite).await.expect("sqlite always runs");
                 let _keep = db.keep_alive();
                 ($body)(db).await;
             }
 
             #[tokio::test]
             async fn postgres() {
-                if let Some(db) = $crate::testing::TestDatabase::new($crate::Engine::Postgres).await
-                {
+                if let Some(db) = $crate::testing::TestDatabase::new($crate::Engine::Postgres).await {
                     let _keep = db.keep_alive();
                     ($body)(db).await;
                 }
@@ -238,17 +206,8 @@ mod tests {
 
     #[test]
     fn the_database_name_is_replaced_and_the_query_kept() {
-        assert_eq!(
-            replace_database("postgres://u@h:5432/postgres", "x"),
-            "postgres://u@h:5432/x"
-        );
-        assert_eq!(
-            replace_database("postgres://u@h:5432", "x"),
-            "postgres://u@h:5432/x"
-        );
-        assert_eq!(
-            replace_database("postgres://u@h/db?sslmode=disable", "x"),
-            "postgres://u@h/x?sslmode=disable"
-        );
+        assert_eq!(replace_database("postgres://u@h:5432/postgres", "x"), "postgres://u@h:5432/x");
+        assert_eq!(replace_database("postgres://u@h:5432", "x"), "postgres://u@h:5432/x");
+        assert_eq!(replace_database("postgres://u@h/db?sslmode=disable", "x"), "postgres://u@h/x?sslmode=disable");
     }
 }

@@ -92,15 +92,11 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         .context("could not start the async runtime")?;
     runtime.block_on(async move {
         match &cli.command {
-            Command::Config {
-                command: ConfigCommand::Template,
-            } => {
+            Command::Config { command: ConfigCommand::Template } => {
                 print!("{}", config::TEMPLATE);
                 Ok(())
             }
-            Command::Config {
-                command: ConfigCommand::Show,
-            } => {
+            Command::Config { command: ConfigCommand::Show } => {
                 let config = load_config(&cli)?;
                 print!("{}", config.to_redacted_toml()?);
                 Ok(())
@@ -114,20 +110,13 @@ fn run(cli: Cli) -> anyhow::Result<()> {
 fn load_config(cli: &Cli) -> anyhow::Result<Config> {
     let file = match &cli.config {
         Some(path) => {
-            anyhow::ensure!(
-                path.is_file(),
-                "configuration file {} does not exist",
-                path.display()
-            );
+            anyhow::ensure!(path.is_file(), "configuration file {} does not exist", path.display());
             Some(path.clone())
         }
         None => Some(PathBuf::from("logvault.toml")).filter(|p| p.is_file()),
     };
     let (listen, insecure_http) = match &cli.command {
-        Command::Serve {
-            listen,
-            insecure_http,
-        } => (*listen, insecure_http.then_some(true)),
+        Command::Serve { listen, insecure_http } => (*listen, insecure_http.then_some(true)),
         _ => (None, None),
     };
     let overrides = Overrides {
@@ -170,10 +159,7 @@ async fn migrate(config: Config, status_only: bool) -> anyhow::Result<()> {
         );
         let applied = opened.store.migrate().await?;
         if applied.is_empty() {
-            println!(
-                "database is up to date ({} migrations)",
-                status.applied.len()
-            );
+            println!("database is up to date ({} migrations)", status.applied.len());
         } else {
             println!("applied migrations {applied:?}");
         }

@@ -70,30 +70,16 @@ const KNOWN_DIRECTIVES: &[&str] = &[
 
 fn known_directive(raw: Option<&str>) -> &'static str {
     let first_word = raw.and_then(|d| d.split_whitespace().next()).unwrap_or("");
-    KNOWN_DIRECTIVES
-        .iter()
-        .copied()
-        .find(|known| *known == first_word)
-        .unwrap_or("other")
+    KNOWN_DIRECTIVES.iter().copied().find(|known| *known == first_word).unwrap_or("other")
 }
 
-async fn receive(
-    State(state): State<AppState>,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Result<StatusCode, ApiError> {
-    let content_type = headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("");
+async fn receive(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Result<StatusCode, ApiError> {
+    let content_type = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
     let media_type = content_type.split(';').next().unwrap_or("").trim();
     let directives: Vec<&'static str> = match media_type {
         "application/csp-report" | "application/json" => {
             let report: LegacyReport = parse(&body)?;
-            let raw = report
-                .report
-                .effective_directive
-                .or(report.report.violated_directive);
+            let raw = report.report.effective_directive.or(report.report.violated_directive);
             vec![known_directive(raw.as_deref())]
         }
         "application/reports+json" => {
@@ -105,9 +91,7 @@ async fn receive(
                 .collect()
         }
         _ => {
-            return Err(ApiError::UnsupportedMediaType {
-                expected: "application/csp-report",
-            });
+            return Err(ApiError::UnsupportedMediaType { expected: "application/csp-report" });
         }
     };
     for directive in directives {
@@ -120,9 +104,7 @@ async fn receive(
 fn parse<'a, T: Deserialize<'a>>(body: &'a [u8]) -> Result<T, ApiError> {
     serde_json::from_slice(body).map_err(|err| {
         if err.is_data() {
-            ApiError::Unprocessable(format!(
-                "the report does not have the expected shape: {err}"
-            ))
+            ApiError::Unprocessable(format!("the report does not have the expected shape: {err}"))
         } else {
             ApiError::MalformedBody(format!("the body is not valid JSON: {err}"))
         }

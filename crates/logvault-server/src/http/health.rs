@@ -8,9 +8,7 @@ use crate::error::ApiError;
 use crate::state::AppState;
 
 pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/healthz", get(healthz))
-        .route("/readyz", get(readyz))
+    Router::new().route("/healthz", get(healthz)).route("/readyz", get(readyz))
 }
 
 /// Liveness: the process answers.
@@ -20,16 +18,9 @@ async fn healthz() -> &'static str {
 
 /// Readiness: the database answers and its schema is exactly what this binary expects.
 async fn readyz(State(state): State<AppState>) -> Result<&'static str, ApiError> {
-    state
-        .store
-        .ping()
-        .await
-        .map_err(|err| ApiError::NotReady(format!("database unreachable: {err:#}")))?;
-    let status = state
-        .store
-        .migration_status()
-        .await
-        .map_err(|err| ApiError::NotReady(format!("migration status: {err:#}")))?;
+    state.store.ping().await.map_err(|err| ApiError::NotReady(format!("database unreachable: {err:#}")))?;
+    let status =
+        state.store.migration_status().await.map_err(|err| ApiError::NotReady(format!("migration status: {err:#}")))?;
     if !status.is_current() {
         return Err(ApiError::NotReady(format!(
             "migrations not current: pending {:?}, unknown {:?}",

@@ -54,53 +54,26 @@ impl Metrics {
     pub fn new() -> Metrics {
         let mut registry = Registry::with_prefix("logvault");
         let requests = Family::<RequestLabels, Counter>::default();
-        let latency = Family::<RouteLabels, Histogram>::new_with_constructor(
-            latency_histogram as fn() -> Histogram,
-        );
+        let latency = Family::<RouteLabels, Histogram>::new_with_constructor(latency_histogram as fn() -> Histogram);
         let csp_violations = Family::<DirectiveLabels, Counter>::default();
-        registry.register(
-            "http_requests",
-            "HTTP requests by method, matched route and status",
-            requests.clone(),
-        );
-        registry.register(
-            "http_request_duration_seconds",
-            "HTTP request latency by route",
-            latency.clone(),
-        );
+        registry.register("http_requests", "HTTP requests by method, matched route and status", requests.clone());
+        registry.register("http_request_duration_seconds", "HTTP request latency by route", latency.clone());
         registry.register(
             "csp_violations",
             "Content-Security-Policy violation reports by directive",
             csp_violations.clone(),
         );
-        Metrics {
-            registry,
-            requests,
-            latency,
-            csp_violations,
-        }
+        Metrics { registry, requests, latency, csp_violations }
     }
 
     pub fn observe_request(&self, method: &str, route: &str, status: u16, elapsed: Duration) {
         let (method, route) = (method.to_owned(), route.to_owned());
-        self.requests
-            .get_or_create(&RequestLabels {
-                method: method.clone(),
-                route: route.clone(),
-                status,
-            })
-            .inc();
-        self.latency
-            .get_or_create(&RouteLabels { method, route })
-            .observe(elapsed.as_secs_f64());
+        self.requests.get_or_create(&RequestLabels { method: method.clone(), route: route.clone(), status }).inc();
+        self.latency.get_or_create(&RouteLabels { method, route }).observe(elapsed.as_secs_f64());
     }
 
     pub fn count_csp_violation(&self, directive: &'static str) {
-        self.csp_violations
-            .get_or_create(&DirectiveLabels {
-                directive: directive.to_owned(),
-            })
-            .inc();
+        self.csp_violations.get_or_create(&DirectiveLabels { directive: directive.to_owned() }).inc();
     }
 
     /// The OpenMetrics text exposition.
@@ -145,10 +118,7 @@ async fn guarded(State(state): State<AppState>, headers: HeaderMap) -> Result<Re
 
 /// The exposition itself, unguarded (the loopback listener's handler).
 pub async fn render(State(state): State<AppState>) -> Result<Response, ApiError> {
-    let text = state
-        .metrics
-        .encode()
-        .map_err(|err| ApiError::Internal(anyhow::Error::new(err)))?;
+    let text = state.metrics.encode().map_err(|err| ApiError::Internal(anyhow::Error::new(err)))?;
     let mut response = text.into_response();
     response.headers_mut().insert(
         header::CONTENT_TYPE,

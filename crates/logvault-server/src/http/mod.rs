@@ -34,10 +34,7 @@ pub fn router(state: AppState, config: &Config) -> Router {
                 .layer(axum::middleware::from_fn(middleware::request_id))
                 .layer(axum::middleware::from_fn(middleware::problem_details))
                 .layer(axum::middleware::from_fn(middleware::security_headers))
-                .layer(axum::middleware::from_fn_with_state(
-                    state.clone(),
-                    middleware::access_log,
-                ))
+                .layer(axum::middleware::from_fn_with_state(state.clone(), middleware::access_log))
                 .layer(CatchPanicLayer::custom(middleware::panic_response))
                 .layer(TimeoutLayer::with_status_code(
                     StatusCode::REQUEST_TIMEOUT,

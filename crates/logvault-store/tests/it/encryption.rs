@@ -15,10 +15,7 @@ fn snapshot(dir: &Path) -> BTreeMap<String, Vec<u8>> {
         .unwrap()
         .map(|entry| {
             let entry = entry.unwrap();
-            (
-                entry.file_name().to_string_lossy().into_owned(),
-                std::fs::read(entry.path()).unwrap(),
-            )
+            (entry.file_name().to_string_lossy().into_owned(), std::fs::read(entry.path()).unwrap())
         })
         .collect()
 }
@@ -30,41 +27,22 @@ fn contains(haystack: &[u8], needle: &[u8]) -> bool {
 #[tokio::test]
 async fn the_sqlite_file_has_no_sqlite_header_and_no_plaintext_canary() {
     let db = TestDatabase::sqlite().await;
-    db.store
-        .create_organisation(&OrgName::parse(CANARY).unwrap())
-        .await
-        .unwrap();
+    db.store.create_organisation(&OrgName::parse(CANARY).unwrap()).await.unwrap();
     db.store.close().await;
     let path = db.sqlite_path.clone().unwrap();
     let dir = path.parent().unwrap();
     for (name, bytes) in snapshot(dir) {
-        assert!(
-            !bytes.starts_with(b"SQLite format 3"),
-            "{name} has a plain SQLite header"
-        );
-        assert!(
-            !contains(&bytes, CANARY.as_bytes()),
-            "{name} holds the canary in plaintext"
-        );
-        assert!(
-            !contains(&bytes, b"organisations"),
-            "{name} holds the schema in plaintext"
-        );
+        assert!(!bytes.starts_with(b"SQLite format 3"), "{name} has a plain SQLite header");
+        assert!(!contains(&bytes, CANARY.as_bytes()), "{name} holds the canary in plaintext");
+        assert!(!contains(&bytes, b"organisations"), "{name} holds the schema in plaintext");
     }
-    assert!(
-        SqliteStore::open_without_key_for_tests(&path)
-            .await
-            .is_err()
-    );
+    assert!(SqliteStore::open_without_key_for_tests(&path).await.is_err());
 }
 
 #[tokio::test]
 async fn a_wrong_key_is_one_clear_error_and_changes_nothing_on_disk() {
     let db = TestDatabase::sqlite().await;
-    db.store
-        .create_organisation(&OrgName::parse(CANARY).unwrap())
-        .await
-        .unwrap();
+    db.store.create_organisation(&OrgName::parse(CANARY).unwrap()).await.unwrap();
     db.store.close().await;
     let path = db.sqlite_path.clone().unwrap();
     let dir = path.parent().unwrap();
@@ -72,32 +50,18 @@ async fn a_wrong_key_is_one_clear_error_and_changes_nothing_on_disk() {
 
     let other_dir = tempfile::tempdir().unwrap();
     let wrong = MasterKey::create(&other_dir.path().join("master.key")).unwrap();
-    let err = logvault_store::open(Location::Sqlite {
-        path: path.clone(),
-        key: wrong.derive(SQLCIPHER_KEY_PURPOSE),
-    })
-    .await
-    .unwrap_err();
+    let err = logvault_store::open(Location::Sqlite { path: path.clone(), key: wrong.derive(SQLCIPHER_KEY_PURPOSE) })
+        .await
+        .unwrap_err();
     assert!(matches!(err, StoreError::WrongKey { .. }), "{err:?}");
     assert!(err.to_string().contains("wrong master key"), "{err}");
-    assert_eq!(
-        before,
-        snapshot(dir),
-        "a failed open changed the data directory"
-    );
+    assert_eq!(before, snapshot(dir), "a failed open changed the data directory");
 
     // The right key still opens it, with the data intact.
     let right = MasterKey::load(&dir.join("master.key")).unwrap();
-    let store = logvault_store::open(Location::Sqlite {
-        path,
-        key: right.derive(SQLCIPHER_KEY_PURPOSE),
-    })
-    .await
-    .unwrap();
-    store
-        .organisation_by_name(&OrgName::parse(CANARY).unwrap())
-        .await
-        .unwrap();
+    let store =
+        logvault_store::open(Location::Sqlite { path, key: right.derive(SQLCIPHER_KEY_PURPOSE) }).await.unwrap();
+    store.organisation_by_name(&OrgName::parse(CANARY).unwrap()).await.unwrap();
 }
 
 #[tokio::test]
@@ -106,24 +70,13 @@ async fn a_plain_sqlite_file_is_refused_as_a_wrong_key() {
     let path = dir.path().join("plain.db");
     {
         use sqlx::{ConnectOptions, Connection};
-        let mut conn = sqlx::sqlite::SqliteConnectOptions::new()
-            .filename(&path)
-            .create_if_missing(true)
-            .connect()
-            .await
-            .unwrap();
-        sqlx::query("CREATE TABLE t (x)")
-            .execute(&mut conn)
-            .await
-            .unwrap();
+        let mut conn =
+            sqlx::sqlite::SqliteConnectOptions::new().filename(&path).create_if_missing(true).connect().await.unwrap();
+        sqlx::query("CREATE TABLE t (x)").execute(&mut conn).await.unwrap();
         conn.close().await.unwrap();
     }
     let key = MasterKey::create(&dir.path().join("master.key")).unwrap();
-    let err = logvault_store::open(Location::Sqlite {
-        path,
-        key: key.derive(SQLCIPHER_KEY_PURPOSE),
-    })
-    .await
-    .unwrap_err();
+    let err =
+        logvault_store::open(Location::Sqlite { path, key: key.derive(SQLCIPHER_KEY_PURPOSE) }).await.unwrap_err();
     assert!(matches!(err, StoreError::WrongKey { .. }), "{err:?}");
 }
