@@ -11,8 +11,7 @@ use std::time::{Duration, Instant};
 use logvault_logger::sim::{SeriesSpec, default_channel, synthesize};
 use logvault_protocol::qr::{capacities, ec_level_name};
 use logvault_protocol::{
-    Block, DeviceKey, KeyGeneration, Quantity, Sample, Serial, decode_plaintext, encode_plaintext,
-    open, seal,
+    Block, DeviceKey, KeyGeneration, Quantity, Sample, Serial, decode_plaintext, encode_plaintext, open, seal,
 };
 
 const N_SAMPLES: usize = 1_500;
@@ -20,25 +19,10 @@ const N_SAMPLES: usize = 1_500;
 fn main() {
     let key = DeviceKey::from_bytes([0x42; 16]);
     let series = [
-        (
-            "temperature, 5 min",
-            vec![Quantity::Temperature],
-            300,
-            false,
-        ),
-        (
-            "temperature + humidity, 5 min",
-            vec![Quantity::Temperature, Quantity::RelativeHumidity],
-            300,
-            false,
-        ),
+        ("temperature, 5 min", vec![Quantity::Temperature], 300, false),
+        ("temperature + humidity, 5 min", vec![Quantity::Temperature, Quantity::RelativeHumidity], 300, false),
         ("temperature, 1 min", vec![Quantity::Temperature], 60, false),
-        (
-            "temperature, 5 min, clock jitter ±2 s",
-            vec![Quantity::Temperature],
-            300,
-            true,
-        ),
+        ("temperature, 5 min, clock jitter ±2 s", vec![Quantity::Temperature], 300, true),
     ];
     println!(
         "| series ({N_SAMPLES} samples) | ours B/sample | zigzag+varint B/sample | fixed-width B/sample | ours vs varint | encode samples/s | decode samples/s | varint encode samples/s | varint decode samples/s | seal+open samples/s |"
@@ -49,28 +33,17 @@ fn main() {
         let ours = encode_plaintext(&block);
         let varint = varint_baseline::encode(&block);
         let fixed = fixed_width_len(&block);
-        assert_eq!(
-            decode_plaintext(&ours, block.serial().clone()).as_ref(),
-            Ok(&block)
-        );
-        assert_eq!(
-            varint_baseline::decode(&varint, quantities.len()),
-            block.samples()
-        );
+        assert_eq!(decode_plaintext(&ours, block.serial().clone()).as_ref(), Ok(&block));
+        assert_eq!(varint_baseline::decode(&varint, quantities.len()), block.samples());
 
         let encode = rate(|| encode_plaintext(black_box(&block)).len());
-        let decode = rate(|| {
-            decode_plaintext(black_box(&ours), block.serial().clone())
-                .map_or(0, |b| b.samples().len())
-        });
+        let decode =
+            rate(|| decode_plaintext(black_box(&ours), block.serial().clone()).map_or(0, |b| b.samples().len()));
         let varint_encode = rate(|| varint_baseline::encode(black_box(&block)).len());
-        let varint_decode =
-            rate(|| varint_baseline::decode(black_box(&varint), quantities.len()).len());
+        let varint_decode = rate(|| varint_baseline::decode(black_box(&varint), quantities.len()).len());
         let sealed = seal(&block, &key, KeyGeneration(0));
-        let seal_open = rate(|| {
-            open(&seal(black_box(&block), &key, KeyGeneration(0)), &key)
-                .map_or(0, |b| b.counter() as usize)
-        });
+        let seal_open =
+            rate(|| open(&seal(black_box(&block), &key, KeyGeneration(0)), &key).map_or(0, |b| b.counter() as usize));
         assert!(!sealed.is_empty());
 
         let per_sample = |len: usize| len as f64 / N_SAMPLES as f64;
@@ -91,42 +64,20 @@ fn main() {
     println!();
     println!("| channels | link prefix | L | M | Q | H |");
     println!("|---|---|---|---|---|---|");
-    for quantities in [
-        vec![Quantity::Temperature],
-        vec![Quantity::Temperature, Quantity::RelativeHumidity],
-    ] {
+    for quantities in [vec![Quantity::Temperature], vec![Quantity::Temperature, Quantity::RelativeHumidity]] {
         let block = synthetic_block(&quantities, 300, 20_000, false, 1);
         let base_url = "https://logvault.example.com";
         let caps = capacities(&block, &key, KeyGeneration(0), base_url);
-        let cells: Vec<String> = caps
-            .iter()
-            .map(|c| format!("{} ({} chars)", c.max_samples, c.link_len))
-            .collect();
+        let cells: Vec<String> = caps.iter().map(|c| format!("{} ({} chars)", c.max_samples, c.link_len)).collect();
         let levels: Vec<&str> = caps.iter().map(|c| ec_level_name(c.level)).collect();
         assert_eq!(levels, ["L", "M", "Q", "H"]);
-        println!(
-            "| {} | `{base_url}/l#` | {} |",
-            quantities.len(),
-            cells.join(" | ")
-        );
+        println!("| {} | `{base_url}/l#` | {} |", quantities.len(), cells.join(" | "));
     }
 }
 
 /// The simulator's series through a logger-like scaling, as a block.
-fn synthetic_block(
-    quantities: &[Quantity],
-    interval: u32,
-    n_samples: usize,
-    jitter: bool,
-    seed: u64,
-) -> Block {
-    let spec = SeriesSpec {
-        samples: n_samples,
-        interval,
-        start: 1_767_225_600,
-        seed,
-        quantities: quantities.to_vec(),
-    };
+fn synthetic_block(quantities: &[Quantity], interval: u32, n_samples: usize, jitter: bool, seed: u64) -> Block {
+    let spec = SeriesSpec { samples: n_samples, interval, start: 1_767_225_600, seed, quantities: quantities.to_vec() };
     let channels: Vec<_> = quantities.iter().map(|&q| default_channel(q)).collect();
     let mut last_time = i64::MIN;
     let samples = synthesize(&spec)
@@ -134,17 +85,9 @@ fn synthetic_block(
         .enumerate()
         .map(|(idx, (time, raw))| {
             // Deterministic jitter of -2..=2 s, never going backwards.
-            let time = if jitter {
-                (time + (idx as i64 * 7919 % 5) - 2).max(last_time)
-            } else {
-                time
-            };
+            let time = if jitter { (time + (idx as i64 * 7919 % 5) - 2).max(last_time) } else { time };
             last_time = time;
-            let values = channels
-                .iter()
-                .zip(&raw)
-                .map(|(c, &v)| c.resolution.scale(v))
-                .collect();
+            let values = channels.iter().zip(&raw).map(|(c, &v)| c.resolution.scale(v)).collect();
             Sample { time, values }
         })
         .collect();
@@ -168,11 +111,7 @@ fn rate(mut op: impl FnMut() -> usize) -> f64 {
 }
 
 fn human(per_second: f64) -> String {
-    if per_second >= 1e6 {
-        format!("{:.1} M", per_second / 1e6)
-    } else {
-        format!("{:.0} k", per_second / 1e3)
-    }
+    if per_second >= 1e6 { format!("{:.1} M", per_second / 1e6) } else { format!("{:.0} k", per_second / 1e3) }
 }
 
 /// Naive layout: i64 time + i32 per value.
@@ -191,10 +130,7 @@ mod varint_baseline {
             let (time0, values0) = previous.map_or((0, &[][..]), |p| (p.time, p.values.as_slice()));
             put(&mut out, zigzag(sample.time.wrapping_sub(time0)));
             for (idx, &value) in sample.values.iter().enumerate() {
-                put(
-                    &mut out,
-                    zigzag(i64::from(value) - values0.get(idx).map_or(0, |&v| i64::from(v))),
-                );
+                put(&mut out, zigzag(i64::from(value) - values0.get(idx).map_or(0, |&v| i64::from(v))));
             }
             previous = Some(sample);
         }
@@ -206,9 +142,7 @@ mod varint_baseline {
         let mut samples: Vec<Sample> = Vec::new();
         while pos < bytes.len() {
             let last = samples.last();
-            let time = last
-                .map_or(0, |s| s.time)
-                .wrapping_add(unzigzag(get(bytes, &mut pos)));
+            let time = last.map_or(0, |s| s.time).wrapping_add(unzigzag(get(bytes, &mut pos)));
             let values = (0..n_channels)
                 .map(|idx| {
                     let base = last.map_or(0, |s| i64::from(s.values[idx]));

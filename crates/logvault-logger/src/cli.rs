@@ -2,9 +2,7 @@
 //! here) so that the binary's `sim` module only parses arguments and prints.
 
 use logvault_protocol::qr::{EcLevel, ec_level_name, fits, render_terminal};
-use logvault_protocol::{
-    Block, DeviceKey, Envelope, KeyGeneration, Quantity, Serial, from_link, to_link,
-};
+use logvault_protocol::{Block, DeviceKey, Envelope, KeyGeneration, Quantity, Serial, from_link, to_link};
 use serde_json::{Value, json};
 
 use time::OffsetDateTime;
@@ -37,10 +35,7 @@ pub enum SimError {
     #[error(
         "the link ({link_len} characters) does not fit in one QR code at level {level}; use fewer --samples or a lower --ec"
     )]
-    TooLongForQr {
-        link_len: usize,
-        level: &'static str,
-    },
+    TooLongForQr { link_len: usize, level: &'static str },
     #[error("the simulated logger failed: {0}")]
     Logger(#[from] LoggerError),
 }
@@ -118,12 +113,9 @@ pub fn make_link(request: &LinkRequest) -> Result<LinkResponse, SimError> {
         return Err(SimError::BadInterval);
     }
     if request.samples > MAX_SIM_SAMPLES {
-        return Err(SimError::TooManySamples {
-            max: MAX_SIM_SAMPLES,
-        });
+        return Err(SimError::TooManySamples { max: MAX_SIM_SAMPLES });
     }
-    let start =
-        OffsetDateTime::parse(request.start.trim(), &Rfc3339).map_err(|_| SimError::BadStart)?;
+    let start = OffsetDateTime::parse(request.start.trim(), &Rfc3339).map_err(|_| SimError::BadStart)?;
     let spec = SeriesSpec {
         samples: request.samples,
         interval: request.interval,
@@ -131,13 +123,7 @@ pub fn make_link(request: &LinkRequest) -> Result<LinkResponse, SimError> {
         seed: request.seed,
         quantities: quantities.clone(),
     };
-    let mut logger = simulated_logger(
-        serial,
-        key.clone(),
-        &quantities,
-        request.interval,
-        request.samples.max(1),
-    )?;
+    let mut logger = simulated_logger(serial, key.clone(), &quantities, request.interval, request.samples.max(1))?;
     for (time, readings) in synthesize(&spec) {
         logger.observe(time, &readings)?;
     }
@@ -145,20 +131,13 @@ pub fn make_link(request: &LinkRequest) -> Result<LinkResponse, SimError> {
     let sealed = logvault_protocol::seal(&block, &key, KeyGeneration(request.key_generation));
     let link = to_link(&request.base_url, &sealed);
     let qr = if request.qr {
-        let drawing = render_terminal(&link, level).map_err(|_| SimError::TooLongForQr {
-            link_len: link.len(),
-            level: ec_level_name(level),
-        })?;
+        let drawing = render_terminal(&link, level)
+            .map_err(|_| SimError::TooLongForQr { link_len: link.len(), level: ec_level_name(level) })?;
         Some(drawing)
     } else {
         None
     };
-    Ok(LinkResponse {
-        link,
-        block,
-        sealed_len: sealed.len(),
-        qr,
-    })
+    Ok(LinkResponse { link, block, sealed_len: sealed.len(), qr })
 }
 
 /// Whether `link` fits in one QR code at `level`.
@@ -188,11 +167,7 @@ pub fn block_json(block: &Block, key_generation: KeyGeneration) -> BlockJson {
             resolution: channel
                 .resolution
                 .ranges()
-                .map(|range| RangeJson {
-                    from: milli(range.lower),
-                    to: milli(range.upper),
-                    step: milli_u(range.step),
-                })
+                .map(|range| RangeJson { from: milli(range.lower), to: milli(range.upper), step: milli_u(range.step) })
                 .collect(),
         })
         .collect();
@@ -200,9 +175,7 @@ pub fn block_json(block: &Block, key_generation: KeyGeneration) -> BlockJson {
         .samples()
         .iter()
         .map(|sample| SampleJson {
-            time: OffsetDateTime::from_unix_timestamp(sample.time)
-                .ok()
-                .and_then(|t| t.format(&Rfc3339).ok()),
+            time: OffsetDateTime::from_unix_timestamp(sample.time).ok().and_then(|t| t.format(&Rfc3339).ok()),
             unix: sample.time,
             values: sample.values.iter().map(|&v| milli(v)).collect(),
         })

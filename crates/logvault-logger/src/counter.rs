@@ -13,17 +13,11 @@ use std::path::{Path, PathBuf};
 #[derive(Debug, thiserror::Error)]
 pub enum CounterError {
     #[error("cannot read the block counter from {path}")]
-    Read {
-        path: PathBuf,
-        source: std::io::Error,
-    },
+    Read { path: PathBuf, source: std::io::Error },
     #[error("the block counter file {path} does not hold a number")]
     Corrupt { path: PathBuf },
     #[error("cannot write the block counter to {path}")]
-    Write {
-        path: PathBuf,
-        source: std::io::Error,
-    },
+    Write { path: PathBuf, source: std::io::Error },
     #[error("the block counter is exhausted")]
     Exhausted,
     #[error("the counter store refused the write")]
@@ -63,11 +57,7 @@ impl FileCounterStore {
     }
 
     fn temporary_path(&self) -> PathBuf {
-        let mut name = self
-            .path
-            .file_name()
-            .map(|n| n.to_os_string())
-            .unwrap_or_default();
+        let mut name = self.path.file_name().map(|n| n.to_os_string()).unwrap_or_default();
         name.push(".tmp");
         self.path.with_file_name(name)
     }
@@ -76,38 +66,23 @@ impl FileCounterStore {
 impl CounterStore for FileCounterStore {
     fn load(&mut self) -> Result<u64, CounterError> {
         match fs::read_to_string(&self.path) {
-            Ok(text) => text.trim().parse().map_err(|_| CounterError::Corrupt {
-                path: self.path.clone(),
-            }),
+            Ok(text) => text.trim().parse().map_err(|_| CounterError::Corrupt { path: self.path.clone() }),
             Err(err) if err.kind() == std::io::ErrorKind::NotFound => Ok(0),
-            Err(source) => Err(CounterError::Read {
-                path: self.path.clone(),
-                source,
-            }),
+            Err(source) => Err(CounterError::Read { path: self.path.clone(), source }),
         }
     }
 
     fn persist(&mut self, counter: u64) -> Result<(), CounterError> {
-        let write_error = |source| CounterError::Write {
-            path: self.path.clone(),
-            source,
-        };
+        let write_error = |source| CounterError::Write { path: self.path.clone(), source };
         let temporary = self.temporary_path();
         let mut file = fs::File::create(&temporary).map_err(write_error)?;
-        file.write_all(format!("{counter}\n").as_bytes())
-            .map_err(write_error)?;
+        file.write_all(format!("{counter}\n").as_bytes()).map_err(write_error)?;
         file.sync_all().map_err(write_error)?;
         drop(file);
         fs::rename(&temporary, &self.path).map_err(write_error)?;
         // Make the rename itself durable.
-        let directory = self
-            .path
-            .parent()
-            .filter(|p| !p.as_os_str().is_empty())
-            .unwrap_or(Path::new("."));
-        fs::File::open(directory)
-            .and_then(|dir| dir.sync_all())
-            .map_err(write_error)?;
+        let directory = self.path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+        fs::File::open(directory).and_then(|dir| dir.sync_all()).map_err(write_error)?;
         Ok(())
     }
 }

@@ -1,8 +1,6 @@
 //! The logger itself: configuration, observation, memory and block issuing.
 
-use logvault_protocol::{
-    Block, BlockError, Channel, DeviceKey, KeyGeneration, Sample, Serial, seal,
-};
+use logvault_protocol::{Block, BlockError, Channel, DeviceKey, KeyGeneration, Sample, Serial, seal};
 
 use crate::counter::{CounterError, CounterStore};
 use crate::memory::{Memory, MemoryError, MemoryMode, Stored};
@@ -60,22 +58,12 @@ pub struct Logger<S> {
 }
 
 impl<S: CounterStore> Logger<S> {
-    pub fn new(
-        config: LoggerConfig,
-        key: DeviceKey,
-        counter_store: S,
-    ) -> Result<Self, LoggerError> {
+    pub fn new(config: LoggerConfig, key: DeviceKey, counter_store: S) -> Result<Self, LoggerError> {
         if config.channels.is_empty() || config.channels.len() > logvault_protocol::MAX_CHANNELS {
             return Err(LoggerError::ChannelCount);
         }
         let memory = Memory::new(config.capacity, config.mode)?;
-        Ok(Self {
-            config,
-            key,
-            memory,
-            counter_store,
-            last_recorded: None,
-        })
+        Ok(Self { config, key, memory, counter_store, last_recorded: None })
     }
 
     pub fn config(&self) -> &LoggerConfig {
@@ -99,23 +87,14 @@ impl<S: CounterStore> Logger<S> {
                 expected: self.config.channels.len(),
             });
         }
-        Ok(self
-            .config
-            .channels
-            .iter()
-            .zip(readings)
-            .map(|(channel, &raw)| channel.resolution.scale(raw))
-            .collect())
+        Ok(self.config.channels.iter().zip(readings).map(|(channel, &raw)| channel.resolution.scale(raw)).collect())
     }
 
     /// Offers a reading to the sampling rule; records it if the rule says so.
     pub fn observe(&mut self, time: i64, readings: &[i32]) -> Result<Observation, LoggerError> {
         let values = self.scale(readings)?;
         self.check_clock(time)?;
-        let last = self
-            .last_recorded
-            .as_ref()
-            .map(|sample| (sample.time, sample.values.as_slice()));
+        let last = self.last_recorded.as_ref().map(|sample| (sample.time, sample.values.as_slice()));
         if !self.config.rule.should_record(last, time, &values) {
             return Ok(Observation::Skipped);
         }
@@ -138,12 +117,7 @@ impl<S: CounterStore> Logger<S> {
     /// consumed; see [`issue_block`](Self::issue_block) for that).
     pub fn to_block(&self, counter: u64) -> Result<Block, LoggerError> {
         let samples = self.memory.iter().cloned().collect();
-        Ok(Block::new(
-            self.config.serial.clone(),
-            counter,
-            self.config.channels.clone(),
-            samples,
-        )?)
+        Ok(Block::new(self.config.serial.clone(), counter, self.config.channels.clone(), samples)?)
     }
 
     /// Reserves the next counter (persisted before anything is returned) and seals the memory
@@ -152,22 +126,15 @@ impl<S: CounterStore> Logger<S> {
         // Build first so that an invalid window does not burn a counter.
         let unsealed = self.to_block(0)?;
         let counter = self.counter_store.reserve_next()?;
-        let block = Block::new(
-            unsealed.serial().clone(),
-            counter,
-            unsealed.channels().to_vec(),
-            unsealed.into_samples(),
-        )?;
+        let block =
+            Block::new(unsealed.serial().clone(), counter, unsealed.channels().to_vec(), unsealed.into_samples())?;
         let sealed = seal(&block, &self.key, self.config.key_generation);
         Ok((block, sealed))
     }
 
     fn check_clock(&self, time: i64) -> Result<(), LoggerError> {
         match &self.last_recorded {
-            Some(last) if time < last.time => Err(LoggerError::ClockWentBackwards {
-                time,
-                last: last.time,
-            }),
+            Some(last) if time < last.time => Err(LoggerError::ClockWentBackwards { time, last: last.time }),
             _ => Ok(()),
         }
     }

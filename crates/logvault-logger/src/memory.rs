@@ -44,11 +44,7 @@ impl Memory {
             return Err(MemoryError);
         }
         // Reserve lazily: a large configured capacity should not cost memory up front.
-        Ok(Self {
-            capacity,
-            mode,
-            samples: VecDeque::new(),
-        })
+        Ok(Self { capacity, mode, samples: VecDeque::new() })
     }
 
     pub fn push(&mut self, sample: Sample) -> Stored {

@@ -13,26 +13,19 @@ pub enum SamplingRule {
 impl SamplingRule {
     /// Whether an observation at `time` with `values` (already scaled) is recorded, given the
     /// last recorded sample.
-    pub(crate) fn should_record(
-        &self,
-        last: Option<(i64, &[i32])>,
-        time: i64,
-        values: &[i32],
-    ) -> bool {
+    pub(crate) fn should_record(&self, last: Option<(i64, &[i32])>, time: i64, values: &[i32]) -> bool {
         let Some((last_time, last_values)) = last else {
             return true;
         };
         let elapsed = time.saturating_sub(last_time);
         match *self {
             Self::Interval { seconds } => elapsed >= i64::from(seconds),
-            Self::OnChange {
-                threshold,
-                max_silence,
-            } => {
+            Self::OnChange { threshold, max_silence } => {
                 elapsed >= i64::from(max_silence)
-                    || values.iter().zip(last_values).any(|(&now, &then)| {
-                        (i64::from(now) - i64::from(then)).unsigned_abs() >= u64::from(threshold)
-                    })
+                    || values
+                        .iter()
+                        .zip(last_values)
+                        .any(|(&now, &then)| (i64::from(now) - i64::from(then)).unsigned_abs() >= u64::from(threshold))
             }
         }
     }

@@ -27,10 +27,7 @@ pub fn default_resolution(quantity: Quantity) -> ResolutionTable {
 }
 
 pub fn default_channel(quantity: Quantity) -> Channel {
-    Channel {
-        quantity,
-        resolution: default_resolution(quantity),
-    }
+    Channel { quantity, resolution: default_resolution(quantity) }
 }
 
 /// A synthetic series: `samples` readings every `interval` seconds from `start`.
@@ -60,9 +57,7 @@ pub fn synthesize(spec: &SeriesSpec) -> Vec<Reading> {
     let mut humidity: i64 = 45_000;
     let mut readings = Vec::with_capacity(spec.samples);
     for idx in 0..spec.samples {
-        let time = spec
-            .start
-            .saturating_add(interval.saturating_mul(idx as i64));
+        let time = spec.start.saturating_add(interval.saturating_mul(idx as i64));
         // Triangle wave over the UTC day: −600..+600 milli-°C.
         let second_of_day = time.rem_euclid(86_400);
         let daily = (second_of_day - 43_200).abs() * 1_200 / 43_200 - 600;
@@ -132,12 +127,7 @@ pub fn fleet(seed: u64, n_devices: usize) -> Vec<SimulatedDevice> {
                 vec![Quantity::Temperature]
             };
             let serial = Serial::parse(&format!("SIM-{:04}", idx + 1)).ok()?;
-            Some(SimulatedDevice {
-                serial,
-                key: DeviceKey::from_bytes(key),
-                quantities,
-                seed: rng.next_u64(),
-            })
+            Some(SimulatedDevice { serial, key: DeviceKey::from_bytes(key), quantities, seed: rng.next_u64() })
         })
         .collect()
 }

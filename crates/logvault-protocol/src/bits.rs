@@ -17,11 +17,7 @@ pub(crate) struct BitWriter {
 
 impl BitWriter {
     pub(crate) fn with_capacity(n_bytes: usize) -> Self {
-        Self {
-            bytes: Vec::with_capacity(n_bytes),
-            acc: 0,
-            n_acc: 0,
-        }
+        Self { bytes: Vec::with_capacity(n_bytes), acc: 0, n_acc: 0 }
     }
 
     /// Writes the `n_bits` low bits of `value` (0 ≤ n_bits ≤ 64).
@@ -308,21 +304,7 @@ mod tests {
 
     #[test]
     fn varints_and_rice_codes_round_trip() {
-        let values = [
-            0u64,
-            1,
-            2,
-            127,
-            128,
-            300,
-            1 << 40,
-            u64::MAX,
-            5,
-            0,
-            0,
-            1,
-            u64::MAX - 1,
-        ];
+        let values = [0u64, 1, 2, 127, 128, 300, 1 << 40, u64::MAX, 5, 0, 0, 1, u64::MAX - 1];
         let mut writer = BitWriter::default();
         let mut rice = AdaptiveRice::new();
         for &v in &values {

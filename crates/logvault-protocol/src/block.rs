@@ -80,12 +80,7 @@ impl Block {
     /// channel in every sample, values on their channel's grid, and times that never go
     /// backwards (equal times are allowed: a rule-triggered sample can share a second with an
     /// interval sample).
-    pub fn new(
-        serial: Serial,
-        counter: u64,
-        channels: Vec<Channel>,
-        samples: Vec<Sample>,
-    ) -> Result<Self, BlockError> {
+    pub fn new(serial: Serial, counter: u64, channels: Vec<Channel>, samples: Vec<Sample>) -> Result<Self, BlockError> {
         if channels.is_empty() || channels.len() > MAX_CHANNELS {
             return Err(BlockError::ChannelCount);
         }
@@ -105,22 +100,13 @@ impl Block {
                 return Err(BlockError::TimeGoesBackwards { sample_idx });
             }
             previous_time = sample.time;
-            for (channel_idx, (channel, &value)) in channels.iter().zip(&sample.values).enumerate()
-            {
+            for (channel_idx, (channel, &value)) in channels.iter().zip(&sample.values).enumerate() {
                 if channel.resolution.code_of(value).is_none() {
-                    return Err(BlockError::ValueNotOnGrid {
-                        sample_idx,
-                        channel_idx,
-                    });
+                    return Err(BlockError::ValueNotOnGrid { sample_idx, channel_idx });
                 }
             }
         }
-        Ok(Self {
-            serial,
-            counter,
-            channels,
-            samples,
-        })
+        Ok(Self { serial, counter, channels, samples })
     }
 
     pub fn serial(&self) -> &Serial {
@@ -184,15 +170,8 @@ mod serde_impls {
 
     impl Serialize for ResolutionTable {
         fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-            let ranges = self
-                .ranges()
-                .map(|ResolutionRange { step, upper, .. }| RangeForm { step, upper })
-                .collect();
-            TableForm {
-                lowest: self.lowest(),
-                ranges,
-            }
-            .serialize(serializer)
+            let ranges = self.ranges().map(|ResolutionRange { step, upper, .. }| RangeForm { step, upper }).collect();
+            TableForm { lowest: self.lowest(), ranges }.serialize(serializer)
         }
     }
 
@@ -219,22 +198,15 @@ mod serde_impls {
 
     impl Serialize for Channel {
         fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-            ChannelRef {
-                quantity: self.quantity,
-                unit: self.quantity.unit(),
-                resolution: &self.resolution,
-            }
-            .serialize(serializer)
+            ChannelRef { quantity: self.quantity, unit: self.quantity.unit(), resolution: &self.resolution }
+                .serialize(serializer)
         }
     }
 
     impl<'de> Deserialize<'de> for Channel {
         fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
             let form = ChannelForm::deserialize(deserializer)?;
-            Ok(Channel {
-                quantity: form.quantity,
-                resolution: form.resolution,
-            })
+            Ok(Channel { quantity: form.quantity, resolution: form.resolution })
         }
     }
 
@@ -256,21 +228,15 @@ mod serde_impls {
 
     impl Serialize for Block {
         fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-            BlockRef {
-                serial: &self.serial,
-                counter: self.counter,
-                channels: &self.channels,
-                samples: &self.samples,
-            }
-            .serialize(serializer)
+            BlockRef { serial: &self.serial, counter: self.counter, channels: &self.channels, samples: &self.samples }
+                .serialize(serializer)
         }
     }
 
     impl<'de> Deserialize<'de> for Block {
         fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
             let form = BlockForm::deserialize(deserializer)?;
-            Block::new(form.serial, form.counter, form.channels, form.samples)
-                .map_err(serde::de::Error::custom)
+            Block::new(form.serial, form.counter, form.channels, form.samples).map_err(serde::de::Error::custom)
         }
     }
 }

@@ -70,10 +70,7 @@ fn decode(bytes: &[u8], serial: Serial) -> Option<Block> {
             *slot = (step, n_steps);
         }
         let resolution = ResolutionTable::from_wire(lowest, wire.get(..n_ranges)?)?;
-        channels.push(Channel {
-            quantity,
-            resolution,
-        });
+        channels.push(Channel { quantity, resolution });
     }
     let n_samples = usize::try_from(reader.read_varint()?).ok()?;
     // Every sample after the first costs at least one bit per channel, so a count beyond the
@@ -85,16 +82,10 @@ fn decode(bytes: &[u8], serial: Serial) -> Option<Block> {
     if n_samples > 0 {
         let mut time = reader.read_zigzag()?;
         let deltas = decode_times(&mut reader, n_samples)?;
-        samples.push(Sample {
-            time,
-            values: Vec::with_capacity(n_channels),
-        });
+        samples.push(Sample { time, values: Vec::with_capacity(n_channels) });
         for delta in deltas {
             time = time.checked_add_unsigned(delta)?;
-            samples.push(Sample {
-                time,
-                values: Vec::with_capacity(n_channels),
-            });
+            samples.push(Sample { time, values: Vec::with_capacity(n_channels) });
         }
         for channel in &channels {
             decode_channel(&mut reader, &mut samples, &channel.resolution)?;
@@ -129,10 +120,7 @@ fn varint_bits(value: u64) -> u64 {
 
 fn encode_times(writer: &mut BitWriter, samples: &[Sample]) {
     // Times never go backwards (Block::new), so each delta fits in u64.
-    let deltas: Vec<u64> = samples
-        .windows(2)
-        .map(|pair| pair[1].time.wrapping_sub(pair[0].time) as u64)
-        .collect();
+    let deltas: Vec<u64> = samples.windows(2).map(|pair| pair[1].time.wrapping_sub(pair[0].time) as u64).collect();
     let base = base_interval(&deltas);
     writer.write_varint(base);
 
@@ -153,10 +141,7 @@ fn encode_times(writer: &mut BitWriter, samples: &[Sample]) {
     exceptions_bits += varint_bits(exceptions.len() as u64);
 
     let mut rice = AdaptiveRice::new();
-    let rice_bits: u64 = deltas
-        .iter()
-        .map(|&delta| rice.cost(zigzag(delta.wrapping_sub(base) as i64)))
-        .sum();
+    let rice_bits: u64 = deltas.iter().map(|&delta| rice.cost(zigzag(delta.wrapping_sub(base) as i64))).sum();
 
     if exceptions_bits <= rice_bits {
         writer.write_bit(TIME_MODE_EXCEPTIONS);
@@ -205,20 +190,10 @@ fn decode_times(reader: &mut BitReader<'_>, n_samples: usize) -> Option<Vec<u64>
     Some(deltas)
 }
 
-fn encode_channel(
-    writer: &mut BitWriter,
-    samples: &[Sample],
-    channel_idx: usize,
-    table: &ResolutionTable,
-) {
+fn encode_channel(writer: &mut BitWriter, samples: &[Sample], channel_idx: usize, table: &ResolutionTable) {
     // Block::new checked that every value is on the grid; 0 is never used.
-    let code = |sample: &Sample| {
-        sample
-            .values
-            .get(channel_idx)
-            .and_then(|&value| table.code_of(value))
-            .map_or(0, i64::from)
-    };
+    let code =
+        |sample: &Sample| sample.values.get(channel_idx).and_then(|&value| table.code_of(value)).map_or(0, i64::from);
     let mut previous = samples.first().map_or(0, code);
     writer.write_varint(previous as u64);
     let mut rice = AdaptiveRice::new();
@@ -229,11 +204,7 @@ fn encode_channel(
     }
 }
 
-fn decode_channel(
-    reader: &mut BitReader<'_>,
-    samples: &mut [Sample],
-    table: &ResolutionTable,
-) -> Option<()> {
+fn decode_channel(reader: &mut BitReader<'_>, samples: &mut [Sample], table: &ResolutionTable) -> Option<()> {
     let n_codes = i64::from(table.n_codes());
     let mut code = i64::try_from(reader.read_varint()?).ok()?;
     let mut rice = AdaptiveRice::new();
@@ -244,9 +215,7 @@ fn decode_channel(
         if !(0..n_codes).contains(&code) {
             return None;
         }
-        sample
-            .values
-            .push(table.value_of(u32::try_from(code).ok()?)?);
+        sample.values.push(table.value_of(u32::try_from(code).ok()?)?);
     }
     Some(())
 }

@@ -8,10 +8,7 @@
 use alloc::vec::Vec;
 
 use aes::Aes128;
-use aes::cipher::{
-    BlockCipherEncrypt, BlockModeDecrypt, BlockModeEncrypt, KeyInit, KeyIvInit,
-    block_padding::Pkcs7,
-};
+use aes::cipher::{BlockCipherEncrypt, BlockModeDecrypt, BlockModeEncrypt, KeyInit, KeyIvInit, block_padding::Pkcs7};
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
 use subtle::ConstantTimeEq;
@@ -94,15 +91,7 @@ impl<'a> Envelope<'a> {
             return None;
         }
         let authenticated = bytes.get(..bytes.len() - TAG_LEN)?;
-        Some(Self {
-            suite,
-            key_generation: KeyGeneration(key_generation),
-            serial,
-            authenticated,
-            iv,
-            ciphertext,
-            tag,
-        })
+        Some(Self { suite, key_generation: KeyGeneration(key_generation), serial, authenticated, iv, ciphertext, tag })
     }
 
     /// The device serial as claimed by the sender (authenticated once opened).
@@ -124,15 +113,12 @@ impl<'a> Envelope<'a> {
         let keys = key.derive();
         let mut mac = new_mac(&keys);
         mac.update(self.authenticated);
-        mac.verify_truncated_left(self.tag)
-            .map_err(|_| OpenError(()))?;
+        mac.verify_truncated_left(self.tag).map_err(|_| OpenError(()))?;
 
         let iv: [u8; IV_LEN] = self.iv.try_into().map_err(|_| OpenError(()))?;
         let decryptor = cbc::Decryptor::<Aes128>::new(&keys.enc.into(), &iv.into());
         let mut buffer = self.ciphertext.to_vec();
-        let plaintext = decryptor
-            .decrypt_padded::<Pkcs7>(&mut buffer)
-            .map_err(|_| OpenError(()))?;
+        let plaintext = decryptor.decrypt_padded::<Pkcs7>(&mut buffer).map_err(|_| OpenError(()))?;
         let block = decode_plaintext(plaintext, self.serial.clone())?;
         // The tag already makes the IV authentic; this catches a sender that does not derive
         // its IVs from the counter and so might repeat one.
@@ -175,9 +161,7 @@ pub fn seal(block: &Block, key: &DeviceKey, key_generation: KeyGeneration) -> Ve
     let encryptor = cbc::Encryptor::<Aes128>::new(&keys.enc.into(), &iv.into());
     let buffer = out.get_mut(ciphertext_start..).unwrap_or_default();
     // The buffer has exactly the room PKCS#7 needs, so padding cannot fail.
-    let padded = encryptor
-        .encrypt_padded::<Pkcs7>(buffer, plaintext.len())
-        .map(<[u8]>::len);
+    let padded = encryptor.encrypt_padded::<Pkcs7>(buffer, plaintext.len()).map(<[u8]>::len);
     debug_assert!(matches!(padded, Ok(len) if len == padded_len));
 
     let mut mac = new_mac(&keys);
@@ -206,11 +190,7 @@ fn new_mac(keys: &DerivedKeys) -> Hmac<Sha256> {
 /// The sealed size of a block, without sealing it: useful to check a QR budget.
 pub fn sealed_len(block: &Block) -> usize {
     let plaintext_len = encode_plaintext(block).len();
-    FIXED_HEADER_LEN
-        + block.serial().as_str().len()
-        + IV_LEN
-        + (plaintext_len / AES_BLOCK + 1) * AES_BLOCK
-        + TAG_LEN
+    FIXED_HEADER_LEN + block.serial().as_str().len() + IV_LEN + (plaintext_len / AES_BLOCK + 1) * AES_BLOCK + TAG_LEN
 }
 
 #[cfg(test)]

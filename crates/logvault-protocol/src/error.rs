@@ -45,20 +45,11 @@ pub enum BlockError {
     #[error("a block holds at most 1048576 samples")]
     TooManySamples,
     #[error("sample {sample_idx} has {n_values} values for {n_channels} channels")]
-    WrongNumberOfValues {
-        sample_idx: usize,
-        n_values: usize,
-        n_channels: usize,
-    },
+    WrongNumberOfValues { sample_idx: usize, n_values: usize, n_channels: usize },
     #[error("sample {sample_idx} is older than the sample before it")]
     TimeGoesBackwards { sample_idx: usize },
-    #[error(
-        "sample {sample_idx}, channel {channel_idx}: the value is not on the channel's resolution grid"
-    )]
-    ValueNotOnGrid {
-        sample_idx: usize,
-        channel_idx: usize,
-    },
+    #[error("sample {sample_idx}, channel {channel_idx}: the value is not on the channel's resolution grid")]
+    ValueNotOnGrid { sample_idx: usize, channel_idx: usize },
 }
 
 /// Text that is not a Logvault link or base64url payload.

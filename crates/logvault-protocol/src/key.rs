@@ -52,11 +52,7 @@ impl DeviceKey {
 
     pub(crate) fn derive(&self) -> DerivedKeys {
         let hkdf = Hkdf::<Sha256>::new(Some(KDF_SALT), &self.0);
-        let mut keys = DerivedKeys {
-            enc: [0; 16],
-            mac: [0; 64],
-            iv: [0; 16],
-        };
+        let mut keys = DerivedKeys { enc: [0; 16], mac: [0; 64], iv: [0; 16] };
         // The output lengths (16 and 32 bytes) are far below HKDF-SHA-256's limit of
         // 255 * 32 bytes, so `expand` cannot fail; a failure would leave an all-zero key,
         // which only makes every MAC check fail.

@@ -19,8 +19,7 @@ pub const LINK_PATH: &str = "/l#";
 /// dropped.
 pub fn to_link(base_url: &str, sealed: &[u8]) -> String {
     let base = base_url.trim_end_matches('/');
-    let mut link =
-        String::with_capacity(base.len() + LINK_PATH.len() + sealed.len().div_ceil(3) * 4);
+    let mut link = String::with_capacity(base.len() + LINK_PATH.len() + sealed.len().div_ceil(3) * 4);
     link.push_str(base);
     link.push_str(LINK_PATH);
     URL_SAFE_NO_PAD.encode_string(sealed, &mut link);

@@ -48,10 +48,7 @@ pub fn render_terminal(link: &str, level: EcLevel) -> Result<String, QrTooLong> 
 /// The link as an SVG document.
 pub fn render_svg(link: &str, level: EcLevel) -> Result<String, QrTooLong> {
     let code = QrCode::with_error_correction_level(link, level).map_err(|_| QrTooLong)?;
-    Ok(code
-        .render::<svg::Color<'_>>()
-        .min_dimensions(256, 256)
-        .build())
+    Ok(code.render::<svg::Color<'_>>().min_dimensions(256, 256).build())
 }
 
 /// Whether the link fits in one QR code at `level`.
@@ -72,17 +69,11 @@ pub struct Capacity {
 /// For each level, the largest number of the block's newest samples whose link fits (binary
 /// search over real seals and real QR encodings, so it counts exactly what a logger would
 /// send).
-pub fn capacities(
-    block: &Block,
-    key: &DeviceKey,
-    key_generation: KeyGeneration,
-    base_url: &str,
-) -> Vec<Capacity> {
+pub fn capacities(block: &Block, key: &DeviceKey, key_generation: KeyGeneration, base_url: &str) -> Vec<Capacity> {
     EC_LEVELS
         .iter()
         .map(|&level| {
-            let link_for =
-                |n: usize| to_link(base_url, &seal(&block.newest(n), key, key_generation));
+            let link_for = |n: usize| to_link(base_url, &seal(&block.newest(n), key, key_generation));
             // Invariant: `low` samples fit (0 may not, if the URL alone is too long), `high + 1` do not.
             let (mut low, mut high) = (0usize, block.samples().len());
             while low < high {
@@ -95,11 +86,7 @@ pub fn capacities(
             }
             let link = link_for(low);
             let max_samples = if fits(&link, level) { low } else { 0 };
-            Capacity {
-                level,
-                max_samples,
-                link_len: link.len(),
-            }
+            Capacity { level, max_samples, link_len: link.len() }
         })
         .collect()
 }

@@ -68,17 +68,10 @@ impl ResolutionTable {
             if span % i64::from(step) != 0 {
                 return Err(ResolutionError::StepDoesNotDivideRange { range_idx });
             }
-            let n_steps =
-                u32::try_from(span / i64::from(step)).map_err(|_| ResolutionError::TooManyCodes)?;
-            infos.push(RangeInfo {
-                range: ResolutionRange { lower, upper, step },
-                first_code,
-                n_steps,
-            });
-            first_code = first_code
-                .checked_add(n_steps)
-                .filter(|&c| c < MAX_CODES)
-                .ok_or(ResolutionError::TooManyCodes)?;
+            let n_steps = u32::try_from(span / i64::from(step)).map_err(|_| ResolutionError::TooManyCodes)?;
+            infos.push(RangeInfo { range: ResolutionRange { lower, upper, step }, first_code, n_steps });
+            first_code =
+                first_code.checked_add(n_steps).filter(|&c| c < MAX_CODES).ok_or(ResolutionError::TooManyCodes)?;
             lower = upper;
         }
         Ok(Self { ranges: infos })
@@ -138,9 +131,7 @@ impl ResolutionTable {
         if offset % step != 0 {
             return None;
         }
-        u32::try_from(offset / step)
-            .ok()
-            .map(|k| info.first_code + k)
+        u32::try_from(offset / step).ok().map(|k| info.first_code + k)
     }
 
     /// The physical value (in the channel's sub-unit) of a code.
@@ -148,13 +139,9 @@ impl ResolutionTable {
         if code >= self.n_codes() {
             return None;
         }
-        let idx = self
-            .ranges
-            .partition_point(|info| info.first_code <= code)
-            .checked_sub(1)?;
+        let idx = self.ranges.partition_point(|info| info.first_code <= code).checked_sub(1)?;
         let info = self.ranges.get(idx)?;
-        let value = i64::from(info.range.lower)
-            + i64::from(code - info.first_code) * i64::from(info.range.step);
+        let value = i64::from(info.range.lower) + i64::from(code - info.first_code) * i64::from(info.range.step);
         i32::try_from(value).ok()
     }
 
@@ -169,10 +156,7 @@ impl ResolutionTable {
         if value < self.lowest() || value > self.highest() {
             return None;
         }
-        let idx = self
-            .ranges
-            .partition_point(|info| info.range.lower <= value)
-            .checked_sub(1)?;
+        let idx = self.ranges.partition_point(|info| info.range.lower <= value).checked_sub(1)?;
         self.ranges.get(idx)
     }
 
@@ -187,9 +171,7 @@ impl ResolutionTable {
 
     /// `(step, n_steps)` per range, as stored on the wire.
     pub(crate) fn wire_ranges(&self) -> impl Iterator<Item = (u32, u32)> + '_ {
-        self.ranges
-            .iter()
-            .map(|info| (info.range.step, info.n_steps))
+        self.ranges.iter().map(|info| (info.range.step, info.n_steps))
     }
 
     /// Rebuilds a table from its wire form, with the same checks as [`new`](Self::new).

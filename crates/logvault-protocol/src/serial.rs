@@ -22,16 +22,12 @@ impl Serial {
 
     pub(crate) fn from_bytes(bytes: &[u8]) -> Result<Self, SerialError> {
         let valid_len = (1..=Self::MAX_LEN).contains(&bytes.len());
-        let valid_chars = bytes
-            .iter()
-            .all(|&b| b.is_ascii_alphanumeric() || b == b'-');
+        let valid_chars = bytes.iter().all(|&b| b.is_ascii_alphanumeric() || b == b'-');
         if !(valid_len && valid_chars) {
             return Err(SerialError);
         }
         // Checked above: ASCII only.
-        core::str::from_utf8(bytes)
-            .map(|s| Self(s.to_string()))
-            .map_err(|_| SerialError)
+        core::str::from_utf8(bytes).map(|s| Self(s.to_string())).map_err(|_| SerialError)
     }
 
     pub fn as_str(&self) -> &str {

@@ -2,8 +2,7 @@
 
 use logvault_logger::sim::default_channel;
 use logvault_logger::{
-    Logger, LoggerConfig, LoggerError, MemoryCounterStore, MemoryMode, Observation, SamplingRule,
-    Stored,
+    Logger, LoggerConfig, LoggerError, MemoryCounterStore, MemoryMode, Observation, SamplingRule, Stored,
 };
 use logvault_protocol::{DeviceKey, KeyGeneration, Quantity, Serial, open};
 
@@ -30,9 +29,7 @@ fn logger(config: LoggerConfig) -> Logger<MemoryCounterStore> {
 fn readings_are_stored_scaled_to_the_range_they_fall_in() {
     let mut logger = logger(config(10));
     for (time, raw) in [(0, 4_960), (60, -30_260), (120, 50_260), (180, 200_000)] {
-        logger
-            .record(time, &[raw])
-            .unwrap_or_else(|err| panic!("{err}"));
+        logger.record(time, &[raw]).unwrap_or_else(|err| panic!("{err}"));
     }
     let values: Vec<i32> = logger.memory().iter().map(|s| s.values[0]).collect();
     assert_eq!(values, [5_000, -30_500, 50_500, 125_000]);
@@ -41,24 +38,15 @@ fn readings_are_stored_scaled_to_the_range_they_fall_in() {
 #[test]
 fn the_interval_rule_records_once_per_interval() {
     let mut logger = logger(config(100));
-    let outcomes: Vec<bool> = (0..7)
-        .map(|idx| {
-            matches!(
-                logger.observe(idx * 30, &[5_000]),
-                Ok(Observation::Recorded(_))
-            )
-        })
-        .collect();
+    let outcomes: Vec<bool> =
+        (0..7).map(|idx| matches!(logger.observe(idx * 30, &[5_000]), Ok(Observation::Recorded(_)))).collect();
     assert_eq!(outcomes, [true, false, true, false, true, false, true]);
 }
 
 #[test]
 fn the_change_rule_records_on_a_large_enough_change_or_after_max_silence() {
     let mut config = config(100);
-    config.rule = SamplingRule::OnChange {
-        threshold: 500,
-        max_silence: 3_600,
-    };
+    config.rule = SamplingRule::OnChange { threshold: 500, max_silence: 3_600 };
     let mut logger = logger(config);
     let steps = [
         (0, 5_000, true),
@@ -70,56 +58,31 @@ fn the_change_rule_records_on_a_large_enough_change_or_after_max_silence() {
         (3_840, 5_000, true),
     ];
     for (time, raw, recorded) in steps {
-        let observation = logger
-            .observe(time, &[raw])
-            .unwrap_or_else(|err| panic!("{err}"));
-        assert_eq!(
-            matches!(observation, Observation::Recorded(_)),
-            recorded,
-            "t={time} value={raw}"
-        );
+        let observation = logger.observe(time, &[raw]).unwrap_or_else(|err| panic!("{err}"));
+        assert_eq!(matches!(observation, Observation::Recorded(_)), recorded, "t={time} value={raw}");
     }
 }
 
 #[test]
 fn a_clock_going_backwards_is_refused_and_stores_nothing() {
     let mut logger = logger(config(10));
-    logger
-        .record(1_000, &[5_000])
-        .unwrap_or_else(|err| panic!("{err}"));
-    assert!(matches!(
-        logger.record(999, &[5_000]),
-        Err(LoggerError::ClockWentBackwards {
-            time: 999,
-            last: 1_000
-        })
-    ));
+    logger.record(1_000, &[5_000]).unwrap_or_else(|err| panic!("{err}"));
+    assert!(matches!(logger.record(999, &[5_000]), Err(LoggerError::ClockWentBackwards { time: 999, last: 1_000 })));
     assert_eq!(logger.memory().len(), 1);
-    assert!(
-        logger.record(1_000, &[5_100]).is_ok(),
-        "equal times are allowed"
-    );
+    assert!(logger.record(1_000, &[5_100]).is_ok(), "equal times are allowed");
 }
 
 #[test]
 fn the_wrong_number_of_readings_is_refused() {
     let mut logger = logger(config(10));
-    assert!(matches!(
-        logger.record(0, &[1, 2]),
-        Err(LoggerError::WrongNumberOfReadings {
-            given: 2,
-            expected: 1
-        })
-    ));
+    assert!(matches!(logger.record(0, &[1, 2]), Err(LoggerError::WrongNumberOfReadings { given: 2, expected: 1 })));
 }
 
 #[test]
 fn a_block_holds_the_memory_window_and_opens_with_the_device_key() {
     let mut logger = logger(config(5));
     for idx in 0..8 {
-        logger
-            .record(idx * 60, &[4_000 + idx as i32 * 100])
-            .unwrap_or_else(|err| panic!("{err}"));
+        logger.record(idx * 60, &[4_000 + idx as i32 * 100]).unwrap_or_else(|err| panic!("{err}"));
     }
     let (block, sealed) = logger.issue_block().unwrap_or_else(|err| panic!("{err}"));
     let times: Vec<i64> = block.samples().iter().map(|s| s.time).collect();
@@ -132,13 +95,8 @@ fn a_stop_when_full_logger_keeps_its_first_samples_until_cleared() {
     let mut config = config(2);
     config.mode = MemoryMode::StopWhenFull;
     let mut logger = logger(config);
-    let stored: Vec<Stored> = (0..3)
-        .filter_map(|idx| logger.record(idx * 60, &[5_000]).ok())
-        .collect();
-    assert_eq!(
-        stored,
-        [Stored::Appended, Stored::Appended, Stored::RejectedFull]
-    );
+    let stored: Vec<Stored> = (0..3).filter_map(|idx| logger.record(idx * 60, &[5_000]).ok()).collect();
+    assert_eq!(stored, [Stored::Appended, Stored::Appended, Stored::RejectedFull]);
     logger.clear_memory();
     assert_eq!(logger.record(300, &[5_000]).ok(), Some(Stored::Appended));
     let block = logger.to_block(1).unwrap_or_else(|err| panic!("{err}"));

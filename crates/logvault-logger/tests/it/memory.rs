@@ -4,10 +4,7 @@ use logvault_logger::{Memory, MemoryError, MemoryMode, Stored};
 use logvault_protocol::Sample;
 
 fn sample(time: i64) -> Sample {
-    Sample {
-        time,
-        values: vec![0],
-    }
+    Sample { time, values: vec![0] }
 }
 
 fn times(memory: &Memory) -> Vec<i64> {
@@ -16,16 +13,11 @@ fn times(memory: &Memory) -> Vec<i64> {
 
 #[test]
 fn overwrite_oldest_keeps_exactly_the_newest_capacity_samples() {
-    let mut memory =
-        Memory::new(3, MemoryMode::OverwriteOldest).unwrap_or_else(|err| panic!("{err}"));
+    let mut memory = Memory::new(3, MemoryMode::OverwriteOldest).unwrap_or_else(|err| panic!("{err}"));
     assert_eq!(memory.push(sample(1)), Stored::Appended);
     assert_eq!(memory.push(sample(2)), Stored::Appended);
     assert!(!memory.is_full());
-    assert_eq!(
-        memory.push(sample(3)),
-        Stored::Appended,
-        "the third of three still fits"
-    );
+    assert_eq!(memory.push(sample(3)), Stored::Appended, "the third of three still fits");
     assert!(memory.is_full());
     assert_eq!(memory.push(sample(4)), Stored::OverwroteOldest);
     assert_eq!(times(&memory), [2, 3, 4]);
@@ -63,8 +55,7 @@ fn clearing_empties_the_memory_and_makes_room_again_in_both_modes() {
 
 #[test]
 fn a_memory_of_one_sample_works_in_both_modes_and_zero_is_refused() {
-    let mut overwrite =
-        Memory::new(1, MemoryMode::OverwriteOldest).unwrap_or_else(|err| panic!("{err}"));
+    let mut overwrite = Memory::new(1, MemoryMode::OverwriteOldest).unwrap_or_else(|err| panic!("{err}"));
     assert_eq!(overwrite.push(sample(1)), Stored::Appended);
     assert_eq!(overwrite.push(sample(2)), Stored::OverwroteOldest);
     assert_eq!(times(&overwrite), [2]);
@@ -72,10 +63,7 @@ fn a_memory_of_one_sample_works_in_both_modes_and_zero_is_refused() {
     assert_eq!(stop.push(sample(1)), Stored::Appended);
     assert_eq!(stop.push(sample(2)), Stored::RejectedFull);
     assert_eq!(times(&stop), [1]);
-    assert_eq!(
-        Memory::new(0, MemoryMode::OverwriteOldest).err(),
-        Some(MemoryError)
-    );
+    assert_eq!(Memory::new(0, MemoryMode::OverwriteOldest).err(), Some(MemoryError));
 }
 
 #[test]

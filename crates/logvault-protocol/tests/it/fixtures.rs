@@ -22,17 +22,11 @@ pub fn humidity_table() -> ResolutionTable {
 }
 
 pub fn temperature_channel() -> Channel {
-    Channel {
-        quantity: Quantity::Temperature,
-        resolution: temperature_table(),
-    }
+    Channel { quantity: Quantity::Temperature, resolution: temperature_table() }
 }
 
 pub fn humidity_channel() -> Channel {
-    Channel {
-        quantity: Quantity::RelativeHumidity,
-        resolution: humidity_table(),
-    }
+    Channel { quantity: Quantity::RelativeHumidity, resolution: humidity_table() }
 }
 
 /// A small deterministic generator (SplitMix64) so the tests need no RNG crate.
@@ -72,12 +66,8 @@ pub fn fridge_block(n_samples: usize, interval: i64, with_humidity: bool, seed: 
             if with_humidity {
                 values.push(humidity_table().scale(humidity as i32));
             }
-            Sample {
-                time: start + idx as i64 * interval,
-                values,
-            }
+            Sample { time: start + idx as i64 * interval, values }
         })
         .collect();
-    Block::new(serial("LV-000042"), 7, channels, samples)
-        .unwrap_or_else(|err| panic!("fridge block: {err}"))
+    Block::new(serial("LV-000042"), 7, channels, samples).unwrap_or_else(|err| panic!("fridge block: {err}"))
 }

@@ -72,11 +72,7 @@ fn only_values_on_the_owning_range_grid_have_a_code() {
 #[test]
 fn codes_are_consecutive_across_range_edges() {
     let table = temperature_table();
-    let code = |value| {
-        table
-            .code_of(value)
-            .unwrap_or_else(|| panic!("{value} has no code"))
-    };
+    let code = |value| table.code_of(value).unwrap_or_else(|| panic!("{value} has no code"));
     assert_eq!(code(-40_000), 0);
     assert_eq!(code(-30_000) - code(-30_500), 1);
     assert_eq!(code(-29_900) - code(-30_000), 1);
@@ -88,14 +84,9 @@ fn codes_are_consecutive_across_range_edges() {
     // Every code maps back to a value that maps to the same code.
     let mut previous = None;
     for code in 0..table.n_codes() {
-        let value = table
-            .value_of(code)
-            .unwrap_or_else(|| panic!("code {code} has no value"));
+        let value = table.value_of(code).unwrap_or_else(|| panic!("code {code} has no value"));
         assert_eq!(table.code_of(value), Some(code));
-        assert!(
-            previous.is_none_or(|p| p < value),
-            "values increase with codes"
-        );
+        assert!(previous.is_none_or(|p| p < value), "values increase with codes");
         previous = Some(value);
     }
 }
@@ -107,23 +98,11 @@ fn invalid_tables_are_refused_with_the_precise_reason() {
         (0, &[], ResolutionError::RangeCount),
         (0, &[(1, 1); 17], ResolutionError::RangeCount),
         (0, &[(0, 10)], ResolutionError::ZeroStep { range_idx: 0 }),
-        (
-            0,
-            &[(1, 10), (1, 10)],
-            ResolutionError::EmptyRange { range_idx: 1 },
-        ),
-        (
-            0,
-            &[(1, 10), (3, 20)],
-            ResolutionError::StepDoesNotDivideRange { range_idx: 1 },
-        ),
+        (0, &[(1, 10), (1, 10)], ResolutionError::EmptyRange { range_idx: 1 }),
+        (0, &[(1, 10), (3, 20)], ResolutionError::StepDoesNotDivideRange { range_idx: 1 }),
         (i32::MIN, &[(1, i32::MAX)], ResolutionError::TooManyCodes),
     ];
     for (lowest, ranges, expected) in cases {
-        assert_eq!(
-            ResolutionTable::new(lowest, ranges),
-            Err(expected),
-            "{ranges:?}"
-        );
+        assert_eq!(ResolutionTable::new(lowest, ranges), Err(expected), "{ranges:?}");
     }
 }

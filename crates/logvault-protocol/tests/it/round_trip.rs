@@ -1,8 +1,8 @@
 //! Round trips: whatever block is sealed opens to exactly the same block.
 
 use logvault_protocol::{
-    Block, Channel, KeyGeneration, Quantity, ResolutionTable, Sample, Serial, decode_plaintext,
-    encode_plaintext, open, seal,
+    Block, Channel, KeyGeneration, Quantity, ResolutionTable, Sample, Serial, decode_plaintext, encode_plaintext, open,
+    seal,
 };
 use proptest::prelude::*;
 
@@ -10,20 +10,10 @@ use crate::fixtures::{fridge_block, key};
 
 #[test]
 fn a_sealed_fridge_series_opens_to_the_same_block() {
-    for (n_samples, with_humidity) in [
-        (0, false),
-        (1, false),
-        (2, true),
-        (1500, false),
-        (1500, true),
-    ] {
+    for (n_samples, with_humidity) in [(0, false), (1, false), (2, true), (1500, false), (1500, true)] {
         let block = fridge_block(n_samples, 300, with_humidity, 1);
         let sealed = seal(&block, &key(), KeyGeneration(3));
-        assert_eq!(
-            open(&sealed, &key()).as_ref(),
-            Ok(&block),
-            "{n_samples} samples"
-        );
+        assert_eq!(open(&sealed, &key()).as_ref(), Ok(&block), "{n_samples} samples");
     }
 }
 
@@ -38,41 +28,27 @@ fn a_slowly_varying_temperature_series_costs_well_under_one_and_a_half_bytes_per
 fn sealing_is_deterministic_and_the_counter_changes_the_iv() {
     let block = fridge_block(10, 60, true, 2);
     let key = key();
-    assert_eq!(
-        seal(&block, &key, KeyGeneration(0)),
-        seal(&block, &key, KeyGeneration(0))
-    );
-    let next = Block::new(
-        block.serial().clone(),
-        block.counter() + 1,
-        block.channels().to_vec(),
-        block.samples().to_vec(),
-    )
-    .unwrap_or_else(|err| panic!("{err}"));
+    assert_eq!(seal(&block, &key, KeyGeneration(0)), seal(&block, &key, KeyGeneration(0)));
+    let next =
+        Block::new(block.serial().clone(), block.counter() + 1, block.channels().to_vec(), block.samples().to_vec())
+            .unwrap_or_else(|err| panic!("{err}"));
     let iv = |sealed: &[u8]| sealed[4 + 9..4 + 9 + 16].to_vec();
-    assert_ne!(
-        iv(&seal(&block, &key, KeyGeneration(0))),
-        iv(&seal(&next, &key, KeyGeneration(0)))
-    );
+    assert_ne!(iv(&seal(&block, &key, KeyGeneration(0))), iv(&seal(&next, &key, KeyGeneration(0))));
 }
 
 /// A table of 1–4 ranges with small random steps and spans.
 fn table_strategy() -> impl Strategy<Value = ResolutionTable> {
-    (
-        -100_000i32..100_000,
-        prop::collection::vec((1u32..700, 1u32..60), 1..5),
-    )
-        .prop_map(|(lowest, ranges)| {
-            let mut upper = lowest;
-            let pairs: Vec<(u32, i32)> = ranges
-                .into_iter()
-                .map(|(step, n_steps)| {
-                    upper += (step * n_steps) as i32;
-                    (step, upper)
-                })
-                .collect();
-            ResolutionTable::new(lowest, &pairs).unwrap_or_else(|err| panic!("{err}"))
-        })
+    (-100_000i32..100_000, prop::collection::vec((1u32..700, 1u32..60), 1..5)).prop_map(|(lowest, ranges)| {
+        let mut upper = lowest;
+        let pairs: Vec<(u32, i32)> = ranges
+            .into_iter()
+            .map(|(step, n_steps)| {
+                upper += (step * n_steps) as i32;
+                (step, upper)
+            })
+            .collect();
+        ResolutionTable::new(lowest, &pairs).unwrap_or_else(|err| panic!("{err}"))
+    })
 }
 
 /// A code biased towards the table's ends and range edges.

@@ -5,14 +5,10 @@
 //! primitives, to show that checks after the MAC fail in the same way as the MAC itself.
 
 use aes::Aes128;
-use aes::cipher::{
-    BlockCipherEncrypt, BlockModeEncrypt, KeyInit, KeyIvInit, block_padding::NoPadding,
-};
+use aes::cipher::{BlockCipherEncrypt, BlockModeEncrypt, KeyInit, KeyIvInit, block_padding::NoPadding};
 use hkdf::Hkdf;
 use hmac::{Hmac, Mac};
-use logvault_protocol::{
-    DeviceKey, Envelope, KeyGeneration, OpenError, encode_plaintext, open, seal,
-};
+use logvault_protocol::{DeviceKey, Envelope, KeyGeneration, OpenError, encode_plaintext, open, seal};
 use sha2::Sha256;
 
 use crate::fixtures::{fridge_block, key};
@@ -33,11 +29,7 @@ fn every_single_bit_flip_is_rejected_with_the_one_error() {
     for bit_idx in 0..sealed.len() * 8 {
         let mut tampered = sealed.clone();
         tampered[bit_idx / 8] ^= 1 << (bit_idx % 8);
-        assert_eq!(
-            rejected(open(&tampered, &key())),
-            Some(reference),
-            "bit {bit_idx} flipped"
-        );
+        assert_eq!(rejected(open(&tampered, &key())), Some(reference), "bit {bit_idx} flipped");
     }
 }
 
@@ -45,11 +37,7 @@ fn every_single_bit_flip_is_rejected_with_the_one_error() {
 fn every_truncation_and_a_one_byte_extension_are_rejected() {
     let sealed = sealed_sample();
     for len in 0..sealed.len() {
-        assert_eq!(
-            open(&sealed[..len], &key()).err(),
-            rejected(open(&[], &key())),
-            "truncated to {len}"
-        );
+        assert_eq!(open(&sealed[..len], &key()).err(), rejected(open(&[], &key())), "truncated to {len}");
     }
     for extra in [0u8, 1, 0x10, 0xFF] {
         let mut extended = sealed.clone();
@@ -107,12 +95,9 @@ fn forge_with_valid_tag(serial: &[u8], counter: u64, cipher_input: &[u8]) -> Vec
     let mut enc = [0u8; 16];
     let mut mac_key = [0u8; 32];
     let mut iv_key = [0u8; 16];
-    hkdf.expand(b"logvault v1 aes-128-cbc key", &mut enc)
-        .unwrap_or_else(|err| panic!("{err}"));
-    hkdf.expand(b"logvault v1 hmac-sha-256 key", &mut mac_key)
-        .unwrap_or_else(|err| panic!("{err}"));
-    hkdf.expand(b"logvault v1 iv key", &mut iv_key)
-        .unwrap_or_else(|err| panic!("{err}"));
+    hkdf.expand(b"logvault v1 aes-128-cbc key", &mut enc).unwrap_or_else(|err| panic!("{err}"));
+    hkdf.expand(b"logvault v1 hmac-sha-256 key", &mut mac_key).unwrap_or_else(|err| panic!("{err}"));
+    hkdf.expand(b"logvault v1 iv key", &mut iv_key).unwrap_or_else(|err| panic!("{err}"));
     let mut iv = [0u8; 16];
     iv[8..].copy_from_slice(&counter.to_be_bytes());
     let mut iv_block = iv.into();
@@ -127,8 +112,7 @@ fn forge_with_valid_tag(serial: &[u8], counter: u64, cipher_input: &[u8]) -> Vec
         .encrypt_padded::<NoPadding>(&mut buffer, len)
         .unwrap_or_else(|err| panic!("{err:?}"));
     out.extend_from_slice(&buffer);
-    let mut mac =
-        <Hmac<Sha256> as KeyInit>::new_from_slice(&mac_key).unwrap_or_else(|err| panic!("{err}"));
+    let mut mac = <Hmac<Sha256> as KeyInit>::new_from_slice(&mac_key).unwrap_or_else(|err| panic!("{err}"));
     mac.update(&out);
     out.extend_from_slice(&mac.finalize().into_bytes()[..16]);
     out
@@ -159,26 +143,11 @@ fn authentic_blocks_with_bad_padding_bad_plaintext_or_a_foreign_iv_fail_like_a_b
     let mut truncated_plaintext = plaintext.clone();
     truncated_plaintext.truncate(plaintext.len() - 3);
     let cases = [
-        (
-            "padding of zeros",
-            forge_with_valid_tag(b"LV-000042", 7, &bad_padding),
-        ),
-        (
-            "a trailing byte",
-            forge_with_valid_tag(b"LV-000042", 7, &pkcs7(trailing)),
-        ),
-        (
-            "a cut plaintext",
-            forge_with_valid_tag(b"LV-000042", 7, &pkcs7(truncated_plaintext)),
-        ),
-        (
-            "an IV of another counter",
-            forge_with_valid_tag(b"LV-000042", 8, &pkcs7(plaintext.clone())),
-        ),
-        (
-            "an empty plaintext",
-            forge_with_valid_tag(b"LV-000042", 7, &pkcs7(Vec::new())),
-        ),
+        ("padding of zeros", forge_with_valid_tag(b"LV-000042", 7, &bad_padding)),
+        ("a trailing byte", forge_with_valid_tag(b"LV-000042", 7, &pkcs7(trailing))),
+        ("a cut plaintext", forge_with_valid_tag(b"LV-000042", 7, &pkcs7(truncated_plaintext))),
+        ("an IV of another counter", forge_with_valid_tag(b"LV-000042", 8, &pkcs7(plaintext.clone()))),
+        ("an empty plaintext", forge_with_valid_tag(b"LV-000042", 7, &pkcs7(Vec::new()))),
     ];
     for (what, forged) in cases {
         assert_eq!(open(&forged, &key()).err(), bad_mac, "{what}");
@@ -188,8 +157,5 @@ fn authentic_blocks_with_bad_padding_bad_plaintext_or_a_foreign_iv_fail_like_a_b
 #[test]
 fn the_error_message_says_nothing_about_the_cause() {
     let message = open(&[], &key()).err().map(|err| err.to_string());
-    assert_eq!(
-        message.as_deref(),
-        Some("block rejected: not authentic or malformed")
-    );
+    assert_eq!(message.as_deref(), Some("block rejected: not authentic or malformed"));
 }

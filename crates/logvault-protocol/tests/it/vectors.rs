@@ -7,14 +7,11 @@
 //! thousandths), then the expected `plaintext_hex`, `payload_hex` and `link`.
 
 use logvault_protocol::{
-    Block, Channel, DeviceKey, KeyGeneration, Quantity, ResolutionTable, Sample, Serial,
-    encode_plaintext, from_link, open, seal, to_link,
+    Block, Channel, DeviceKey, KeyGeneration, Quantity, ResolutionTable, Sample, Serial, encode_plaintext, from_link,
+    open, seal, to_link,
 };
 
-const PROTOCOL_MD: &str = include_str!(concat!(
-    env!("CARGO_MANIFEST_DIR"),
-    "/../../docs/protocol.md"
-));
+const PROTOCOL_MD: &str = include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/../../docs/protocol.md"));
 
 struct Vector {
     name: String,
@@ -29,10 +26,7 @@ impl Vector {
     }
 
     fn all(&self, field: &str) -> impl Iterator<Item = &str> {
-        self.fields
-            .iter()
-            .filter(move |(name, _)| name == field)
-            .map(|(_, value)| value.as_str())
+        self.fields.iter().filter(move |(name, _)| name == field).map(|(_, value)| value.as_str())
     }
 }
 
@@ -41,17 +35,10 @@ fn vectors() -> Vec<Vector> {
     let mut current: Option<Vector> = None;
     for line in PROTOCOL_MD.lines() {
         match (&mut current, line.trim()) {
-            (None, "```vector") => {
-                current = Some(Vector {
-                    name: String::new(),
-                    fields: Vec::new(),
-                })
-            }
+            (None, "```vector") => current = Some(Vector { name: String::new(), fields: Vec::new() }),
             (Some(_), "```") => vectors.extend(current.take()),
             (Some(vector), line) => {
-                let (name, value) = line
-                    .split_once(':')
-                    .unwrap_or_else(|| panic!("bad vector line {line:?}"));
+                let (name, value) = line.split_once(':').unwrap_or_else(|| panic!("bad vector line {line:?}"));
                 let (name, value) = (name.trim().to_string(), value.trim().to_string());
                 if name == "name" {
                     vector.name = value.clone();
@@ -68,8 +55,7 @@ fn parse<T: std::str::FromStr>(text: &str) -> T
 where
     T::Err: std::fmt::Debug,
 {
-    text.parse()
-        .unwrap_or_else(|err| panic!("cannot parse {text:?}: {err:?}"))
+    text.parse().unwrap_or_else(|err| panic!("cannot parse {text:?}: {err:?}"))
 }
 
 fn build(vector: &Vector) -> Block {
@@ -85,18 +71,12 @@ fn build(vector: &Vector) -> Block {
             let lowest: i32 = parse(words.next().unwrap_or_default());
             let ranges: Vec<(u32, i32)> = words
                 .map(|range| {
-                    let (step, upper) = range
-                        .split_once(':')
-                        .unwrap_or_else(|| panic!("bad range {range}"));
+                    let (step, upper) = range.split_once(':').unwrap_or_else(|| panic!("bad range {range}"));
                     (parse(step), parse(upper))
                 })
                 .collect();
-            let resolution =
-                ResolutionTable::new(lowest, &ranges).unwrap_or_else(|err| panic!("{err}"));
-            Channel {
-                quantity,
-                resolution,
-            }
+            let resolution = ResolutionTable::new(lowest, &ranges).unwrap_or_else(|err| panic!("{err}"));
+            Channel { quantity, resolution }
         })
         .collect();
     let samples = vector
@@ -104,15 +84,11 @@ fn build(vector: &Vector) -> Block {
         .map(|line| {
             let mut words = line.split_whitespace();
             let time = parse(words.next().unwrap_or_default());
-            Sample {
-                time,
-                values: words.map(parse).collect(),
-            }
+            Sample { time, values: words.map(parse).collect() }
         })
         .collect();
     let serial = Serial::parse(vector.one("serial")).unwrap_or_else(|err| panic!("{err}"));
-    Block::new(serial, parse(vector.one("counter")), channels, samples)
-        .unwrap_or_else(|err| panic!("{err}"))
+    Block::new(serial, parse(vector.one("counter")), channels, samples).unwrap_or_else(|err| panic!("{err}"))
 }
 
 fn hex(bytes: &[u8]) -> String {
@@ -129,23 +105,11 @@ fn every_published_vector_seals_to_exactly_the_published_payload_and_opens_back(
     for vector in vectors() {
         let block = build(&vector);
         let key = DeviceKey::from_hex(vector.one("key")).unwrap_or_else(|err| panic!("{err}"));
-        let sealed = seal(
-            &block,
-            &key,
-            KeyGeneration(parse(vector.one("key_generation"))),
-        );
+        let sealed = seal(&block, &key, KeyGeneration(parse(vector.one("key_generation"))));
         let link = to_link(vector.one("base_url"), &sealed);
         let name = &vector.name;
-        assert_eq!(
-            hex(&encode_plaintext(&block)),
-            vector.one("plaintext_hex"),
-            "vector {name}: plaintext_hex"
-        );
-        assert_eq!(
-            hex(&sealed),
-            vector.one("payload_hex"),
-            "vector {name}: payload_hex"
-        );
+        assert_eq!(hex(&encode_plaintext(&block)), vector.one("plaintext_hex"), "vector {name}: plaintext_hex");
+        assert_eq!(hex(&sealed), vector.one("payload_hex"), "vector {name}: payload_hex");
         assert_eq!(link, vector.one("link"), "vector {name}: link");
         let from_document = from_link(vector.one("link")).unwrap_or_else(|err| panic!("{err}"));
         assert_eq!(open(&from_document, &key), Ok(block), "vector {name}: open");
