@@ -36,8 +36,16 @@ pub enum SimError {
         "the link ({link_len} characters) does not fit in one QR code at level {level}; use fewer --samples or a lower --ec"
     )]
     TooLongForQr { link_len: usize, level: &'static str },
+    /// Carries the logger error in its message rather than as a source, so that the
+    /// one-line `{:#}` rendering does not repeat it.
     #[error("the simulated logger failed: {0}")]
-    Logger(#[from] LoggerError),
+    Logger(LoggerError),
+}
+
+impl From<LoggerError> for SimError {
+    fn from(err: LoggerError) -> Self {
+        Self::Logger(err)
+    }
 }
 
 /// Inputs of `sim link`, as text where the user typed text.
