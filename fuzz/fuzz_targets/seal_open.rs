@@ -5,7 +5,9 @@
 
 use arbitrary::{Result, Unstructured};
 use libfuzzer_sys::fuzz_target;
-use logvault_protocol::{Block, Channel, DeviceKey, KeyGeneration, Quantity, ResolutionTable, Sample, Serial, open, seal};
+use logvault_protocol::{
+    Block, Channel, DeviceKey, KeyGeneration, Quantity, ResolutionTable, Sample, Serial, open, seal,
+};
 
 fn table(u: &mut Unstructured<'_>) -> Result<Option<ResolutionTable>> {
     let lowest: i32 = u.arbitrary()?;
@@ -24,9 +26,8 @@ fn table(u: &mut Unstructured<'_>) -> Result<Option<ResolutionTable>> {
 
 fn block(u: &mut Unstructured<'_>) -> Result<Option<Block>> {
     let serial_len = u.int_in_range(1usize..=32)?;
-    let serial: String = (0..serial_len)
-        .map(|_| u.choose(b"ABCXYZabc0189-").map(|&b| char::from(b)))
-        .collect::<Result<_>>()?;
+    let serial: String =
+        (0..serial_len).map(|_| u.choose(b"ABCXYZabc0189-").map(|&b| char::from(b))).collect::<Result<_>>()?;
     let Ok(serial) = Serial::parse(&serial) else { return Ok(None) };
     let n_channels = u.int_in_range(1usize..=4)?;
     let mut channels = Vec::new();

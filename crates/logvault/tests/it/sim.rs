@@ -17,8 +17,20 @@ fn stdout(output: &Output) -> String {
 
 fn link() -> String {
     let output = logvault(&[
-        "sim", "link", "--serial", "LV-000042", "--key", KEY, "--base-url", "https://logvault.example",
-        "--samples", "200", "--channels", "temperature,humidity", "--seed", "3",
+        "sim",
+        "link",
+        "--serial",
+        "LV-000042",
+        "--key",
+        KEY,
+        "--base-url",
+        "https://logvault.example",
+        "--samples",
+        "200",
+        "--channels",
+        "temperature,humidity",
+        "--seed",
+        "3",
     ]);
     assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
     stdout(&output)
@@ -39,7 +51,17 @@ fn sim_link_prints_one_link_that_sim_decode_turns_into_json() {
 #[test]
 fn sim_link_with_qr_draws_the_code_above_the_link() {
     let output = logvault(&[
-        "sim", "link", "--serial", "LV-1", "--key", KEY, "--base-url", "https://lv.example", "--samples", "100", "--qr",
+        "sim",
+        "link",
+        "--serial",
+        "LV-1",
+        "--key",
+        KEY,
+        "--base-url",
+        "https://lv.example",
+        "--samples",
+        "100",
+        "--qr",
     ]);
     assert!(output.status.success());
     let text = stdout(&output);
