@@ -1,0 +1,51 @@
+//! Probes over HTTPS, and a restart that keeps the certificate and the database.
+
+use logvault_core::OrgName;
+use logvault_store::Engine;
+
+use crate::both_engines;
+use crate::helpers::TestApp;
+
+both_engines!(healthz_answers_ok_over_https_with_the_self_signed_certificate, async |app: &TestApp| {
+    assert!(app.url.starts_with("https://127.0.0.1:"));
+    let response = app.get("/healthz").await;
+    assert_eq!(response.status(), 200);
+    assert_eq!(response.text().await.unwrap(), "ok");
+});
+
+both_engines!(readyz_reports_ready_when_the_database_is_reachable_and_migrated, async |app: &TestApp| {
+    let response = app.get("/readyz").await;
+    assert_eq!(response.status(), 200);
+    assert_eq!(response.text().await.unwrap(), "ready");
+});
+
+both_engines!(readyz_is_a_503_problem_once_the_database_is_gone, async |app: &TestApp| {
+    app.server().store.close().await;
+    let body = crate::helpers::assert_problem(app.get("/readyz").await, 503, "not-ready").await;
+    assert!(body.get("detail").is_none(), "a 5xx body carries no internal detail: {body}");
+    // Liveness is independent of the database.
+    assert_eq!(app.get("/healthz").await.status(), 200);
+});
+
+async fn a_restart_keeps_the_certificate_and_the_database(engine: Engine) {
+    let Some(mut app) = TestApp::spawn(engine).await else { return };
+    let first_pem = app.server().certificate_pem.clone().unwrap();
+    let org = OrgName::parse("Restart Survivors").unwrap();
+    app.server().store.create_organisation(&org).await.unwrap();
+
+    app.restart().await;
+
+    assert_eq!(app.server().certificate_pem.as_deref(), Some(first_pem.as_str()), "certificate changed");
+    assert_eq!(app.server().store.organisation_by_name(&org).await.unwrap().name, org);
+    assert_eq!(app.get("/healthz").await.status(), 200);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restart_keeps_the_certificate_and_the_sqlite_database() {
+    a_restart_keeps_the_certificate_and_the_database(Engine::Sqlite).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restart_keeps_the_certificate_and_the_postgres_database() {
+    a_restart_keeps_the_certificate_and_the_database(Engine::Postgres).await;
+}

@@ -1,0 +1,148 @@
+//! `TestApp`: the real server, in-process, on a fresh database, with a client that trusts its certificate.
+
+use std::sync::{Mutex, Once};
+
+use logvault_server::RunningServer;
+use logvault_server::config::{Config, LogFormat};
+use logvault_store::Engine;
+use logvault_store::testing::PgTestDb;
+use secrecy::SecretString;
+
+/// Canary values used in requests; CI greps every test log for them and fails if one appears.
+pub const CANARY_EMAIL: &str = "canary.7e1f@example.test";
+pub const CANARY_PASSWORD: &str = "Canary-Passw0rd-9d2c-horse";
+pub const CANARY_TOKEN: &str = "lv_canary_5b8e0c1d2e3f4a5b6c7d8e9f";
+
+#[allow(dead_code, reason = "fields for tests that inspect the engine or the data directory")]
+pub struct TestApp {
+    pub url: String,
+    pub client: reqwest::Client,
+    pub engine: Engine,
+    pub config: Config,
+    pub server: Option<RunningServer>,
+    pub data_dir: tempfile::TempDir,
+    _postgres: Option<PgTestDb>,
+}
+
+/// Writes this test binary's logs (debug level, JSON) to `target/tmp/test-logs/`, once per process.
+pub fn init_logging() {
+    static ONCE: Once = Once::new();
+    ONCE.call_once(|| {
+        let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("test-logs");
+        std::fs::create_dir_all(&dir).expect("create test log dir");
+        let file = std::fs::File::create(dir.join(format!("server-it-{}.log", std::process::id())))
+            .expect("create test log file");
+        logvault_server::telemetry::init_with_writer(LogFormat::Json, "debug", Mutex::new(file))
+            .expect("install test logger");
+    });
+}
+
+impl TestApp {
+    /// A server on `engine` with default settings, or `None` when the PostgreSQL half is skipped outside CI.
+    pub async fn spawn(engine: Engine) -> Option<TestApp> {
+        TestApp::spawn_with(engine, |_| {}).await
+    }
+
+    /// A server on `engine` after `adjust` changed its configuration.
+    pub async fn spawn_with(engine: Engine, adjust: impl FnOnce(&mut Config)) -> Option<TestApp> {
+        init_logging();
+        let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
+        let data_dir = tempfile::tempdir().expect("temp dir");
+        let postgres = match engine {
+            Engine::Sqlite => None,
+            Engine::Postgres => Some(PgTestDb::create().await?),
+        };
+        let mut config = Config {
+            data_dir: data_dir.path().join("data"),
+            listen: "127.0.0.1:0".parse().expect("addr"),
+            database_url: postgres
+                .as_ref()
+                .map(|db| SecretString::from(logvault_store::testing::expose(db.url()).to_owned())),
+            ..Config::default()
+        };
+        adjust(&mut config);
+        let server = logvault_server::start(&config).await.expect("server starts");
+        let url = server.url();
+        let client = client_for(&server);
+        Some(TestApp { url, client, engine, config, server: Some(server), data_dir, _postgres: postgres })
+    }
+
+    /// Stops the server and starts it again on the same configuration (data directory, database, port 0).
+    pub async fn restart(&mut self) {
+        if let Some(server) = self.server.take() {
+            server.shutdown().await.expect("clean shutdown");
+        }
+        let server = logvault_server::start(&self.config).await.expect("server restarts");
+        self.url = server.url();
+        self.client = client_for(&server);
+        self.server = Some(server);
+    }
+
+    pub fn server(&self) -> &RunningServer {
+        self.server.as_ref().expect("server running")
+    }
+
+    pub async fn get(&self, path: &str) -> reqwest::Response {
+        self.client.get(format!("{}{path}", self.url)).send().await.expect("request succeeds")
+    }
+
+    pub async fn post(&self, path: &str, content_type: &str, body: impl Into<reqwest::Body>) -> reqwest::Response {
+        self.client
+            .post(format!("{}{path}", self.url))
+            .header("content-type", content_type)
+            .body(body)
+            .send()
+            .await
+            .expect("request succeeds")
+    }
+}
+
+/// A client that trusts exactly the server's certificate (or plain HTTP).
+pub fn client_for(server: &RunningServer) -> reqwest::Client {
+    let mut builder = reqwest::Client::builder();
+    if let Some(pem) = &server.certificate_pem {
+        let cert = reqwest::Certificate::from_pem(pem.as_bytes()).expect("server certificate parses");
+        builder = builder.tls_certs_only([cert]);
+    }
+    builder.build().expect("client builds")
+}
+
+/// Asserts a problem+json response with `status` and type `/problems/{slug}`; returns the body.
+pub async fn assert_problem(response: reqwest::Response, status: u16, slug: &str) -> serde_json::Value {
+    assert_eq!(response.status().as_u16(), status);
+    let content_type = response.headers()["content-type"].to_str().expect("ascii").to_owned();
+    assert_eq!(content_type, "application/problem+json");
+    let header_id = response.headers()["x-request-id"].to_str().expect("ascii").to_owned();
+    let body: serde_json::Value = response.json().await.expect("problem body is JSON");
+    assert_eq!(body["type"], format!("/problems/{slug}"), "{body}");
+    assert_eq!(body["status"], status, "{body}");
+    assert!(body["title"].is_string(), "{body}");
+    assert_eq!(body["request_id"], header_id, "{body}");
+    body
+}
+
+/// Runs an `async |app: &TestApp| { … }` test on both engines (PostgreSQL only when configured; required under
+/// CI), as `NAME::sqlite` and `NAME::postgres`.
+#[macro_export]
+macro_rules! both_engines {
+    ($name:ident, $body:expr) => {
+        mod $name {
+            #[allow(unused_imports)]
+            use super::*;
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn sqlite() {
+                let app = $crate::helpers::TestApp::spawn(logvault_store::Engine::Sqlite).await.expect("sqlite runs");
+                ($body)(&app).await;
+            }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn postgres() {
+                if let Some(app) = $crate::helpers::TestApp::spawn(logvault_store::Engine::Postgres).await {
+                    ($body)(&app).await;
+                }
+            }
+        }
+    };
+}
+

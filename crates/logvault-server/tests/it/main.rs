@@ -1,0 +1,8 @@
+//! Integration tests of the server, started in-process on 127.0.0.1:0 with a fresh database per test, on both
+//! engines.
+
+mod errors;
+mod health;
+mod helpers;
+mod metrics;
+mod tls;
