@@ -27,6 +27,10 @@ pub fn router(state: AppState, config: &Config) -> Router {
     if state.metrics_token_digest.is_some() {
         routes = routes.merge(metrics::router());
     }
+    with_layers(routes, state, config)
+}
+
+fn with_layers(routes: Router<AppState>, state: AppState, config: &Config) -> Router {
     routes
         .fallback(|| async { ApiError::NotFound })
         .layer(
@@ -53,4 +57,50 @@ pub fn metrics_only_router(state: AppState) -> Router {
         .layer(axum::middleware::from_fn(middleware::request_id))
         .layer(axum::middleware::from_fn(middleware::problem_details))
         .with_state(state)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use axum::body::Body;
+    use axum::http::Request;
+    use axum::routing::get;
+    use tower::ServiceExt;
+
+    use super::*;
+
+    #[tokio::test]
+    async fn a_panicking_handler_becomes_a_500_problem_without_detail_and_the_router_keeps_serving() {
+        let db = logvault_store::testing::TestDatabase::sqlite().await;
+        let state = AppState {
+            store: Arc::clone(&db.store),
+            metrics: Arc::new(metrics::Metrics::new()),
+            metrics_token_digest: None,
+            ip_log_salt: Arc::new([0; 32]),
+        };
+        let routes = health::router().route(
+            "/boom",
+            get(|| async {
+                panic!("secret internal detail");
+                #[allow(unreachable_code)]
+                ""
+            }),
+        );
+        let app = with_layers(routes, state, &Config::default());
+
+        let response = app.clone().oneshot(Request::get("/boom").body(Body::empty()).unwrap()).await.unwrap();
+        assert_eq!(response.status(), 500);
+        assert_eq!(response.headers()["content-type"], crate::error::PROBLEM_JSON);
+        let request_id = response.headers()["x-request-id"].to_str().unwrap().to_owned();
+        let body = axum::body::to_bytes(response.into_body(), 4096).await.unwrap();
+        let body: serde_json::Value = serde_json::from_slice(&body).unwrap();
+        assert_eq!(body["type"], "/problems/internal");
+        assert_eq!(body["request_id"], request_id);
+        assert!(body.get("detail").is_none());
+        assert!(!body.to_string().contains("secret internal detail"));
+
+        let response = app.oneshot(Request::get("/healthz").body(Body::empty()).unwrap()).await.unwrap();
+        assert_eq!(response.status(), 200);
+    }
 }

@@ -33,7 +33,9 @@ both_engines!(an_oversize_body_is_a_413_problem_and_the_server_keeps_serving, as
 
 both_engines!(malformed_json_is_a_400_problem_and_the_server_keeps_serving, async |app: &TestApp| {
     let body = format!("{{\"csp-report\": {{\"document-uri\": \"https://x/?email={CANARY_EMAIL}\"");
-    let problem = assert_problem(app.post("/api/v1/csp-reports", "application/csp-report", body).await, 400, "malformed-body").await;
+    let problem =
+        assert_problem(app.post("/api/v1/csp-reports", "application/csp-report", body).await, 400, "malformed-body")
+            .await;
     assert!(problem["detail"].as_str().unwrap().contains("not valid JSON"), "{problem}");
     assert_eq!(app.get("/healthz").await.status(), 200);
 });
@@ -81,4 +83,3 @@ both_engines!(a_client_supplied_request_id_is_replaced_by_our_own, async |app: &
     assert_eq!(id.len(), 24);
     assert!(id.chars().all(|c| c.is_ascii_hexdigit()));
 });
-

@@ -145,4 +145,3 @@ macro_rules! both_engines {
         }
     };
 }
-
