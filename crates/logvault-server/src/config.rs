@@ -166,13 +166,13 @@ impl Config {
     }
 
     fn validate(&self) -> Result<(), ConfigError> {
-        if let Some(addr) = self.metrics.listen {
-            if !addr.ip().is_loopback() {
-                return Err(ConfigError::Invalid(format!(
-                    "metrics.listen must be a loopback address, got {addr}; use metrics.token to expose /metrics \
-                     on the main listener"
-                )));
-            }
+        if let Some(addr) = self.metrics.listen
+            && !addr.ip().is_loopback()
+        {
+            return Err(ConfigError::Invalid(format!(
+                "metrics.listen must be a loopback address, got {addr}; use metrics.token to expose /metrics on the \
+                 main listener"
+            )));
         }
         if let Some(url) = &self.database_url {
             let url = url.expose_secret();
@@ -341,6 +341,7 @@ mod tests {
     }
 
     #[test]
+    #[expect(clippy::result_large_err, reason = "figment::Jail's closure signature is fixed")]
     fn layers_apply_in_order_file_then_env_then_flags() {
         let dir = tempfile::tempdir().unwrap();
         let file = dir.path().join("logvault.toml");

@@ -4,6 +4,8 @@
 //! `LOGVAULT_DATABASE_URL`, `LOGVAULT_MASTER_KEY_FILE`), so admin commands work beside a running server. Errors end
 //! the process with a non-zero exit and one line on stderr.
 
+mod sim;
+
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -17,6 +19,15 @@ use logvault_server::config::{self, Config, LogFormat, LogOverrides, Overrides};
 #[derive(Debug, Parser)]
 #[command(name = "logvault", version, about)]
 struct Cli {
+    #[command(flatten)]
+    global: GlobalArgs,
+    #[command(subcommand)]
+    command: Command,
+}
+
+/// Flags every data-touching command honours.
+#[derive(Debug, clap::Args)]
+struct GlobalArgs {
     /// Configuration file [default: ./logvault.toml if it exists]
     #[arg(long, global = true, env = "LOGVAULT_CONFIG", value_name = "FILE")]
     config: Option<PathBuf>,
@@ -30,8 +41,6 @@ struct Cli {
     /// Log format
     #[arg(long, global = true, value_enum)]
     log_format: Option<LogFormatArg>,
-    #[command(subcommand)]
-    command: Command,
 }
 
 #[derive(Debug, Subcommand)]
@@ -55,6 +64,11 @@ enum Command {
     Config {
         #[command(subcommand)]
         command: ConfigCommand,
+    },
+    /// Simulate a data logger: make a QR link for a synthetic series, or decode one
+    Sim {
+        #[command(subcommand)]
+        command: sim::SimCommand,
     },
 }
 
@@ -84,52 +98,58 @@ fn main() -> ExitCode {
 }
 
 fn run(cli: Cli) -> anyhow::Result<()> {
+    let Cli { global, command } = cli;
+    match command {
+        Command::Sim { command } => sim::run(command),
+        Command::Config { command: ConfigCommand::Template } => {
+            print!("{}", config::TEMPLATE);
+            Ok(())
+        }
+        Command::Config { command: ConfigCommand::Show } => {
+            print!("{}", load_config(&global, Overrides::default())?.to_redacted_toml()?);
+            Ok(())
+        }
+        Command::Serve { listen, insecure_http } => {
+            let overrides = Overrides { listen, insecure_http: insecure_http.then_some(true), ..Overrides::default() };
+            let config = load_config(&global, overrides)?;
+            block_on(serve(config))
+        }
+        Command::Migrate { status } => {
+            let config = load_config(&global, Overrides::default())?;
+            block_on(migrate(config, status))
+        }
+    }
+}
+
+fn block_on(future: impl std::future::Future<Output = anyhow::Result<()>>) -> anyhow::Result<()> {
     // Two TLS providers can end up linked (sqlx, reqwest); pick one explicitly so rustls never has to guess.
     let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .context("could not start the async runtime")?;
-    runtime.block_on(async move {
-        match &cli.command {
-            Command::Config { command: ConfigCommand::Template } => {
-                print!("{}", config::TEMPLATE);
-                Ok(())
-            }
-            Command::Config { command: ConfigCommand::Show } => {
-                let config = load_config(&cli)?;
-                print!("{}", config.to_redacted_toml()?);
-                Ok(())
-            }
-            Command::Serve { .. } => serve(load_config(&cli)?).await,
-            Command::Migrate { status } => migrate(load_config(&cli)?, *status).await,
-        }
-    })
+    runtime.block_on(future)
 }
 
-fn load_config(cli: &Cli) -> anyhow::Result<Config> {
-    let file = match &cli.config {
+/// Layers the configuration; `overrides` carries the command's own flags, the global flags are added here.
+fn load_config(global: &GlobalArgs, overrides: Overrides) -> anyhow::Result<Config> {
+    let file = match &global.config {
         Some(path) => {
             anyhow::ensure!(path.is_file(), "configuration file {} does not exist", path.display());
             Some(path.clone())
         }
         None => Some(PathBuf::from("logvault.toml")).filter(|p| p.is_file()),
     };
-    let (listen, insecure_http) = match &cli.command {
-        Command::Serve { listen, insecure_http } => (*listen, insecure_http.then_some(true)),
-        _ => (None, None),
-    };
     let overrides = Overrides {
-        data_dir: cli.data_dir.clone(),
-        database_url: cli.database_url.clone(),
-        listen,
-        insecure_http,
-        log: cli.log_format.map(|format| LogOverrides {
+        data_dir: global.data_dir.clone(),
+        database_url: global.database_url.clone(),
+        log: global.log_format.map(|format| LogOverrides {
             format: Some(match format {
                 LogFormatArg::Human => LogFormat::Human,
                 LogFormatArg::Json => LogFormat::Json,
             }),
         }),
+        ..overrides
     };
     Ok(Config::load(file.as_deref(), &overrides)?)
 }

@@ -90,6 +90,9 @@ pub fn run(cmd: SimCommand) -> anyhow::Result<()> {
             };
             let response = make_link(&request)?;
             let mut text = response.qr.unwrap_or_default();
+            if !text.is_empty() && !text.ends_with('\n') {
+                text.push('\n');
+            }
             text.push_str(&response.link);
             print_line(&text)
         }

@@ -1,6 +1,8 @@
 //! Integration tests of the server, started in-process on 127.0.0.1:0 with a fresh database per test, on both
 //! engines.
 
+#![allow(clippy::unwrap_used, reason = "in a test, a failing unwrap is a failing assertion")]
+
 mod errors;
 mod health;
 mod helpers;

@@ -1,5 +1,7 @@
 //! The storage conformance suite: every test runs on SQLite always and on PostgreSQL when configured.
 
+#![allow(clippy::unwrap_used, reason = "in a test, a failing unwrap is a failing assertion")]
+
 mod encryption;
 mod migrations;
 mod organisations;
