@@ -3,12 +3,16 @@
 //! Nothing here knows about HTTP or SQL: the types parse untrusted input once (parse, don't validate) and the rest
 //! of the code relies on the invariants they carry.
 
+pub mod audit;
 pub mod authz;
+pub mod email;
 pub mod envelope;
 pub mod master_key;
 pub mod org;
 pub mod password;
 pub mod redact;
+pub mod token;
 
+pub use email::{Email, EmailError};
 pub use master_key::{MasterKey, MasterKeyError, MasterKeySource, SubKey};
 pub use org::{OrgName, OrgNameError};

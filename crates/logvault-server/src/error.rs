@@ -30,6 +30,10 @@ pub enum ApiError {
     Unprocessable(String),
     #[error("authentication is required")]
     Unauthorized,
+    #[error("invalid email or password")]
+    InvalidCredentials,
+    #[error("missing or wrong CSRF token (send the token from sign-in in the X-CSRF-Token header)")]
+    CsrfRejected,
     #[error("you are not allowed to do this")]
     Forbidden,
     #[error("the service is not ready")]
@@ -74,6 +78,8 @@ impl ApiError {
             ApiError::PayloadTooLarge => (StatusCode::PAYLOAD_TOO_LARGE, "payload-too-large", "Payload Too Large"),
             ApiError::Unprocessable(_) => (StatusCode::UNPROCESSABLE_ENTITY, "validation-failed", "Validation Failed"),
             ApiError::Unauthorized => (StatusCode::UNAUTHORIZED, "unauthorized", "Unauthorized"),
+            ApiError::InvalidCredentials => (StatusCode::UNAUTHORIZED, "invalid-credentials", "Sign-In Failed"),
+            ApiError::CsrfRejected => (StatusCode::FORBIDDEN, "csrf", "CSRF Check Failed"),
             ApiError::Forbidden => (StatusCode::FORBIDDEN, "forbidden", "Forbidden"),
             ApiError::NotReady(_) => (StatusCode::SERVICE_UNAVAILABLE, "not-ready", "Service Not Ready"),
             ApiError::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal", "Internal Server Error"),

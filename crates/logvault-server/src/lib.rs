@@ -3,10 +3,11 @@
 //! `main` stays thin: the binary parses flags into [`config::Overrides`], loads a [`config::Config`] and calls
 //! [`server::start`]. Tests start the very same server in-process on `127.0.0.1:0`.
 
+pub mod auth;
 pub mod bootstrap;
 pub mod config;
 pub mod error;
-mod http;
+pub(crate) mod http;
 pub mod server;
 mod state;
 pub mod telemetry;

@@ -47,6 +47,7 @@ pub async fn start(config: &Config) -> anyhow::Result<RunningServer> {
             .as_ref()
             .map(|t| Sha256::digest(t.expose_secret().as_bytes()).into()),
         ip_log_salt: Arc::new(*opened.master_key.derive(bootstrap::IP_LOG_SALT_PURPOSE).expose()),
+        csrf_key: Arc::new(opened.master_key.derive(bootstrap::CSRF_KEY_PURPOSE)),
     };
 
     let listener =

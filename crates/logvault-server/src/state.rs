@@ -2,6 +2,7 @@
 
 use std::sync::Arc;
 
+use logvault_core::SubKey;
 use logvault_store::Store;
 
 use crate::http::metrics::Metrics;
@@ -15,4 +16,6 @@ pub struct AppState {
     pub metrics_token_digest: Option<[u8; 32]>,
     /// Per-instance salt for the keyed hash that stands in for client addresses in logs.
     pub ip_log_salt: Arc<[u8; 32]>,
+    /// Key of the HMAC that binds CSRF tokens to session tokens.
+    pub csrf_key: Arc<SubKey>,
 }

@@ -6,6 +6,7 @@
 //! `logvault migrate`.
 
 mod error;
+mod model;
 pub mod postgres;
 pub mod sqlite;
 #[cfg(feature = "testing")]
@@ -14,11 +15,14 @@ pub mod testing;
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use logvault_core::{OrgName, SubKey};
+use logvault_core::audit::{Entry, NewEntry};
+use logvault_core::authz::Role;
+use logvault_core::{Email, OrgName, SubKey};
 use secrecy::SecretString;
 use time::OffsetDateTime;
 
 pub use error::StoreError;
+pub use model::{Credentials, Member, Membership, NewSession, OrgScope, Session, User};
 
 /// Which engine a store runs on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
@@ -73,6 +77,56 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     async fn organisation_by_name(&self, name: &OrgName) -> Result<Organisation, StoreError>;
 
     async fn list_organisations(&self) -> Result<Vec<Organisation>, StoreError>;
+
+    // Users and memberships.
+
+    async fn create_user(
+        &self,
+        email: &Email,
+        name: &str,
+        password_hash: Option<&str>,
+        now_us: i64,
+    ) -> Result<User, StoreError>;
+
+    /// The user with this address and their password hash; `NotFound` for an unknown address.
+    async fn user_credentials(&self, email: &Email) -> Result<Credentials, StoreError>;
+
+    async fn user_by_id(&self, user_id: i64) -> Result<User, StoreError>;
+
+    async fn set_password_hash(&self, user_id: i64, password_hash: &str) -> Result<(), StoreError>;
+
+    /// The scope of `org_id` and the user's role there; `NotFound` unless the user is a member right now.
+    async fn scope_for_member(&self, user_id: i64, org_id: i64) -> Result<(OrgScope, Role), StoreError>;
+
+    async fn memberships(&self, user_id: i64) -> Result<Vec<Membership>, StoreError>;
+
+    async fn add_member(&self, scope: &OrgScope, user_id: i64, role: Role, now_us: i64) -> Result<(), StoreError>;
+
+    async fn members(&self, scope: &OrgScope) -> Result<Vec<Member>, StoreError>;
+
+    // Sessions.
+
+    async fn create_session(&self, session: NewSession) -> Result<i64, StoreError>;
+
+    async fn session_by_token_hash(&self, token_hash: &[u8; 32]) -> Result<Session, StoreError>;
+
+    async fn touch_session(&self, session_id: i64, now_us: i64) -> Result<(), StoreError>;
+
+    async fn revoke_session(&self, session_id: i64) -> Result<(), StoreError>;
+
+    // The audit log: append-only, hash-chained per organisation.
+
+    /// Appends `entry` to its chain atomically (sequence, link and head move together).
+    async fn append_audit(&self, entry: NewEntry) -> Result<Entry, StoreError>;
+
+    /// Entries of one chain with `seq > after_seq`, in order, at most `limit`.
+    async fn audit_entries(&self, chain_id: i64, after_seq: i64, limit: i64) -> Result<Vec<Entry>, StoreError>;
+
+    /// The chain head: sequence number and hash of the last entry appended.
+    async fn audit_head(&self, chain_id: i64) -> Result<Option<(i64, [u8; 32])>, StoreError>;
+
+    /// Every chain that has entries or a head.
+    async fn audit_chain_ids(&self) -> Result<Vec<i64>, StoreError>;
 
     /// Closes the pool, waiting for connections to finish (so an SQLite WAL is checkpointed cleanly).
     async fn close(&self);

@@ -8,12 +8,18 @@ use std::path::Path;
 use std::str::FromStr;
 use std::time::Duration;
 
-use logvault_core::{OrgName, SubKey};
+use logvault_core::audit::{Entry, NewEntry, Outcome};
+use logvault_core::authz::Role;
+use logvault_core::{Email, OrgName, SubKey};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{ConnectOptions, Row};
 use time::OffsetDateTime;
 
-use crate::{Engine, MigrationStatus, Organisation, Store, StoreError};
+use crate::model::hash32;
+use crate::{
+    Credentials, Engine, Member, Membership, MigrationStatus, NewSession, OrgScope, Organisation, Session, Store,
+    StoreError, User,
+};
 
 /// The master-key derivation label of the SQLCipher key. Changing it makes every existing database unreadable.
 pub const SQLCIPHER_KEY_PURPOSE: &str = "logvault/sqlcipher/v1";
@@ -107,6 +113,14 @@ fn map_open_error(path: &Path, err: sqlx::Error) -> StoreError {
     StoreError::Database(err)
 }
 
+#[cfg(feature = "testing")]
+impl SqliteStore {
+    /// The pool, for tests that must reach past the store (e.g. to tamper with rows as an attacker would).
+    pub fn pool(&self) -> &SqlitePool {
+        &self.pool
+    }
+}
+
 #[async_trait::async_trait]
 impl Store for SqliteStore {
     fn engine(&self) -> Engine {
@@ -169,6 +183,276 @@ impl Store for SqliteStore {
     async fn close(&self) {
         self.pool.close().await;
     }
+
+    async fn create_user(
+        &self,
+        email: &Email,
+        name: &str,
+        password_hash: Option<&str>,
+        now_us: i64,
+    ) -> Result<User, StoreError> {
+        let id: i64 = sqlx::query_scalar(
+            "INSERT INTO users (email, name, password_hash, created_at_us) VALUES (?, ?, ?, ?) RETURNING id",
+        )
+        .bind(email.as_str())
+        .bind(name)
+        .bind(password_hash)
+        .bind(now_us)
+        .fetch_one(&self.pool)
+        .await
+        .map_err(|err| StoreError::from_sqlx("user", err))?;
+        Ok(User { id, email: email.clone(), name: name.to_owned(), disabled: false, created_at_us: now_us })
+    }
+
+    async fn user_credentials(&self, email: &Email) -> Result<Credentials, StoreError> {
+        let row =
+            sqlx::query("SELECT id, email, name, disabled, created_at_us, password_hash FROM users WHERE email = ?")
+                .bind(email.as_str())
+                .fetch_one(&self.pool)
+                .await
+                .map_err(|err| StoreError::from_sqlx("user", err))?;
+        Ok(Credentials { user: user_from_row(&row)?, password_hash: row.try_get("password_hash")? })
+    }
+
+    async fn user_by_id(&self, user_id: i64) -> Result<User, StoreError> {
+        let row = sqlx::query("SELECT id, email, name, disabled, created_at_us FROM users WHERE id = ?")
+            .bind(user_id)
+            .fetch_one(&self.pool)
+            .await
+            .map_err(|err| StoreError::from_sqlx("user", err))?;
+        user_from_row(&row)
+    }
+
+    async fn set_password_hash(&self, user_id: i64, password_hash: &str) -> Result<(), StoreError> {
+        let done = sqlx::query("UPDATE users SET password_hash = ? WHERE id = ?")
+            .bind(password_hash)
+            .bind(user_id)
+            .execute(&self.pool)
+            .await?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::NotFound { entity: "user" });
+        }
+        Ok(())
+    }
+
+    async fn scope_for_member(&self, user_id: i64, org_id: i64) -> Result<(OrgScope, Role), StoreError> {
+        let role: String = sqlx::query_scalar(
+            "SELECT m.role FROM memberships m JOIN users u ON u.id = m.user_id \
+             WHERE m.user_id = ? AND m.org_id = ? AND u.disabled = 0",
+        )
+        .bind(user_id)
+        .bind(org_id)
+        .fetch_one(&self.pool)
+        .await
+        .map_err(|err| StoreError::from_sqlx("membership", err))?;
+        Ok((OrgScope::new(org_id), parse_role(&role)?))
+    }
+
+    async fn memberships(&self, user_id: i64) -> Result<Vec<Membership>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT o.id, o.name, o.created_at, m.role FROM memberships m \
+             JOIN organisations o ON o.id = m.org_id WHERE m.user_id = ? ORDER BY o.name",
+        )
+        .bind(user_id)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|row| {
+                let role: String = row.try_get("role")?;
+                Ok(Membership { organisation: organisation_from_row(row)?, role: parse_role(&role)? })
+            })
+            .collect()
+    }
+
+    async fn add_member(&self, scope: &OrgScope, user_id: i64, role: Role, now_us: i64) -> Result<(), StoreError> {
+        sqlx::query("INSERT INTO memberships (org_id, user_id, role, created_at_us) VALUES (?, ?, ?, ?)")
+            .bind(scope.org_id())
+            .bind(user_id)
+            .bind(role.as_str())
+            .bind(now_us)
+            .execute(&self.pool)
+            .await
+            .map_err(|err| StoreError::from_sqlx("membership", err))?;
+        Ok(())
+    }
+
+    async fn members(&self, scope: &OrgScope) -> Result<Vec<Member>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT u.id, u.email, u.name, u.disabled, u.created_at_us, m.role FROM memberships m \
+             JOIN users u ON u.id = m.user_id WHERE m.org_id = ? ORDER BY u.email",
+        )
+        .bind(scope.org_id())
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|row| {
+                let role: String = row.try_get("role")?;
+                Ok(Member { user: user_from_row(row)?, role: parse_role(&role)? })
+            })
+            .collect()
+    }
+
+    async fn create_session(&self, session: NewSession) -> Result<i64, StoreError> {
+        let id: i64 = sqlx::query_scalar(
+            "INSERT INTO sessions (token_hash, user_id, created_at_us, last_seen_us, expires_at_us) \
+             VALUES (?, ?, ?, ?, ?) RETURNING id",
+        )
+        .bind(session.token_hash.as_slice())
+        .bind(session.user_id)
+        .bind(session.now_us)
+        .bind(session.now_us)
+        .bind(session.expires_at_us)
+        .fetch_one(&self.pool)
+        .await
+        .map_err(|err| StoreError::from_sqlx("session", err))?;
+        Ok(id)
+    }
+
+    async fn session_by_token_hash(&self, token_hash: &[u8; 32]) -> Result<Session, StoreError> {
+        let row = sqlx::query(
+            "SELECT id, user_id, created_at_us, last_seen_us, expires_at_us, revoked \
+             FROM sessions WHERE token_hash = ?",
+        )
+        .bind(token_hash.as_slice())
+        .fetch_one(&self.pool)
+        .await
+        .map_err(|err| StoreError::from_sqlx("session", err))?;
+        Ok(Session {
+            id: row.try_get("id")?,
+            user_id: row.try_get("user_id")?,
+            created_at_us: row.try_get("created_at_us")?,
+            last_seen_us: row.try_get("last_seen_us")?,
+            expires_at_us: row.try_get("expires_at_us")?,
+            revoked: row.try_get::<i64, _>("revoked")? != 0,
+        })
+    }
+
+    async fn touch_session(&self, session_id: i64, now_us: i64) -> Result<(), StoreError> {
+        sqlx::query("UPDATE sessions SET last_seen_us = max(last_seen_us, ?) WHERE id = ?")
+            .bind(now_us)
+            .bind(session_id)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    async fn revoke_session(&self, session_id: i64) -> Result<(), StoreError> {
+        sqlx::query("UPDATE sessions SET revoked = 1 WHERE id = ?").bind(session_id).execute(&self.pool).await?;
+        Ok(())
+    }
+
+    async fn append_audit(&self, entry: NewEntry) -> Result<Entry, StoreError> {
+        // IMMEDIATE takes the write lock up front, so two appends to one chain cannot read the same head.
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        let head = sqlx::query("SELECT seq, entry_hash FROM audit_heads WHERE chain_id = ?")
+            .bind(entry.chain_id)
+            .fetch_optional(&mut *tx)
+            .await?;
+        let prev = match head {
+            Some(row) => Some((row.try_get::<i64, _>("seq")?, hash32(row.try_get("entry_hash")?)?)),
+            None => None,
+        };
+        let entry = entry.chain_after(prev);
+        sqlx::query(
+            "INSERT INTO audit_log (chain_id, seq, occurred_at_us, actor, action, target, outcome, request_id, \
+             detail, prev_hash, entry_hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        )
+        .bind(entry.chain_id)
+        .bind(entry.seq)
+        .bind(entry.occurred_at_us)
+        .bind(&entry.actor)
+        .bind(&entry.action)
+        .bind(&entry.target)
+        .bind(entry.outcome.as_str())
+        .bind(&entry.request_id)
+        .bind(&entry.detail)
+        .bind(entry.prev_hash.as_slice())
+        .bind(entry.entry_hash.as_slice())
+        .execute(&mut *tx)
+        .await?;
+        if prev.is_some() {
+            sqlx::query("UPDATE audit_heads SET seq = ?, entry_hash = ? WHERE chain_id = ?")
+                .bind(entry.seq)
+                .bind(entry.entry_hash.as_slice())
+                .bind(entry.chain_id)
+                .execute(&mut *tx)
+                .await?;
+        } else {
+            sqlx::query("INSERT INTO audit_heads (chain_id, seq, entry_hash) VALUES (?, ?, ?)")
+                .bind(entry.chain_id)
+                .bind(entry.seq)
+                .bind(entry.entry_hash.as_slice())
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        Ok(entry)
+    }
+
+    async fn audit_entries(&self, chain_id: i64, after_seq: i64, limit: i64) -> Result<Vec<Entry>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT chain_id, seq, occurred_at_us, actor, action, target, outcome, request_id, detail, prev_hash, \
+             entry_hash FROM audit_log WHERE chain_id = ? AND seq > ? ORDER BY seq LIMIT ?",
+        )
+        .bind(chain_id)
+        .bind(after_seq)
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(entry_from_row).collect()
+    }
+
+    async fn audit_head(&self, chain_id: i64) -> Result<Option<(i64, [u8; 32])>, StoreError> {
+        let row = sqlx::query("SELECT seq, entry_hash FROM audit_heads WHERE chain_id = ?")
+            .bind(chain_id)
+            .fetch_optional(&self.pool)
+            .await?;
+        match row {
+            Some(row) => Ok(Some((row.try_get("seq")?, hash32(row.try_get("entry_hash")?)?))),
+            None => Ok(None),
+        }
+    }
+
+    async fn audit_chain_ids(&self) -> Result<Vec<i64>, StoreError> {
+        Ok(sqlx::query_scalar(
+            "SELECT chain_id FROM audit_heads UNION SELECT DISTINCT chain_id FROM audit_log ORDER BY chain_id",
+        )
+        .fetch_all(&self.pool)
+        .await?)
+    }
+}
+
+fn user_from_row(row: &sqlx::sqlite::SqliteRow) -> Result<User, StoreError> {
+    let email: String = row.try_get("email")?;
+    Ok(User {
+        id: row.try_get("id")?,
+        email: Email::parse(&email).map_err(|err| StoreError::Database(sqlx::Error::Decode(Box::new(err))))?,
+        name: row.try_get("name")?,
+        disabled: row.try_get::<i64, _>("disabled")? != 0,
+        created_at_us: row.try_get("created_at_us")?,
+    })
+}
+
+fn entry_from_row(row: &sqlx::sqlite::SqliteRow) -> Result<Entry, StoreError> {
+    let outcome: String = row.try_get("outcome")?;
+    Ok(Entry {
+        chain_id: row.try_get("chain_id")?,
+        seq: row.try_get("seq")?,
+        occurred_at_us: row.try_get("occurred_at_us")?,
+        actor: row.try_get("actor")?,
+        action: row.try_get("action")?,
+        target: row.try_get("target")?,
+        outcome: Outcome::parse(&outcome)
+            .ok_or_else(|| StoreError::Database(sqlx::Error::Decode("unknown audit outcome".into())))?,
+        request_id: row.try_get("request_id")?,
+        detail: row.try_get("detail")?,
+        prev_hash: hash32(row.try_get("prev_hash")?)?,
+        entry_hash: hash32(row.try_get("entry_hash")?)?,
+    })
+}
+
+pub(crate) fn parse_role(raw: &str) -> Result<Role, StoreError> {
+    Role::parse(raw).map_err(|err| StoreError::Database(sqlx::Error::Decode(Box::new(err))))
 }
 
 fn organisation_from_row(row: &sqlx::sqlite::SqliteRow) -> Result<Organisation, StoreError> {

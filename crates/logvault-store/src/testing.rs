@@ -13,7 +13,7 @@ use secrecy::{ExposeSecret, SecretString};
 use sqlx::Connection;
 use sqlx::postgres::PgConnection;
 
-use crate::{Engine, Location, Store};
+use crate::{Engine, Store};
 
 /// The environment variable naming the PostgreSQL server used by tests.
 pub const TEST_DATABASE_URL_VAR: &str = "LOGVAULT_TEST_DATABASE_URL";
@@ -25,7 +25,26 @@ pub struct TestDatabase {
     pub engine: Engine,
     /// The SQLite file, for tests that inspect it.
     pub sqlite_path: Option<PathBuf>,
+    raw: RawPool,
     keep: Arc<KeepAlive>,
+}
+
+/// Direct SQL access past the `Store` interface, for tests that play an attacker with database access.
+#[derive(Debug, Clone)]
+pub enum RawPool {
+    Sqlite(sqlx::SqlitePool),
+    Postgres(sqlx::PgPool),
+}
+
+impl RawPool {
+    /// Executes one statement; returns the number of rows affected.
+    pub async fn execute(&self, sql: &str) -> Result<u64, sqlx::Error> {
+        let sql = sqlx::AssertSqlSafe(sql.to_owned());
+        match self {
+            RawPool::Sqlite(pool) => Ok(sqlx::query(sql).execute(pool).await?.rows_affected()),
+            RawPool::Postgres(pool) => Ok(sqlx::query(sql).execute(pool).await?.rows_affected()),
+        }
+    }
 }
 
 /// What must outlive every use of a [`TestDatabase`]'s store: its directory or its PostgreSQL database.
@@ -55,6 +74,11 @@ impl TestDatabase {
         }
     }
 
+    /// Direct SQL access, bypassing the store (and its guards only where the database allows).
+    pub async fn raw_pool(&self) -> RawPool {
+        self.raw.clone()
+    }
+
     /// A handle that keeps the database alive for as long as it is held.
     pub fn keep_alive(&self) -> Arc<KeepAlive> {
         Arc::clone(&self.keep)
@@ -65,10 +89,13 @@ impl TestDatabase {
         let dir = tempfile::tempdir().expect("create temp dir");
         let key = MasterKey::create(&dir.path().join("master.key")).expect("create master key");
         let path = dir.path().join("logvault.db");
-        let location = Location::Sqlite { path: path.clone(), key: key.derive(crate::sqlite::SQLCIPHER_KEY_PURPOSE) };
-        let store = crate::open_and_migrate(location).await.expect("open fresh sqlite store");
+        let sqlite = crate::sqlite::SqliteStore::open(&path, &key.derive(crate::sqlite::SQLCIPHER_KEY_PURPOSE))
+            .await
+            .expect("open fresh sqlite store");
+        sqlite.migrate().await.expect("migrate fresh sqlite store");
         TestDatabase {
-            store,
+            raw: RawPool::Sqlite(sqlite.pool().clone()),
+            store: Arc::new(sqlite),
             engine: Engine::Sqlite,
             sqlite_path: Some(path),
             keep: Arc::new(KeepAlive { _sqlite_dir: Some(dir), _postgres: None }),
@@ -78,10 +105,11 @@ impl TestDatabase {
     /// A fresh PostgreSQL store, or `None` when `LOGVAULT_TEST_DATABASE_URL` is unset outside CI.
     pub async fn postgres() -> Option<TestDatabase> {
         let db = PgTestDb::create().await?;
-        let location = Location::Postgres { url: db.url.clone() };
-        let store = crate::open_and_migrate(location).await.expect("open fresh postgres store");
+        let postgres = crate::postgres::PgStore::open(&db.url).await.expect("open fresh postgres store");
+        postgres.migrate().await.expect("migrate fresh postgres store");
         Some(TestDatabase {
-            store,
+            raw: RawPool::Postgres(postgres.pool().clone()),
+            store: Arc::new(postgres),
             engine: Engine::Postgres,
             sqlite_path: None,
             keep: Arc::new(KeepAlive { _sqlite_dir: None, _postgres: Some(db) }),

@@ -4,6 +4,7 @@
 //! `LOGVAULT_DATABASE_URL`, `LOGVAULT_MASTER_KEY_FILE`), so admin commands work beside a running server. Errors end
 //! the process with a non-zero exit and one line on stderr.
 
+mod admin;
 mod sim;
 
 use std::net::SocketAddr;
@@ -65,6 +66,16 @@ enum Command {
         #[command(subcommand)]
         command: ConfigCommand,
     },
+    /// Manage users from the command line (for scripting and first set-up)
+    User {
+        #[command(subcommand)]
+        command: admin::UserCommand,
+    },
+    /// Inspect the tamper-evident audit log
+    Audit {
+        #[command(subcommand)]
+        command: admin::AuditCommand,
+    },
     /// Simulate a data logger: make a QR link for a synthetic series, or decode one
     Sim {
         #[command(subcommand)]
@@ -117,6 +128,14 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Migrate { status } => {
             let config = load_config(&global, Overrides::default())?;
             block_on(migrate(config, status))
+        }
+        Command::User { command } => {
+            let config = load_config(&global, Overrides::default())?;
+            block_on(admin::user(config, command))
+        }
+        Command::Audit { command } => {
+            let config = load_config(&global, Overrides::default())?;
+            block_on(admin::audit(config, command))
         }
     }
 }

@@ -5,8 +5,11 @@
 
 mod csp;
 mod health;
+pub(crate) mod json;
 pub(crate) mod metrics;
-mod middleware;
+pub(crate) mod middleware;
+mod orgs;
+mod session;
 
 use std::time::Duration;
 
@@ -23,7 +26,8 @@ use crate::state::AppState;
 
 /// The main router with all layers applied.
 pub fn router(state: AppState, config: &Config) -> Router {
-    let mut routes = Router::new().merge(health::router()).merge(csp::router());
+    let mut routes =
+        Router::new().merge(health::router()).merge(csp::router()).merge(session::router()).merge(orgs::router());
     if state.metrics_token_digest.is_some() {
         routes = routes.merge(metrics::router());
     }
@@ -78,6 +82,11 @@ mod tests {
             metrics: Arc::new(metrics::Metrics::new()),
             metrics_token_digest: None,
             ip_log_salt: Arc::new([0; 32]),
+            csrf_key: Arc::new(
+                logvault_core::MasterKey::create(&db.sqlite_path.clone().unwrap().with_extension("csrf-key"))
+                    .unwrap()
+                    .derive("csrf"),
+            ),
         };
         let routes = health::router().route(
             "/boom",

@@ -49,3 +49,51 @@ async fn a_restart_keeps_the_certificate_and_the_sqlite_database() {
 async fn a_restart_keeps_the_certificate_and_the_postgres_database() {
     a_restart_keeps_the_certificate_and_the_database(Engine::Postgres).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn data_written_through_the_api_is_not_in_the_sqlite_file_in_plaintext() {
+    use crate::helpers::{CANARY_EMAIL, CANARY_PASSWORD};
+    let mut app = TestApp::spawn(Engine::Sqlite).await.unwrap();
+    let store = &app.server().store;
+    let org = store.create_organisation(&OrgName::parse("Canary Org 3b9f").unwrap()).await.unwrap();
+    let hash = logvault_core::password::hash_password(CANARY_PASSWORD).unwrap();
+    let email = logvault_core::Email::parse(CANARY_EMAIL).unwrap();
+    let user = store.create_user(&email, "Canary Person", Some(hash.as_str()), 1).await.unwrap();
+    store
+        .add_member(&logvault_store::OrgScope::for_operator(org.id), user.id, logvault_core::authz::Role::Owner, 1)
+        .await
+        .unwrap();
+    let response = app
+        .client
+        .post(format!("{}/api/v1/auth/login", app.url))
+        .json(&serde_json::json!({"email": CANARY_EMAIL, "password": CANARY_PASSWORD}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let token = response.headers()["set-cookie"]
+        .to_str()
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap()
+        .split_once('=')
+        .unwrap()
+        .1
+        .to_owned();
+    // Stop the server so the WAL is checkpointed into the main file, then read every file of the data directory.
+    app.server.take().unwrap().shutdown().await.unwrap();
+    let dir = app.config.data_dir.clone();
+    let files: Vec<_> = std::fs::read_dir(&dir).unwrap().map(|e| e.unwrap().path()).filter(|p| p.is_file()).collect();
+    assert!(files.iter().any(|p| p.ends_with("logvault.db")));
+    for path in files {
+        let bytes = std::fs::read(&path).unwrap();
+        if path.ends_with("logvault.db") {
+            assert!(!bytes.starts_with(b"SQLite format 3"), "plain SQLite header");
+        }
+        for canary in [CANARY_EMAIL, "Canary Org 3b9f", "Canary Person", "auth.sign_in", token.as_str()] {
+            assert!(!bytes.windows(canary.len()).any(|w| w == canary.as_bytes()), "{canary} in {}", path.display());
+        }
+    }
+    app.restart().await;
+}

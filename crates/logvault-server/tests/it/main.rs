@@ -6,5 +6,6 @@
 mod errors;
 mod health;
 mod helpers;
+mod identity;
 mod metrics;
 mod tls;

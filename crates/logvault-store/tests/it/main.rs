@@ -2,6 +2,8 @@
 
 #![allow(clippy::unwrap_used, reason = "in a test, a failing unwrap is a failing assertion")]
 
+mod audit;
 mod encryption;
+mod identity;
 mod migrations;
 mod organisations;

@@ -1,0 +1,133 @@
+//! Who is calling: sessions from the `__Host-` cookie, CSRF for state-changing requests, and organisation access.
+//!
+//! A handler that needs a signed-in user takes a [`Principal`]; one that touches tenant data then asks
+//! [`Principal::scope`] for an `OrgScope`, which checks membership and permission in one place. Non-members get 404
+//! (nothing about another organisation leaks, not even that it exists); members without the permission get 403 and
+//! an `authz.denied` audit entry.
+
+use axum::extract::FromRequestParts;
+use axum::http::request::Parts;
+use axum::http::{HeaderMap, header};
+use logvault_core::audit::{NewEntry, Outcome};
+use logvault_core::authz::Permission;
+use logvault_core::token;
+use logvault_store::{OrgScope, StoreError, User};
+
+use crate::error::ApiError;
+use crate::http::middleware::RequestId;
+use crate::state::AppState;
+
+/// The session cookie. `__Host-` binds it to this origin: Secure, Path=/, no Domain.
+pub const SESSION_COOKIE: &str = "__Host-logvault_session";
+/// The header carrying the CSRF token on state-changing requests.
+pub const CSRF_HEADER: &str = "x-csrf-token";
+/// A session ends after 30 minutes without a request…
+pub const IDLE_TIMEOUT_US: i64 = 30 * 60 * 1_000_000;
+/// …and 12 hours after sign-in in any case.
+pub const ABSOLUTE_TIMEOUT_US: i64 = 12 * 60 * 60 * 1_000_000;
+/// `last_seen` is written at most this often, to keep reads from becoming writes.
+const TOUCH_INTERVAL_US: i64 = 60 * 1_000_000;
+
+/// A signed-in user, authenticated by a live session.
+#[derive(Debug, Clone)]
+pub struct Principal {
+    pub user: User,
+    pub session_id: i64,
+    /// The session token as presented, to derive the CSRF token from. Never logged.
+    session_token: String,
+    pub request_id: Option<String>,
+}
+
+impl FromRequestParts<AppState> for Principal {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Principal, ApiError> {
+        let token = session_cookie(&parts.headers).ok_or(ApiError::Unauthorized)?;
+        let session = match state.store.session_by_token_hash(&token::digest(token)).await {
+            Ok(session) => session,
+            Err(StoreError::NotFound { .. }) => return Err(ApiError::Unauthorized),
+            Err(err) => return Err(err.into()),
+        };
+        let now = now_us();
+        let live = !session.revoked
+            && now < session.expires_at_us
+            && now.saturating_sub(session.last_seen_us) <= IDLE_TIMEOUT_US;
+        if !live {
+            return Err(ApiError::Unauthorized);
+        }
+        if !parts.method.is_safe() {
+            let presented = parts.headers.get(CSRF_HEADER).and_then(|v| v.to_str().ok()).unwrap_or("");
+            if !token::verify_bound_token(&state.csrf_key, token, presented) {
+                return Err(ApiError::CsrfRejected);
+            }
+        }
+        let user = match state.store.user_by_id(session.user_id).await {
+            Ok(user) if !user.disabled => user,
+            Ok(_) | Err(StoreError::NotFound { .. }) => return Err(ApiError::Unauthorized),
+            Err(err) => return Err(err.into()),
+        };
+        if now.saturating_sub(session.last_seen_us) > TOUCH_INTERVAL_US {
+            state.store.touch_session(session.id, now).await?;
+        }
+        let request_id = parts.extensions.get::<RequestId>().map(|id| id.0.clone());
+        Ok(Principal { user, session_id: session.id, session_token: token.to_owned(), request_id })
+    }
+}
+
+impl Principal {
+    /// The CSRF token for this session (what state-changing requests must send in `X-CSRF-Token`).
+    pub fn csrf_token(&self, state: &AppState) -> String {
+        token::bound_token(&state.csrf_key, &self.session_token)
+    }
+
+    /// The scope of `org_id` if this user is a member whose role grants `permission`.
+    pub async fn scope(&self, state: &AppState, org_id: i64, permission: Permission) -> Result<OrgScope, ApiError> {
+        let (scope, role) = match state.store.scope_for_member(self.user.id, org_id).await {
+            Ok(found) => found,
+            Err(StoreError::NotFound { .. }) => return Err(ApiError::NotFound),
+            Err(err) => return Err(err.into()),
+        };
+        if !role.allows(permission) {
+            record(
+                state,
+                NewEntry {
+                    chain_id: org_id,
+                    occurred_at_us: now_us(),
+                    actor: format!("user:{}", self.user.id),
+                    action: "authz.denied".to_owned(),
+                    target: Some(format!("permission:{}", permission.as_str())),
+                    outcome: Outcome::Denied,
+                    request_id: self.request_id.clone(),
+                    detail: Some(format!("role:{}", role.as_str())),
+                },
+            )
+            .await?;
+            return Err(ApiError::Forbidden);
+        }
+        Ok(scope)
+    }
+}
+
+/// Appends an audit entry; a failure fails the request (a security event must not go unrecorded).
+pub async fn record(state: &AppState, entry: NewEntry) -> Result<(), ApiError> {
+    state.store.append_audit(entry).await?;
+    Ok(())
+}
+
+/// The session token from the `Cookie` headers, if any.
+pub fn session_cookie(headers: &HeaderMap) -> Option<&str> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|value| value.to_str().ok())
+        .flat_map(|value| value.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(name, value)| *name == SESSION_COOKIE && !value.is_empty())
+        .map(|(_, value)| value)
+}
+
+/// The current time in microseconds since the Unix epoch.
+pub fn now_us() -> i64 {
+    let now = time::OffsetDateTime::now_utc();
+    i64::try_from(now.unix_timestamp_nanos() / 1_000).unwrap_or(i64::MAX)
+}

@@ -1,0 +1,169 @@
+//! Sign-in, sign-out and "who am I": `/api/v1/auth/login`, `/api/v1/auth/logout`, `/api/v1/me`.
+//!
+//! Unknown address, wrong password and disabled account give the same 401 body, and each does one Argon2
+//! verification (against a dummy hash when there is no usable one), so neither the answer nor its timing tells
+//! whether an account exists.
+
+use axum::Json;
+use axum::Router;
+use axum::extract::State;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use logvault_core::Email;
+use logvault_core::audit::{INSTANCE_CHAIN, NewEntry, Outcome};
+use logvault_core::password::{self, PasswordHash, Verification};
+use logvault_core::token::{self, SecretToken};
+use logvault_store::{Membership, NewSession, StoreError, User};
+use serde::{Deserialize, Serialize};
+
+use crate::auth::{self, ABSOLUTE_TIMEOUT_US, Principal, SESSION_COOKIE, now_us};
+use crate::error::ApiError;
+use crate::http::json::ApiJson;
+use crate::http::middleware::RequestId;
+use crate::state::AppState;
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/api/v1/auth/login", post(login))
+        .route("/api/v1/auth/logout", post(logout))
+        .route("/api/v1/me", get(me))
+}
+
+/// The sign-in body. No `Debug`: it holds a password.
+#[derive(Deserialize)]
+struct LoginRequest {
+    email: String,
+    password: String,
+}
+
+#[derive(Debug, Serialize)]
+struct LoginResponse {
+    mfa_required: bool,
+    csrf_token: String,
+}
+
+#[derive(Debug, Serialize)]
+struct MeResponse {
+    user: User,
+    memberships: Vec<Membership>,
+    csrf_token: String,
+}
+
+async fn login(
+    State(state): State<AppState>,
+    request_id: Option<axum::Extension<RequestId>>,
+    ApiJson(body): ApiJson<LoginRequest>,
+) -> Result<Response, ApiError> {
+    let request_id = request_id.map(|id| id.0.0);
+    let credentials = match Email::parse(&body.email) {
+        Ok(email) => match state.store.user_credentials(&email).await {
+            Ok(credentials) => Some(credentials),
+            Err(StoreError::NotFound { .. }) => None,
+            Err(err) => return Err(err.into()),
+        },
+        Err(_) => None,
+    };
+    // A stored hash that does not parse is treated like a missing one: the dummy verification keeps the timing.
+    let usable = credentials.as_ref().filter(|c| !c.user.disabled).and_then(|c| {
+        c.password_hash.as_deref().and_then(|h| PasswordHash::parse(h).ok()).map(|h| (c.user.clone(), h))
+    });
+    let password = body.password;
+    let (user, verification) = match usable {
+        Some((user, hash)) => {
+            let (verification, rehashed) = tokio::task::spawn_blocking(move || {
+                let verification = password::verify_password(&password, &hash);
+                // Upgrade an outdated hash while the password is at hand.
+                let rehashed = match verification {
+                    Verification::Valid { needs_rehash: true } => password::hash_password(&password).ok(),
+                    _ => None,
+                };
+                (verification, rehashed)
+            })
+            .await
+            .map_err(|err| ApiError::Internal(err.into()))?;
+            if let Some(rehashed) = rehashed {
+                state.store.set_password_hash(user.id, rehashed.as_str()).await?;
+            }
+            (Some(user), verification)
+        }
+        None => {
+            tokio::task::spawn_blocking(move || password::verify_against_dummy(&password))
+                .await
+                .map_err(|err| ApiError::Internal(err.into()))?;
+            (None, Verification::Invalid)
+        }
+    };
+    let target = credentials.as_ref().map_or_else(|| "user:unknown".to_owned(), |c| format!("user:{}", c.user.id));
+    let (Some(user), Verification::Valid { .. }) = (user, verification) else {
+        auth::record(&state, sign_in_event(target, Outcome::Failure, request_id, "password")).await?;
+        return Err(ApiError::InvalidCredentials);
+    };
+    let session_token = SecretToken::generate("").map_err(|err| ApiError::Internal(err.into()))?;
+    let now = now_us();
+    state
+        .store
+        .create_session(NewSession {
+            token_hash: session_token.digest(),
+            user_id: user.id,
+            now_us: now,
+            expires_at_us: now.saturating_add(ABSOLUTE_TIMEOUT_US),
+        })
+        .await?;
+    auth::record(&state, sign_in_event(target, Outcome::Success, request_id, "password")).await?;
+    let body =
+        LoginResponse { mfa_required: false, csrf_token: token::bound_token(&state.csrf_key, session_token.expose()) };
+    let mut response = Json(body).into_response();
+    let cookie = format!(
+        "{SESSION_COOKIE}={}; Path=/; Secure; HttpOnly; SameSite=Lax; Max-Age={}",
+        session_token.expose(),
+        ABSOLUTE_TIMEOUT_US / 1_000_000
+    );
+    response
+        .headers_mut()
+        .insert(header::SET_COOKIE, HeaderValue::from_str(&cookie).map_err(|err| ApiError::Internal(err.into()))?);
+    Ok(response)
+}
+
+fn sign_in_event(target: String, outcome: Outcome, request_id: Option<String>, factor: &str) -> NewEntry {
+    NewEntry {
+        chain_id: INSTANCE_CHAIN,
+        occurred_at_us: now_us(),
+        actor: target.clone(),
+        action: "auth.sign_in".to_owned(),
+        target: Some(target),
+        outcome,
+        request_id,
+        detail: Some(format!("factor:{factor}")),
+    }
+}
+
+async fn logout(State(state): State<AppState>, principal: Principal) -> Result<Response, ApiError> {
+    state.store.revoke_session(principal.session_id).await?;
+    auth::record(
+        &state,
+        NewEntry {
+            chain_id: INSTANCE_CHAIN,
+            occurred_at_us: now_us(),
+            actor: format!("user:{}", principal.user.id),
+            action: "auth.sign_out".to_owned(),
+            target: Some(format!("session:{}", principal.session_id)),
+            outcome: Outcome::Success,
+            request_id: principal.request_id.clone(),
+            detail: None,
+        },
+    )
+    .await?;
+    let mut response = StatusCode::NO_CONTENT.into_response();
+    response.headers_mut().insert(
+        header::SET_COOKIE,
+        HeaderValue::from_static("__Host-logvault_session=; Path=/; Secure; HttpOnly; SameSite=Lax; Max-Age=0"),
+    );
+    Ok(response)
+}
+
+async fn me(State(state): State<AppState>, principal: Principal) -> Result<Json<MeResponse>, ApiError> {
+    let memberships = state.store.memberships(principal.user.id).await?;
+    let csrf_token = principal.csrf_token(&state);
+    Ok(Json(MeResponse { user: principal.user, memberships, csrf_token }))
+}

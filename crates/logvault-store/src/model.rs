@@ -1,0 +1,90 @@
+//! The domain records the store hands out, and the organisation scope that every tenant-data call requires.
+
+use logvault_core::Email;
+use logvault_core::authz::Role;
+
+use crate::Organisation;
+
+/// Proof that the caller may act within one organisation.
+///
+/// Every store call that reads or writes tenant data takes an `OrgScope`, and the only ways to get one are
+/// [`Store::scope_for_member`](crate::Store::scope_for_member) — which checks a membership in the database — and
+/// [`OrgScope::for_operator`], reserved for the command line, where whoever holds the data directory and the master
+/// key is the authority. A handler therefore cannot forget a tenant filter: without a scope it cannot call the store.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct OrgScope {
+    org_id: i64,
+}
+
+impl OrgScope {
+    pub(crate) fn new(org_id: i64) -> OrgScope {
+        OrgScope { org_id }
+    }
+
+    /// A scope for the operator's command line (`logvault user create`, `admin bootstrap`). Never use it in a
+    /// request handler.
+    pub fn for_operator(org_id: i64) -> OrgScope {
+        OrgScope { org_id }
+    }
+
+    pub fn org_id(&self) -> i64 {
+        self.org_id
+    }
+}
+
+/// A person. Name and email only (data minimisation).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct User {
+    pub id: i64,
+    pub email: Email,
+    pub name: String,
+    pub disabled: bool,
+    pub created_at_us: i64,
+}
+
+/// A user with the password hash needed to sign them in.
+#[derive(Debug, Clone)]
+pub struct Credentials {
+    pub user: User,
+    /// PHC string; `None` for accounts that sign in by email code only.
+    pub password_hash: Option<String>,
+}
+
+/// One organisation a user belongs to, and their role there.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Membership {
+    pub organisation: Organisation,
+    pub role: Role,
+}
+
+/// A member of an organisation, as listed to its administrators.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Member {
+    pub user: User,
+    pub role: Role,
+}
+
+/// A session to create. The token itself never reaches the store, only its SHA-256.
+#[derive(Debug, Clone)]
+pub struct NewSession {
+    pub token_hash: [u8; 32],
+    pub user_id: i64,
+    pub now_us: i64,
+    pub expires_at_us: i64,
+}
+
+/// A stored session.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Session {
+    pub id: i64,
+    pub user_id: i64,
+    pub created_at_us: i64,
+    pub last_seen_us: i64,
+    pub expires_at_us: i64,
+    pub revoked: bool,
+}
+
+pub(crate) fn hash32(bytes: Vec<u8>) -> Result<[u8; 32], crate::StoreError> {
+    <[u8; 32]>::try_from(bytes.as_slice())
+        .map_err(|_| crate::StoreError::Database(sqlx::Error::Decode("stored hash is not 32 bytes".into())))
+}
