@@ -87,9 +87,20 @@ impl MasterKey {
 
     /// Loads an existing key file.
     pub fn load(path: &Path) -> Result<MasterKey, MasterKeyError> {
+        use std::io::Read;
         let io_err = |source| MasterKeyError::Io { path: path.to_owned(), source };
-        check_permissions(path)?;
-        let text = Zeroizing::new(fs::read_to_string(path).map_err(io_err)?);
+        // Open once and check the handle itself, so the file checked is the file read.
+        let mut file = fs::File::open(path).map_err(io_err)?;
+        let metadata = file.metadata().map_err(io_err)?;
+        if !metadata.is_file() {
+            return Err(MasterKeyError::Io {
+                path: path.to_owned(),
+                source: io::Error::new(io::ErrorKind::InvalidInput, "not a regular file"),
+            });
+        }
+        check_permissions(path, &metadata)?;
+        let mut text = Zeroizing::new(String::new());
+        file.read_to_string(&mut text).map_err(io_err)?;
         let mut key = [0u8; MASTER_KEY_LEN];
         hex::decode_to_slice(text.trim(), &mut key)
             .map_err(|_| MasterKeyError::Malformed { path: path.to_owned(), expected: MASTER_KEY_LEN * 2 })?;
@@ -156,9 +167,8 @@ impl std::fmt::Debug for SubKey {
 }
 
 #[cfg(unix)]
-fn check_permissions(path: &Path) -> Result<(), MasterKeyError> {
+fn check_permissions(path: &Path, metadata: &fs::Metadata) -> Result<(), MasterKeyError> {
     use std::os::unix::fs::PermissionsExt;
-    let metadata = fs::metadata(path).map_err(|source| MasterKeyError::Io { path: path.to_owned(), source })?;
     let mode = metadata.permissions().mode() & 0o777;
     if mode & 0o077 != 0 {
         return Err(MasterKeyError::TooPermissive { path: path.to_owned(), mode });
@@ -167,7 +177,7 @@ fn check_permissions(path: &Path) -> Result<(), MasterKeyError> {
 }
 
 #[cfg(not(unix))]
-fn check_permissions(_path: &Path) -> Result<(), MasterKeyError> {
+fn check_permissions(_path: &Path, _metadata: &fs::Metadata) -> Result<(), MasterKeyError> {
     Ok(())
 }
 

@@ -17,6 +17,9 @@ pub const IP_LOG_SALT_PURPOSE: &str = "logvault/log-ip-salt/v1";
 /// The master key derivation label of the key binding CSRF tokens to sessions.
 pub const CSRF_KEY_PURPOSE: &str = "logvault/csrf/v1";
 
+/// The master key derivation label of the value that tells whether a master key belongs to a database.
+pub const KEY_CHECK_PURPOSE: &str = "logvault/key-check/v1";
+
 /// What an instance has opened.
 #[derive(Debug)]
 pub struct Opened {
@@ -31,32 +34,72 @@ pub enum Migrations {
     Leave,
 }
 
-/// Creates the data directory (0700) if needed, loads or creates the master key, and opens the store.
+/// Loads the master key and opens the store, checking that the key belongs to the database; then, with
+/// [`Migrations::Apply`], migrates.
 ///
-/// Nothing is created when the store cannot be opened with an existing key: a wrong key leaves the data
-/// directory as it was.
+/// Order matters: a malformed database URL fails before anything is written; a wrong master key fails before
+/// anything is written (SQLCipher refuses it on SQLite; the stored key check catches it on PostgreSQL); a missing
+/// key file beside existing data is an error, never a reason to make a new key.
 pub async fn open(config: &Config, migrations: Migrations) -> anyhow::Result<Opened> {
-    create_private_dir(&config.data_dir)
-        .with_context(|| format!("could not create the data directory {}", config.data_dir.display()))?;
-    let sqlite_path = config.sqlite_path();
     let key_source = match &config.master_key_file {
         Some(path) => MasterKeySource::ExplicitFile(path.clone()),
         None => MasterKeySource::DataDirFile(config.data_dir.join("master.key")),
     };
-    let existing_data = config.database_url.is_none() && sqlite_path.exists();
-    let master_key = MasterKey::load_or_create(&key_source, existing_data)?;
-    let location = match &config.database_url {
-        Some(url) => Location::Postgres { url: url.clone() },
-        None => Location::Sqlite {
-            path: sqlite_path,
-            key: master_key.derive(logvault_store::sqlite::SQLCIPHER_KEY_PURPOSE),
-        },
+    let (store, master_key) = match &config.database_url {
+        Some(url) => {
+            // Connecting needs no key; whether the database already has data decides whether a key may be created.
+            let store = logvault_store::open(Location::Postgres { url: url.clone() }).await?;
+            let existing_data = store.key_check().await?.is_some();
+            create_private_dir(&config.data_dir)
+                .with_context(|| format!("could not create the data directory {}", config.data_dir.display()))?;
+            let master_key = MasterKey::load_or_create(&key_source, existing_data)?;
+            (store, master_key)
+        }
+        None => {
+            create_private_dir(&config.data_dir)
+                .with_context(|| format!("could not create the data directory {}", config.data_dir.display()))?;
+            let sqlite_path = config.sqlite_path();
+            let master_key = MasterKey::load_or_create(&key_source, sqlite_path.exists())?;
+            let key = master_key.derive(logvault_store::sqlite::SQLCIPHER_KEY_PURPOSE);
+            let store = logvault_store::open(Location::Sqlite { path: sqlite_path, key }).await?;
+            (store, master_key)
+        }
     };
-    let store = match migrations {
-        Migrations::Apply => logvault_store::open_and_migrate(location).await?,
-        Migrations::Leave => logvault_store::open(location).await?,
-    };
-    Ok(Opened { store, master_key })
+    if let Some(stored) = store.key_check().await?
+        && !bool::from(subtle::ConstantTimeEq::ct_eq(stored.as_slice(), key_check(&master_key).as_slice()))
+    {
+        store.close().await;
+        anyhow::bail!(
+            "the master key does not belong to this database (wrong LOGVAULT_MASTER_KEY_FILE, or a new key was \
+             made for an existing database)"
+        );
+    }
+    let opened = Opened { store, master_key };
+    if migrations == Migrations::Apply {
+        opened.migrate().await?;
+    }
+    Ok(opened)
+}
+
+impl Opened {
+    /// Applies pending migrations (refusing a database written by a newer binary) and records the key check.
+    pub async fn migrate(&self) -> anyhow::Result<Vec<i64>> {
+        let status = self.store.migration_status().await?;
+        anyhow::ensure!(
+            status.unknown.is_empty(),
+            "the database has migrations {:?} that this binary does not know; run a newer logvault",
+            status.unknown
+        );
+        let applied = self.store.migrate().await?;
+        self.store.set_key_check(&key_check(&self.master_key)).await?;
+        Ok(applied)
+    }
+}
+
+/// SHA-256 of a purpose-derived key: identifies the master key without revealing anything about it.
+fn key_check(master_key: &MasterKey) -> [u8; 32] {
+    use sha2::Digest;
+    sha2::Sha256::digest(master_key.derive(KEY_CHECK_PURPOSE).expose()).into()
 }
 
 /// Creates `dir` and its parents; a newly created directory is readable by its owner only.

@@ -7,7 +7,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
 use figment::Figment;
-use figment::providers::{Env, Format, Serialized, Toml};
+use figment::providers::{Format, Serialized, Toml};
 use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize, Serializer};
 
@@ -82,10 +82,12 @@ pub struct HttpConfig {
     pub max_body_bytes: usize,
     /// Seconds before a request is answered with 408.
     pub request_timeout_secs: u64,
+    /// Seconds a client has to send its request headers before the connection is closed.
+    pub header_read_timeout_secs: u64,
 }
 
-/// Values given on the command line; `None` leaves the lower layers in force.
-#[derive(Debug, Clone, Default, Serialize)]
+/// Values given on the command line; `None` leaves the lower layers in force. `Debug` redacts the database URL.
+#[derive(Clone, Default, Serialize)]
 pub struct Overrides {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub data_dir: Option<PathBuf>,
@@ -97,6 +99,18 @@ pub struct Overrides {
     pub insecure_http: Option<bool>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub log: Option<LogOverrides>,
+}
+
+impl std::fmt::Debug for Overrides {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Overrides")
+            .field("data_dir", &self.data_dir)
+            .field("database_url", &self.database_url.as_deref().map(redact_url_password))
+            .field("listen", &self.listen)
+            .field("insecure_http", &self.insecure_http)
+            .field("log", &self.log)
+            .finish()
+    }
 }
 
 /// Command-line overrides of the log section.
@@ -113,8 +127,31 @@ pub enum ConfigError {
     Invalid(String),
 }
 
-/// Environment variables read by the layers above but not part of the tree.
-const ENV_NOT_IN_TREE: &[&str] = &["CONFIG", "TEST_DATABASE_URL"];
+/// Every configuration key that can come from the environment, as (variable suffix, key path, is text).
+///
+/// Only these are read: other `LOGVAULT_*` variables (e.g. the `LOGVAULT_PORT` that Kubernetes adds for a Service
+/// named `logvault`) are ignored instead of stopping the server. Text keys are taken verbatim, so a numeric token or
+/// a path like `2024` stays a string; the others are parsed as TOML scalars (numbers, booleans). An empty variable
+/// counts as unset.
+const ENV_KEYS: &[(&str, &str, bool)] = &[
+    ("DATA_DIR", "data_dir", true),
+    ("DATABASE_URL", "database_url", true),
+    ("MASTER_KEY_FILE", "master_key_file", true),
+    ("LISTEN", "listen", true),
+    ("INSECURE_HTTP", "insecure_http", false),
+    ("TLS__CERT_FILE", "tls.cert_file", true),
+    ("TLS__KEY_FILE", "tls.key_file", true),
+    ("LOG__FORMAT", "log.format", true),
+    ("LOG__FILTER", "log.filter", true),
+    ("METRICS__TOKEN", "metrics.token", true),
+    ("METRICS__LISTEN", "metrics.listen", true),
+    ("HTTP__MAX_BODY_BYTES", "http.max_body_bytes", false),
+    ("HTTP__REQUEST_TIMEOUT_SECS", "http.request_timeout_secs", false),
+    ("HTTP__HEADER_READ_TIMEOUT_SECS", "http.header_read_timeout_secs", false),
+];
+
+/// The shortest metrics bearer token accepted (an empty or short token would make /metrics guessable).
+pub const MIN_METRICS_TOKEN_CHARS: usize = 32;
 
 impl Default for Config {
     fn default() -> Config {
@@ -140,7 +177,7 @@ impl Default for LogConfig {
 
 impl Default for HttpConfig {
     fn default() -> HttpConfig {
-        HttpConfig { max_body_bytes: 1024 * 1024, request_timeout_secs: 30 }
+        HttpConfig { max_body_bytes: 1024 * 1024, request_timeout_secs: 30, header_read_timeout_secs: 10 }
     }
 }
 
@@ -148,16 +185,20 @@ impl Config {
     /// Loads the layered configuration. `file` is the TOML file to read if it exists (a missing default file is
     /// fine; a missing explicitly named file is an error, checked by the caller).
     pub fn load(file: Option<&Path>, overrides: &Overrides) -> Result<Config, ConfigError> {
-        Config::load_from(file, Env::prefixed("LOGVAULT_").ignore(ENV_NOT_IN_TREE).split("__"), overrides)
+        Config::load_from(file, |name| std::env::var(format!("LOGVAULT_{name}")).ok(), overrides)
     }
 
-    fn load_from(file: Option<&Path>, env: Env, overrides: &Overrides) -> Result<Config, ConfigError> {
+    fn load_from(
+        file: Option<&Path>,
+        env: impl Fn(&str) -> Option<String>,
+        overrides: &Overrides,
+    ) -> Result<Config, ConfigError> {
         let mut figment = Figment::from(Serialized::defaults(Config::default()));
         if let Some(file) = file {
             figment = figment.merge(Toml::file_exact(file));
         }
         let config: Config = figment
-            .merge(env)
+            .merge(Serialized::globals(env_layer(env)))
             .merge(Serialized::globals(overrides))
             .extract()
             .map_err(|err| ConfigError::Invalid(one_line(&err)))?;
@@ -183,12 +224,23 @@ impl Config {
                 ));
             }
         }
+        if let Some(token) = &self.metrics.token
+            && token.expose_secret().chars().count() < MIN_METRICS_TOKEN_CHARS
+        {
+            return Err(ConfigError::Invalid(format!(
+                "metrics.token must be at least {MIN_METRICS_TOKEN_CHARS} characters (e.g. openssl rand -hex 32)"
+            )));
+        }
         if self.tls.cert_file.is_some() != self.tls.key_file.is_some() {
             return Err(ConfigError::Invalid("tls.cert_file and tls.key_file must be set together".to_owned()));
         }
-        if self.http.max_body_bytes == 0 || self.http.request_timeout_secs == 0 {
+        if self.http.max_body_bytes == 0
+            || self.http.request_timeout_secs == 0
+            || self.http.header_read_timeout_secs == 0
+        {
             return Err(ConfigError::Invalid(
-                "http.max_body_bytes and http.request_timeout_secs must be positive".to_owned(),
+                "http.max_body_bytes, http.request_timeout_secs and http.header_read_timeout_secs must be positive"
+                    .to_owned(),
             ));
         }
         Ok(())
@@ -248,7 +300,7 @@ pub const TEMPLATE: &str = r#"# logvault.toml — every key is optional; shown h
 [metrics]
 # Prometheus metrics are never public by default: set a bearer token, a loopback listener, or both.
 # Bearer token that unlocks GET /metrics on the main listener (prefer LOGVAULT_METRICS__TOKEN).
-# token = "a-long-random-string"
+# token = "at-least-32-characters-e.g.-openssl-rand-hex-32"
 # A separate plain-HTTP listener for /metrics; must be a loopback address.
 # listen = "127.0.0.1:9464"
 
@@ -257,10 +309,58 @@ pub const TEMPLATE: &str = r#"# logvault.toml — every key is optional; shown h
 # max_body_bytes = 1048576
 # Seconds before a request is answered with 408.
 # request_timeout_secs = 30
+# Seconds a client has to send its request headers before the connection is closed.
+# header_read_timeout_secs = 10
 "#;
 
+/// The environment layer: known keys only, empty means unset, text keys verbatim.
+fn env_layer(env: impl Fn(&str) -> Option<String>) -> toml::Table {
+    let mut root = toml::Table::new();
+    for (name, path, is_text) in ENV_KEYS {
+        let Some(raw) = env(name).filter(|value| !value.is_empty()) else { continue };
+        let value = if *is_text {
+            toml::Value::String(raw)
+        } else {
+            toml::from_str::<toml::Table>(&format!("v = {raw}"))
+                .ok()
+                .and_then(|mut table| table.remove("v"))
+                .unwrap_or(toml::Value::String(raw))
+        };
+        let mut table = &mut root;
+        let mut parts = path.split('.').peekable();
+        while let Some(part) = parts.next() {
+            if parts.peek().is_none() {
+                table.insert(part.to_owned(), value.clone());
+            } else {
+                let entry = table.entry(part.to_owned()).or_insert_with(|| toml::Value::Table(toml::Table::new()));
+                let toml::Value::Table(inner) = entry else { break };
+                table = inner;
+            }
+        }
+    }
+    root
+}
+
+/// One line per problem naming the key and what was expected — never the value, which may be a secret.
 fn one_line(err: &figment::Error) -> String {
-    err.clone().into_iter().map(|e| e.to_string()).collect::<Vec<_>>().join("; ")
+    use figment::error::Kind;
+    err.clone()
+        .into_iter()
+        .map(|e| {
+            let key = if e.path.is_empty() { "configuration".to_owned() } else { e.path.join(".") };
+            let origin = e.metadata.as_ref().map(|m| format!(" (from {})", m.name)).unwrap_or_default();
+            match &e.kind {
+                Kind::InvalidType(_, expected) | Kind::InvalidValue(_, expected) => {
+                    format!("{key}: expected {expected}{origin}")
+                }
+                Kind::UnknownField(field, _) => format!("unknown key {field}{origin}"),
+                Kind::MissingField(field) => format!("missing key {field}{origin}"),
+                Kind::Message(message) if e.path.is_empty() => format!("{message}{origin}"),
+                _ => format!("{key}: invalid value{origin}"),
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("; ")
 }
 
 fn serialize_secret<S: Serializer>(secret: &Option<SecretString>, serializer: S) -> Result<S::Ok, S::Error> {
@@ -277,33 +377,40 @@ fn serialize_database_url<S: Serializer>(url: &Option<SecretString>, serializer:
     }
 }
 
-/// Replaces the password of `scheme://user:password@host/...` with `[redacted]`, and drops the query string
-/// (which may carry `password=`).
+/// Replaces the password of `scheme://user:password@host/...` with `[redacted]`, and the query string (which may
+/// carry `password=`). The password may contain `/`, `?`, `:` or `#`: everything between `://` and the last `@` is
+/// the user information. A URL without `://` is shown as `[redacted]`.
 pub fn redact_url_password(url: &str) -> String {
-    let without_query = url.split('?').next().unwrap_or(url);
-    let Some(scheme_end) = without_query.find("://") else {
-        return "[redacted]".to_owned();
+    let Some((scheme, rest)) = url.split_once("://") else { return "[redacted]".to_owned() };
+    let (userinfo, location) = match rest.rsplit_once('@') {
+        Some((userinfo, location)) => (Some(userinfo), location),
+        None => (None, rest),
     };
-    let rest = &without_query[scheme_end + 3..];
-    let authority_end = rest.find('/').unwrap_or(rest.len());
-    let authority = &rest[..authority_end];
-    let redacted_authority = match authority.rsplit_once('@') {
-        Some((userinfo, host)) => match userinfo.split_once(':') {
-            Some((user, _password)) => format!("{user}:[redacted]@{host}"),
-            None => format!("{userinfo}@{host}"),
+    let (location, had_query) = match location.split_once('?') {
+        Some((before, _)) => (before, true),
+        None => (location, false),
+    };
+    let user = match userinfo {
+        Some(info) => match info.split_once(':') {
+            Some((user, _password)) => format!("{user}:[redacted]@"),
+            None => format!("{info}@"),
         },
-        None => authority.to_owned(),
+        None => String::new(),
     };
-    let suffix = if url.contains('?') { "?[redacted]" } else { "" };
-    format!("{}://{}{}{}", &without_query[..scheme_end], redacted_authority, &rest[authority_end..], suffix)
+    let suffix = if had_query { "?[redacted]" } else { "" };
+    format!("{scheme}://{user}{location}{suffix}")
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn no_env() -> Env {
-        Env::prefixed("LOGVAULT_UNIT_TEST_NEVER_SET_").split("__")
+    fn no_env(_: &str) -> Option<String> {
+        None
+    }
+
+    fn env_of(pairs: &'static [(&'static str, &'static str)]) -> impl Fn(&str) -> Option<String> {
+        move |name| pairs.iter().find(|(key, _)| *key == name).map(|(_, value)| (*value).to_owned())
     }
 
     #[test]
@@ -341,24 +448,18 @@ mod tests {
     }
 
     #[test]
-    #[expect(clippy::result_large_err, reason = "figment::Jail's closure signature is fixed")]
     fn layers_apply_in_order_file_then_env_then_flags() {
         let dir = tempfile::tempdir().unwrap();
         let file = dir.path().join("logvault.toml");
         std::fs::write(&file, "data_dir = \"from-file\"\nlisten = \"127.0.0.1:1000\"\n[http]\nmax_body_bytes = 5\n")
             .unwrap();
-        figment::Jail::expect_with(|jail| {
-            jail.set_env("LVT_LISTEN", "127.0.0.1:2000");
-            jail.set_env("LVT_HTTP__REQUEST_TIMEOUT_SECS", "7");
-            let overrides = Overrides { data_dir: Some("from-flag".into()), ..Overrides::default() };
-            let config = Config::load_from(Some(&file), Env::prefixed("LVT_").split("__"), &overrides)
-                .map_err(|e| e.to_string())?;
-            assert_eq!(config.data_dir, PathBuf::from("from-flag"));
-            assert_eq!(config.listen, "127.0.0.1:2000".parse().unwrap());
-            assert_eq!(config.http.max_body_bytes, 5);
-            assert_eq!(config.http.request_timeout_secs, 7);
-            Ok(())
-        });
+        let env = env_of(&[("LISTEN", "127.0.0.1:2000"), ("HTTP__REQUEST_TIMEOUT_SECS", "7")]);
+        let overrides = Overrides { data_dir: Some("from-flag".into()), ..Overrides::default() };
+        let config = Config::load_from(Some(&file), env, &overrides).unwrap();
+        assert_eq!(config.data_dir, PathBuf::from("from-flag"));
+        assert_eq!(config.listen, "127.0.0.1:2000".parse().unwrap());
+        assert_eq!(config.http.max_body_bytes, 5);
+        assert_eq!(config.http.request_timeout_secs, 7);
     }
 
     #[test]
@@ -366,22 +467,80 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let file = dir.path().join("logvault.toml");
         std::fs::write(&file, "lisen = \"127.0.0.1:1\"\n").unwrap();
-        let err = Config::load_from(Some(&file), no_env(), &Overrides::default()).unwrap_err().to_string();
+        let err = Config::load_from(Some(&file), no_env, &Overrides::default()).unwrap_err().to_string();
         assert!(err.contains("lisen"), "{err}");
         assert!(!err.contains('\n'), "{err}");
         std::fs::write(&file, "database_url = \"mysql://x\"\n").unwrap();
-        let err = Config::load_from(Some(&file), no_env(), &Overrides::default()).unwrap_err().to_string();
+        let err = Config::load_from(Some(&file), no_env, &Overrides::default()).unwrap_err().to_string();
         assert!(err.contains("postgres://"), "{err}");
         std::fs::write(&file, "[metrics]\nlisten = \"0.0.0.0:9464\"\n").unwrap();
-        let err = Config::load_from(Some(&file), no_env(), &Overrides::default()).unwrap_err().to_string();
+        let err = Config::load_from(Some(&file), no_env, &Overrides::default()).unwrap_err().to_string();
         assert!(err.contains("loopback"), "{err}");
+    }
+
+    #[test]
+    fn environment_values_are_text_where_text_is_expected_and_empty_means_unset() {
+        let env = env_of(&[
+            ("METRICS__TOKEN", "918273645546372819918273645546372819"),
+            ("DATA_DIR", "2024"),
+            ("DATABASE_URL", ""),
+            ("INSECURE_HTTP", "true"),
+            ("PORT", "tcp://10.0.0.1:8443"),
+        ]);
+        let config = Config::load_from(None, env, &Overrides::default()).unwrap();
+        assert_eq!(config.metrics.token.unwrap().expose_secret(), "918273645546372819918273645546372819");
+        assert_eq!(config.data_dir, PathBuf::from("2024"));
+        assert!(config.database_url.is_none());
+        assert!(config.insecure_http);
+    }
+
+    #[test]
+    fn errors_name_the_key_but_never_the_value() {
+        let env = env_of(&[("HTTP__MAX_BODY_BYTES", "s3cret-looking-value")]);
+        let err = Config::load_from(None, env, &Overrides::default()).unwrap_err().to_string();
+        assert!(err.contains("http.max_body_bytes"), "{err}");
+        assert!(!err.contains("s3cret-looking-value"), "{err}");
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("logvault.toml");
+        std::fs::write(&file, "[metrics]\ntoken = 123456789\n").unwrap();
+        let err = Config::load_from(Some(&file), no_env, &Overrides::default()).unwrap_err().to_string();
+        assert!(err.contains("metrics.token"), "{err}");
+        assert!(!err.contains("123456789"), "{err}");
+    }
+
+    #[test]
+    fn an_empty_or_short_metrics_token_is_refused() {
+        for token in ["   ", "short-token"] {
+            let config = Config {
+                metrics: MetricsConfig { token: Some(SecretString::from(token.to_owned())), listen: None },
+                ..Config::default()
+            };
+            let err = config.validate().unwrap_err().to_string();
+            assert!(err.contains("at least 32"), "{err}");
+        }
+    }
+
+    #[test]
+    fn url_passwords_with_slashes_question_marks_and_colons_are_redacted() {
+        for (url, shown) in [
+            ("postgres://lv:Xy7/Secr3t+Base64==@db:5432/lv", "postgres://lv:[redacted]@db:5432/lv"),
+            ("postgres://lv:Ab?Secr3t@db/lv", "postgres://lv:[redacted]@db/lv"),
+            ("postgres://lv:a:b@c@db/lv?sslmode=require", "postgres://lv:[redacted]@db/lv?[redacted]"),
+            ("postgres://db/lv", "postgres://db/lv"),
+            ("not a url", "[redacted]"),
+        ] {
+            assert_eq!(redact_url_password(url), shown);
+        }
     }
 
     #[test]
     fn secrets_are_redacted_when_shown() {
         let config = Config {
             database_url: Some(SecretString::from("postgres://lv:hunter2-secret@db:5432/lv?password=x")),
-            metrics: MetricsConfig { token: Some(SecretString::from("metrics-token-secret")), listen: None },
+            metrics: MetricsConfig {
+                token: Some(SecretString::from("metrics-token-secret-0123456789abcdef")),
+                listen: None,
+            },
             ..Config::default()
         };
         let shown = config.to_redacted_toml().unwrap();

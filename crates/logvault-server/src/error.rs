@@ -36,6 +36,8 @@ pub enum ApiError {
     CsrfRejected,
     #[error("you are not allowed to do this")]
     Forbidden,
+    #[error("the {entity} already exists")]
+    Conflict { entity: &'static str },
     #[error("the service is not ready")]
     NotReady(String),
     #[error("internal error")]
@@ -81,6 +83,7 @@ impl ApiError {
             ApiError::InvalidCredentials => (StatusCode::UNAUTHORIZED, "invalid-credentials", "Sign-In Failed"),
             ApiError::CsrfRejected => (StatusCode::FORBIDDEN, "csrf", "CSRF Check Failed"),
             ApiError::Forbidden => (StatusCode::FORBIDDEN, "forbidden", "Forbidden"),
+            ApiError::Conflict { .. } => (StatusCode::CONFLICT, "conflict", "Conflict"),
             ApiError::NotReady(_) => (StatusCode::SERVICE_UNAVAILABLE, "not-ready", "Service Not Ready"),
             ApiError::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal", "Internal Server Error"),
         };
@@ -143,6 +146,7 @@ impl From<logvault_store::StoreError> for ApiError {
     fn from(err: logvault_store::StoreError) -> ApiError {
         match err {
             logvault_store::StoreError::NotFound { .. } => ApiError::NotFound,
+            logvault_store::StoreError::Conflict { entity } => ApiError::Conflict { entity },
             other => ApiError::Internal(anyhow::Error::new(other)),
         }
     }

@@ -37,7 +37,9 @@ pub struct RunningServer {
 
 /// Opens the store (migrating it), binds the listeners and starts serving in the background.
 pub async fn start(config: &Config) -> anyhow::Result<RunningServer> {
-    let opened = bootstrap::open(config, Migrations::Apply).await?;
+    // Migrations come last: a start that fails to bind or to load its certificate leaves the schema untouched, so
+    // the previous binary can still run.
+    let opened = bootstrap::open(config, Migrations::Leave).await?;
     let state = AppState {
         store: Arc::clone(&opened.store),
         metrics: Arc::new(Metrics::new()),
@@ -46,7 +48,7 @@ pub async fn start(config: &Config) -> anyhow::Result<RunningServer> {
             .token
             .as_ref()
             .map(|t| Sha256::digest(t.expose_secret().as_bytes()).into()),
-        ip_log_salt: Arc::new(*opened.master_key.derive(bootstrap::IP_LOG_SALT_PURPOSE).expose()),
+        ip_log_salt: Arc::new(opened.master_key.derive(bootstrap::IP_LOG_SALT_PURPOSE)),
         csrf_key: Arc::new(opened.master_key.derive(bootstrap::CSRF_KEY_PURPOSE)),
     };
 
@@ -55,18 +57,30 @@ pub async fn start(config: &Config) -> anyhow::Result<RunningServer> {
     listener.set_nonblocking(true).context("could not make the listener non-blocking")?;
     let local_addr = listener.local_addr().context("could not read the bound address")?;
 
+    let tls = match config.insecure_http {
+        true => None,
+        false => Some(crate::tls::server_config(config, &opened.master_key)?),
+    };
+    // Bound and certified: only now may the schema move forward.
+    opened.migrate().await?;
+
     let app = http::router(state.clone(), config).into_make_service_with_connect_info::<SocketAddr>();
     let handle = Handle::new();
-    let (serve_task, certificate_pem) = if config.insecure_http {
-        crate::telemetry::warn_insecure_http(local_addr);
-        let server = axum_server::from_tcp(listener).context("could not serve on the listener")?.handle(handle.clone());
-        (tokio::spawn(server.serve(app)), None)
-    } else {
-        let (tls_config, pem) = crate::tls::server_config(config, &opened.master_key)?;
-        let server = axum_server::from_tcp_rustls(listener, RustlsConfig::from_config(tls_config))
-            .context("could not serve on the listener")?
-            .handle(handle.clone());
-        (tokio::spawn(server.serve(app)), Some(pem))
+    let (serve_task, certificate_pem) = match tls {
+        None => {
+            crate::telemetry::warn_insecure_http(local_addr);
+            let mut server =
+                axum_server::from_tcp(listener).context("could not serve on the listener")?.handle(handle.clone());
+            harden(server.http_builder(), config);
+            (tokio::spawn(server.serve(app)), None)
+        }
+        Some((tls_config, pem)) => {
+            let mut server = axum_server::from_tcp_rustls(listener, RustlsConfig::from_config(tls_config))
+                .context("could not serve on the listener")?
+                .handle(handle.clone());
+            harden(server.http_builder(), config);
+            (tokio::spawn(server.serve(app)), Some(pem))
+        }
     };
 
     let (metrics_addr, metrics_task) = match config.metrics.listen {
@@ -93,6 +107,18 @@ pub async fn start(config: &Config) -> anyhow::Result<RunningServer> {
         serve_task,
         metrics_task,
     })
+}
+
+/// Connection-level limits: a client must finish its request headers in time (no slowloris), idle HTTP/2
+/// connections are pinged and dropped when they stop answering, and one connection cannot open unbounded streams.
+fn harden(builder: &mut hyper_util::server::conn::auto::Builder<hyper_util::rt::TokioExecutor>, config: &Config) {
+    let header_timeout = Duration::from_secs(config.http.header_read_timeout_secs);
+    builder.http1().header_read_timeout(header_timeout);
+    builder
+        .http2()
+        .keep_alive_interval(Duration::from_secs(30))
+        .keep_alive_timeout(Duration::from_secs(10))
+        .max_concurrent_streams(100);
 }
 
 impl RunningServer {

@@ -7,15 +7,24 @@ use logvault_store::Store;
 
 use crate::http::metrics::Metrics;
 
-/// Shared, cheaply cloned application state.
-#[derive(Debug, Clone)]
+/// Shared, cheaply cloned application state. `Debug` shows no key material.
+#[derive(Clone)]
 pub struct AppState {
     pub store: Arc<dyn Store>,
     pub metrics: Arc<Metrics>,
     /// SHA-256 of the metrics bearer token, when one is configured.
     pub metrics_token_digest: Option<[u8; 32]>,
     /// Per-instance salt for the keyed hash that stands in for client addresses in logs.
-    pub ip_log_salt: Arc<[u8; 32]>,
+    pub ip_log_salt: Arc<SubKey>,
     /// Key of the HMAC that binds CSRF tokens to session tokens.
     pub csrf_key: Arc<SubKey>,
+}
+
+impl std::fmt::Debug for AppState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AppState")
+            .field("store", &self.store)
+            .field("metrics_token", &self.metrics_token_digest.map(|_| "<configured>"))
+            .finish_non_exhaustive()
+    }
 }

@@ -12,9 +12,21 @@ use tracing_subscriber::util::SubscriberInitExt;
 
 use crate::config::LogFormat;
 
-/// Installs the global subscriber writing to stderr. `RUST_LOG` overrides `filter`.
+/// Installs the global subscriber writing to stderr (`RUST_LOG` overrides `filter`), and a panic hook that logs
+/// through it.
 pub fn init(format: LogFormat, filter: &str) -> anyhow::Result<()> {
-    init_with_writer(format, filter, std::io::stderr)
+    init_with_writer(format, filter, std::io::stderr)?;
+    install_panic_hook();
+    Ok(())
+}
+
+/// Routes panics through `tracing`, with their location only: the panic message can carry request data, and the
+/// default hook would write it raw to stderr, outside the log format and the redaction rule.
+pub fn install_panic_hook() {
+    std::panic::set_hook(Box::new(|info| {
+        let location = info.location().map(|l| format!("{}:{}", l.file(), l.line())).unwrap_or_default();
+        tracing::error!(%location, "panic (message withheld from the log)");
+    }));
 }
 
 /// Installs the global subscriber writing to `make_writer` (tests write to a file).

@@ -72,6 +72,12 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     /// Applies pending migrations and returns the versions applied now.
     async fn migrate(&self) -> Result<Vec<i64>, StoreError>;
 
+    /// The master-key check value, if this database has one (`None` before the migration that adds it).
+    async fn key_check(&self) -> Result<Option<[u8; 32]>, StoreError>;
+
+    /// Records the master-key check value unless one is already there.
+    async fn set_key_check(&self, key_check: &[u8; 32]) -> Result<(), StoreError>;
+
     async fn create_organisation(&self, name: &OrgName) -> Result<Organisation, StoreError>;
 
     async fn organisation_by_name(&self, name: &OrgName) -> Result<Organisation, StoreError>;

@@ -80,6 +80,25 @@ impl Store for PgStore {
         Ok(before.pending)
     }
 
+    async fn key_check(&self) -> Result<Option<[u8; 32]>, StoreError> {
+        let tables: i64 = sqlx::query_scalar("SELECT count(*) FROM pg_class WHERE relname = 'instance_key_check' AND relkind = 'r' AND pg_table_is_visible(oid)").fetch_one(&self.pool).await?;
+        if tables == 0 {
+            return Ok(None);
+        }
+        let stored: Option<Vec<u8>> = sqlx::query_scalar("SELECT key_check FROM instance_key_check WHERE id = 1")
+            .fetch_optional(&self.pool)
+            .await?;
+        stored.map(hash32).transpose()
+    }
+
+    async fn set_key_check(&self, key_check: &[u8; 32]) -> Result<(), StoreError> {
+        sqlx::query("INSERT INTO instance_key_check (id, key_check) VALUES (1, $1) ON CONFLICT (id) DO NOTHING")
+            .bind(key_check.as_slice())
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
     async fn create_organisation(&self, name: &OrgName) -> Result<Organisation, StoreError> {
         let created_at = now();
         let id: i64 = sqlx::query_scalar("INSERT INTO organisations (name, created_at) VALUES ($1, $2) RETURNING id")

@@ -96,23 +96,39 @@ pub async fn security_headers(request: Request, next: Next) -> Response<Body> {
 /// (they can carry tokens); names the client by a redacted address.
 pub async fn access_log(State(state): State<AppState>, request: Request, next: Next) -> Response<Body> {
     let started = Instant::now();
-    let method = request.method().clone();
+    let method = method_label(request.method());
     let route = request.extensions().get::<MatchedPath>().map_or("<unmatched>", |p| p.as_str()).to_owned();
     let request_id = request.extensions().get::<RequestId>().map(|id| id.0.clone()).unwrap_or_default();
     let client = request
         .extensions()
         .get::<ConnectInfo<SocketAddr>>()
-        .map(|info| logvault_core::redact::client_ip(info.0.ip(), state.ip_log_salt.as_slice()))
+        .map(|info| logvault_core::redact::client_ip(info.0.ip(), state.ip_log_salt.expose()))
         .unwrap_or_default();
     let span = tracing::info_span!("request", id = %request_id, method = %method, route = %route);
     let response = next.run(request).instrument(span.clone()).await;
     let elapsed = started.elapsed();
     let status = response.status().as_u16();
-    state.metrics.observe_request(method.as_str(), &route, status, elapsed);
+    state.metrics.observe_request(method, &route, status, elapsed);
     span.in_scope(|| {
         tracing::info!(status, latency_ms = elapsed.as_secs_f64() * 1000.0, client = %client, "request");
     });
     response
+}
+
+/// The method as a metric label and log field: the standard methods by name, anything else as `OTHER`, so a client
+/// cannot create unbounded label values with made-up methods.
+fn method_label(method: &axum::http::Method) -> &'static str {
+    use axum::http::Method;
+    match *method {
+        Method::GET => "GET",
+        Method::HEAD => "HEAD",
+        Method::POST => "POST",
+        Method::PUT => "PUT",
+        Method::PATCH => "PATCH",
+        Method::DELETE => "DELETE",
+        Method::OPTIONS => "OPTIONS",
+        _ => "OTHER",
+    }
 }
 
 /// Turns a panic in a handler into a plain 500; `problem_details` renders it. The panic payload is not echoed.

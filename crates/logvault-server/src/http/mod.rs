@@ -58,8 +58,14 @@ pub fn metrics_only_router(state: AppState) -> Router {
     Router::new()
         .route("/metrics", axum::routing::get(metrics::render))
         .fallback(|| async { ApiError::NotFound })
-        .layer(axum::middleware::from_fn(middleware::request_id))
-        .layer(axum::middleware::from_fn(middleware::problem_details))
+        .layer(
+            ServiceBuilder::new()
+                .layer(axum::middleware::from_fn(middleware::request_id))
+                .layer(axum::middleware::from_fn(middleware::problem_details))
+                .layer(axum::middleware::from_fn(middleware::security_headers))
+                .layer(TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, Duration::from_secs(30)))
+                .layer(RequestBodyLimitLayer::new(1024)),
+        )
         .with_state(state)
 }
 
@@ -81,7 +87,11 @@ mod tests {
             store: Arc::clone(&db.store),
             metrics: Arc::new(metrics::Metrics::new()),
             metrics_token_digest: None,
-            ip_log_salt: Arc::new([0; 32]),
+            ip_log_salt: Arc::new(
+                logvault_core::MasterKey::create(&db.sqlite_path.clone().unwrap().with_extension("salt-key"))
+                    .unwrap()
+                    .derive("salt"),
+            ),
             csrf_key: Arc::new(
                 logvault_core::MasterKey::create(&db.sqlite_path.clone().unwrap().with_extension("csrf-key"))
                     .unwrap()

@@ -83,3 +83,29 @@ both_engines!(a_client_supplied_request_id_is_replaced_by_our_own, async |app: &
     assert_eq!(id.len(), 24);
     assert!(id.chars().all(|c| c.is_ascii_hexdigit()));
 });
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_that_never_finishes_its_headers_is_disconnected() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let app = TestApp::spawn_with(logvault_store::Engine::Sqlite, |config| {
+        config.insecure_http = true;
+        config.http.header_read_timeout_secs = 1;
+    })
+    .await
+    .unwrap();
+    let mut stream = tokio::net::TcpStream::connect(app.server().local_addr).await.unwrap();
+    stream.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Slow: ").await.unwrap();
+    // The server must close the connection on its own; the generous bound only keeps a broken build from hanging.
+    let mut buffer = [0u8; 512];
+    let closed = tokio::time::timeout(std::time::Duration::from_secs(60), async {
+        loop {
+            match stream.read(&mut buffer).await {
+                Ok(0) | Err(_) => break,
+                Ok(_) => continue,
+            }
+        }
+    })
+    .await;
+    assert!(closed.is_ok(), "the server kept a half-sent request open");
+    assert_eq!(app.get("/healthz").await.status(), 200);
+}

@@ -20,6 +20,9 @@ async fn metrics_need_the_configured_bearer_token() {
     .await
     .unwrap();
     assert_eq!(app.get("/healthz").await.status(), 200);
+    assert_eq!(app.get("/no-such-route").await.status(), 404);
+    let made_up = app.client.request("M176302".parse().unwrap(), format!("{}/healthz", app.url)).send().await.unwrap();
+    assert_eq!(made_up.status(), 405);
     assert_problem(app.get("/metrics").await, 401, "unauthorized").await;
     let wrong = app.client.get(format!("{}/metrics", app.url)).bearer_auth(CANARY_TOKEN).send().await.unwrap();
     assert_problem(wrong, 401, "unauthorized").await;
@@ -29,7 +32,9 @@ async fn metrics_need_the_configured_bearer_token() {
     let text = response.text().await.unwrap();
     assert!(text.contains(r#"logvault_http_requests_total{method="GET",route="/healthz",status="200"} 1"#), "{text}");
     assert!(text.contains("logvault_http_request_duration_seconds_bucket"), "{text}");
-    assert!(text.contains(r#"route="<unmatched>""#) || text.contains(r#"route="/metrics""#), "{text}");
+    assert!(text.contains(r#"method="GET",route="<unmatched>",status="404""#), "{text}");
+    assert!(text.contains(r#"method="OTHER",route="/healthz",status="405""#), "{text}");
+    assert!(!text.contains("M176302"), "a made-up method became a label: {text}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -7,8 +7,23 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use crate::helpers::TestApp;
 
-/// A minimal ClientHello record: `version` in the hello, the given suites, no extensions.
+/// A TLS ClientHello record offering `version` and `suites`, with the extensions a real TLS 1.2 client sends
+/// (groups, point formats, signature algorithms, extended master secret, secure renegotiation), so that the only
+/// reasons to refuse it are the version and the suites.
 fn client_hello(version: [u8; 2], suites: &[u16]) -> Vec<u8> {
+    fn extension(kind: u16, data: &[u8]) -> Vec<u8> {
+        let mut out = kind.to_be_bytes().to_vec();
+        out.extend_from_slice(&u16::try_from(data.len()).unwrap().to_be_bytes());
+        out.extend_from_slice(data);
+        out
+    }
+    let mut extensions = Vec::new();
+    extensions.extend(extension(0x000a, &[0, 4, 0x00, 0x1d, 0x00, 0x17])); // supported_groups: x25519, P-256
+    extensions.extend(extension(0x000b, &[1, 0])); // ec_point_formats: uncompressed
+    extensions.extend(extension(0x000d, &[0, 6, 0x04, 0x03, 0x08, 0x04, 0x04, 0x01])); // ECDSA-P256, PSS, PKCS1
+    extensions.extend(extension(0x0017, &[])); // extended_master_secret
+    extensions.extend(extension(0xff01, &[0])); // renegotiation_info (empty)
+
     let mut body = Vec::new();
     body.extend_from_slice(&version);
     body.extend_from_slice(&[0x42; 32]); // random
@@ -18,6 +33,8 @@ fn client_hello(version: [u8; 2], suites: &[u16]) -> Vec<u8> {
         body.extend_from_slice(&suite.to_be_bytes());
     }
     body.extend_from_slice(&[1, 0]); // compression: null only
+    body.extend_from_slice(&u16::try_from(extensions.len()).unwrap().to_be_bytes());
+    body.extend_from_slice(&extensions);
     let mut handshake = vec![1]; // client_hello
     handshake.extend_from_slice(&u32::try_from(body.len()).unwrap().to_be_bytes()[1..]);
     handshake.extend_from_slice(&body);
@@ -26,6 +43,9 @@ fn client_hello(version: [u8; 2], suites: &[u16]) -> Vec<u8> {
     record.extend_from_slice(&handshake);
     record
 }
+
+/// ECDHE-ECDSA-AES128-GCM-SHA256 and ECDHE-ECDSA-CHACHA20-POLY1305: strong suites for our ECDSA certificate.
+const STRONG_SUITES: [u16; 2] = [0xc02b, 0xcca9];
 
 /// Sends a hello and returns the first bytes the server answers (empty if it closed the connection).
 async fn answer_to(app: &TestApp, hello: &[u8]) -> Vec<u8> {
@@ -42,12 +62,19 @@ fn is_server_hello(answer: &[u8]) -> bool {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_hand_made_tls_1_2_hello_with_strong_suites_gets_a_server_hello() {
+    // The control for the refusals below: the same hello, only version or suites changed, is accepted.
+    let app = TestApp::spawn(Engine::Sqlite).await.unwrap();
+    let answer = answer_to(&app, &client_hello([3, 3], &STRONG_SUITES)).await;
+    assert!(is_server_hello(&answer), "expected a ServerHello, got {answer:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tls_1_1_and_1_0_hellos_are_refused_with_an_alert() {
     let app = TestApp::spawn(Engine::Sqlite).await.unwrap();
     // Strong suites, old versions: the version alone must be refused.
-    let suites = [0xc02f, 0xc02b, 0xc013, 0x002f];
     for version in [[3, 2], [3, 1], [3, 0]] {
-        let answer = answer_to(&app, &client_hello(version, &suites)).await;
+        let answer = answer_to(&app, &client_hello(version, &STRONG_SUITES)).await;
         assert!(!is_server_hello(&answer), "version {version:?} got a ServerHello");
         assert!(answer.is_empty() || answer[0] == 0x15, "expected an alert, got {answer:?}");
     }
@@ -57,8 +84,8 @@ async fn tls_1_1_and_1_0_hellos_are_refused_with_an_alert() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_tls_1_2_hello_with_only_cbc_or_static_rsa_suites_is_refused() {
     let app = TestApp::spawn(Engine::Sqlite).await.unwrap();
-    // TLS_RSA_WITH_AES_128_GCM_SHA256 (no forward secrecy), ECDHE-RSA-AES128-SHA and AES256-SHA (CBC).
-    let answer = answer_to(&app, &client_hello([3, 3], &[0x009c, 0xc013, 0x0035])).await;
+    // RSA-AES128-GCM (no forward secrecy), ECDHE-ECDSA-AES128-SHA and ECDHE-ECDSA-AES256-SHA384 (CBC), AES256-SHA.
+    let answer = answer_to(&app, &client_hello([3, 3], &[0x009c, 0xc009, 0xc024, 0x0035])).await;
     assert!(!is_server_hello(&answer), "weak suites got a ServerHello");
     assert!(answer.is_empty() || answer[0] == 0x15, "expected an alert, got {answer:?}");
 }

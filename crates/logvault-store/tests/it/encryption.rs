@@ -80,3 +80,23 @@ async fn a_plain_sqlite_file_is_refused_as_a_wrong_key() {
         logvault_store::open(Location::Sqlite { path, key: key.derive(SQLCIPHER_KEY_PURPOSE) }).await.unwrap_err();
     assert!(matches!(err, StoreError::WrongKey { .. }), "{err:?}");
 }
+
+#[tokio::test]
+async fn sqlite_connections_use_wal_full_sync_foreign_keys_and_in_memory_temp_storage() {
+    let db = TestDatabase::sqlite().await;
+    let logvault_store::testing::RawPool::Sqlite(pool) = db.raw_pool().await else { unreachable!("sqlite") };
+    // Several connections, so a pragma applied to the first one only would show.
+    for _ in 0..3 {
+        let mut conn = pool.acquire().await.unwrap();
+        let journal: String = sqlx::query_scalar("PRAGMA journal_mode").fetch_one(&mut *conn).await.unwrap();
+        let synchronous: i64 = sqlx::query_scalar("PRAGMA synchronous").fetch_one(&mut *conn).await.unwrap();
+        let foreign_keys: i64 = sqlx::query_scalar("PRAGMA foreign_keys").fetch_one(&mut *conn).await.unwrap();
+        let temp_store: i64 = sqlx::query_scalar("PRAGMA temp_store").fetch_one(&mut *conn).await.unwrap();
+        let cipher: String = sqlx::query_scalar("PRAGMA cipher_version").fetch_one(&mut *conn).await.unwrap();
+        assert_eq!(journal, "wal");
+        assert_eq!(synchronous, 2, "synchronous must be FULL");
+        assert_eq!(foreign_keys, 1);
+        assert_eq!(temp_store, 2, "temp_store must be MEMORY");
+        assert!(!cipher.is_empty(), "not linked against SQLCipher");
+    }
+}

@@ -14,7 +14,7 @@ fn config_show_applies_file_env_and_flags_in_order_and_redacts_secrets() {
         .args(["--data-dir", "from-flag"])
         .env("LOGVAULT_LISTEN", "127.0.0.1:9100")
         .env("LOGVAULT_DATABASE_URL", "postgres://lv:s3cret-db-password@db.internal:5432/lv")
-        .env("LOGVAULT_METRICS__TOKEN", "s3cret-metrics-token"));
+        .env("LOGVAULT_METRICS__TOKEN", "s3cret-metrics-token-0123456789abcdef"));
     assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
     let shown = String::from_utf8(output.stdout).unwrap();
     assert!(shown.contains("data_dir = \"from-flag\""), "{shown}");

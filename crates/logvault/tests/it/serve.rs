@@ -47,14 +47,20 @@ async fn serve_starts_with_no_set_up_and_a_restart_keeps_certificate_and_databas
 async fn serve_on_postgres_answers_health_and_readiness() {
     let Some(db) = PgTestDb::create().await else { return };
     let dir = tempfile::tempdir().unwrap();
+    // Trust authentication ignores the password, so a canary password can ride along to show it is never logged.
+    let plain = logvault_store::testing::expose(db.url());
+    let url = match plain.split_once("://").and_then(|(scheme, rest)| rest.split_once('@').map(|r| (scheme, r))) {
+        Some((scheme, (user, host))) if !user.contains(':') => format!("{scheme}://{user}:Canary-Db-Passw0rd@{host}"),
+        _ => plain.to_owned(),
+    };
     let mut command = serve(dir.path());
-    command.env("LOGVAULT_DATABASE_URL", logvault_store::testing::expose(db.url()));
+    command.env("LOGVAULT_DATABASE_URL", &url).env("RUST_LOG", "trace");
     let server = ServerProcess::start(command);
     let client = client_trusting(dir.path());
     assert_eq!(client.get(format!("{}/healthz", server.url)).send().await.unwrap().status(), 200);
     assert_eq!(client.get(format!("{}/readyz", server.url)).send().await.unwrap().status(), 200);
     let output = server.stop();
-    assert!(!output.contains(logvault_store::testing::expose(db.url())), "the database URL was logged");
+    assert!(!output.contains("Canary-Db-Passw0rd"), "the database password was logged");
     assert!(!dir.path().join("logvault.db").exists(), "PostgreSQL mode created a SQLite file");
 }
 
@@ -123,4 +129,42 @@ fn a_bad_listen_address_is_one_clear_line() {
     assert!(!output.status.success());
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains("--listen"), "{stderr}");
+}
+
+#[tokio::test]
+async fn on_postgres_a_missing_or_foreign_master_key_is_refused_and_no_key_is_made() {
+    let Some(db) = PgTestDb::create().await else { return };
+    let url = logvault_store::testing::expose(db.url()).to_owned();
+    let first = tempfile::tempdir().unwrap();
+    let output = run(logvault().arg("migrate").arg("--data-dir").arg(first.path()).env("LOGVAULT_DATABASE_URL", &url));
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+
+    // A fresh data directory: no key file, but the database has data, so no new key may be made.
+    let fresh = tempfile::tempdir().unwrap();
+    let line = error_line(&run(logvault()
+        .arg("migrate")
+        .arg("--data-dir")
+        .arg(fresh.path())
+        .env("LOGVAULT_DATABASE_URL", &url)));
+    assert!(line.contains("does not exist but the data directory already holds a database"), "{line}");
+    assert!(!fresh.path().join("master.key").exists(), "a new master key was made for an existing database");
+
+    // Another instance's key: refused by the stored key check.
+    let other = tempfile::tempdir().unwrap();
+    ServerProcess::start(serve(other.path())).stop();
+    let before = snapshot(other.path());
+    let mut command = serve(other.path());
+    command.env("LOGVAULT_DATABASE_URL", &url);
+    let line = error_line(&run(&mut command));
+    assert!(line.contains("master key does not belong to this database"), "{line}");
+    assert_eq!(before, snapshot(other.path()));
+}
+
+#[test]
+fn a_malformed_database_url_fails_before_anything_is_written() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let line = error_line(&run(serve(&data).env("LOGVAULT_DATABASE_URL", "postgres://[broken")));
+    assert!(line.contains("postgres"), "{line}");
+    assert!(!data.exists(), "a failed start created the data directory");
 }

@@ -1,0 +1,144 @@
+//! `logvault user create` and `logvault audit verify`: changing, deleting or swapping an audit entry directly in
+//! the database (as someone with database access who first disables the guards would) is found and named.
+
+use std::io::Write;
+use std::process::{Command, Stdio};
+
+use logvault_core::MasterKey;
+use logvault_store::sqlite::{SQLCIPHER_KEY_PURPOSE, SqliteStore};
+use logvault_store::testing::{PgTestDb, RawPool};
+
+use crate::support::{error_line, logvault, run};
+
+const PASSWORD: &str = "a long and unusual passphrase for the audit tests";
+
+/// Where the instance under test keeps its data.
+struct Instance {
+    dir: tempfile::TempDir,
+    postgres: Option<PgTestDb>,
+}
+
+impl Instance {
+    fn command(&self) -> Command {
+        let mut command = logvault();
+        command.arg("--data-dir").arg(self.dir.path());
+        if let Some(db) = &self.postgres {
+            command.env("LOGVAULT_DATABASE_URL", logvault_store::testing::expose(db.url()));
+        }
+        command
+    }
+
+    fn create_user(&self, email: &str, role: &str) {
+        let mut child = self
+            .command()
+            .args(["user", "create", "--org", "Acme", "--email", email, "--role", role, "--password-stdin"])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        child.stdin.take().unwrap().write_all(format!("{PASSWORD}\n").as_bytes()).unwrap();
+        let output = child.wait_with_output().unwrap();
+        assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    }
+
+    fn verify(&self) -> std::process::Output {
+        run(self.command().args(["audit", "verify"]))
+    }
+
+    /// Direct SQL access with the guards switched off.
+    async fn tamper(&self, statements: &[&str]) {
+        let pool = match &self.postgres {
+            Some(db) => {
+                let store = logvault_store::postgres::PgStore::open(db.url()).await.unwrap();
+                let pool = RawPool::Postgres(store.pool().clone());
+                pool.execute("ALTER TABLE audit_log DISABLE TRIGGER USER").await.unwrap();
+                pool
+            }
+            None => {
+                let key = MasterKey::load(&self.dir.path().join("master.key")).unwrap();
+                let path = self.dir.path().join("logvault.db");
+                let store = SqliteStore::open(&path, &key.derive(SQLCIPHER_KEY_PURPOSE)).await.unwrap();
+                let pool = RawPool::Sqlite(store.pool().clone());
+                pool.execute("DROP TRIGGER audit_log_is_append_only_update").await.unwrap();
+                pool.execute("DROP TRIGGER audit_log_is_append_only_delete").await.unwrap();
+                pool
+            }
+        };
+        for sql in statements {
+            pool.execute(sql).await.unwrap();
+        }
+    }
+}
+
+async fn instance(postgres: bool) -> Option<Instance> {
+    let postgres = if postgres { Some(PgTestDb::create().await?) } else { None };
+    let instance = Instance { dir: tempfile::tempdir().unwrap(), postgres };
+    for (email, role) in [("ana@example.test", "owner"), ("bo@example.test", "viewer"), ("cy@example.test", "auditor")]
+    {
+        instance.create_user(email, role);
+    }
+    let output = instance.verify();
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    assert!(String::from_utf8_lossy(&output.stdout).contains("3 entries, intact"));
+    Some(instance)
+}
+
+async fn tampering_is_found_and_the_entry_named(postgres: bool) {
+    let cases: [(&[&str], &str); 3] = [
+        (&["UPDATE audit_log SET detail = 'role:owner' WHERE seq = 2"], "entry 2 was changed"),
+        (&["DELETE FROM audit_log WHERE seq = 2"], "entry 2 is missing"),
+        (
+            &[
+                "UPDATE audit_log SET seq = 100 WHERE seq = 1",
+                "UPDATE audit_log SET seq = 1 WHERE seq = 2",
+                "UPDATE audit_log SET seq = 2 WHERE seq = 100",
+            ],
+            "entry 1 was changed",
+        ),
+    ];
+    for (statements, expected) in cases {
+        let Some(instance) = instance(postgres).await else { return };
+        instance.tamper(statements).await;
+        let line = error_line(&instance.verify());
+        assert!(line.contains("audit log verification failed"), "{line}");
+        assert!(line.contains(expected), "expected {expected:?} in {line:?}");
+    }
+}
+
+#[tokio::test]
+async fn audit_verify_names_a_changed_deleted_or_swapped_entry_on_sqlite() {
+    tampering_is_found_and_the_entry_named(false).await;
+}
+
+#[tokio::test]
+async fn audit_verify_names_a_changed_deleted_or_swapped_entry_on_postgres() {
+    tampering_is_found_and_the_entry_named(true).await;
+}
+
+#[tokio::test]
+async fn user_create_refuses_a_weak_password_with_the_reason_and_stores_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = logvault()
+        .args(["user", "create", "--org", "Acme", "--email", "ana@example.test", "--password-stdin", "--data-dir"])
+        .arg(dir.path())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(b"password1234567\n").unwrap();
+    let line = error_line(&child.wait_with_output().unwrap());
+    assert!(line.contains("common"), "{line}");
+    assert!(!line.contains("password1234567"), "the password was echoed: {line}");
+    assert!(!dir.path().join("logvault.db").exists(), "a refused command created a database");
+
+    let line = error_line(&run(logvault()
+        .args(["user", "create", "--org", "Acme", "--email", "not-an-email", "--data-dir"])
+        .arg(dir.path())));
+    assert!(line.contains("email"), "{line}");
+    let line = error_line(&run(logvault()
+        .args(["user", "create", "--org", "Acme", "--email", "a@example.test", "--role", "god", "--data-dir"])
+        .arg(dir.path())));
+    assert!(line.contains("role"), "{line}");
+}
