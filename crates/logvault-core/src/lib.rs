@@ -10,8 +10,10 @@ pub mod envelope;
 pub mod master_key;
 pub mod org;
 pub mod password;
+pub mod recovery;
 pub mod redact;
 pub mod token;
+pub mod totp;
 
 pub use email::{Email, EmailError};
 pub use master_key::{MasterKey, MasterKeyError, MasterKeySource, SubKey};
