@@ -12,6 +12,7 @@ pub mod org;
 pub mod password;
 pub mod recovery;
 pub mod redact;
+pub mod throttle;
 pub mod token;
 pub mod totp;
 

@@ -114,6 +114,39 @@ pub async fn record(state: &AppState, entry: NewEntry) -> Result<(), ApiError> {
     Ok(())
 }
 
+/// The client's address: the socket peer, or — only when the peer is a trusted proxy — the right-most address in
+/// `X-Forwarded-For` that is not itself a trusted proxy.
+pub fn client_addr(
+    peer: std::net::IpAddr,
+    headers: &HeaderMap,
+    trusted_proxies: &[std::net::IpAddr],
+) -> std::net::IpAddr {
+    if !trusted_proxies.contains(&peer) {
+        return peer;
+    }
+    let forwarded = headers
+        .get_all("x-forwarded-for")
+        .iter()
+        .filter_map(|value| value.to_str().ok())
+        .flat_map(|value| value.split(','))
+        .filter_map(|part| part.trim().parse::<std::net::IpAddr>().ok())
+        .collect::<Vec<_>>();
+    forwarded.into_iter().rev().find(|addr| !trusted_proxies.contains(addr)).unwrap_or(peer)
+}
+
+/// The key under which a client address's failures are counted: a keyed hash of the address (IPv6 by its /64,
+/// which one host usually owns whole), so the database never holds the address itself.
+pub fn client_key(addr: std::net::IpAddr, salt: &logvault_core::SubKey) -> [u8; 32] {
+    use sha2::Digest;
+    let mut hasher = sha2::Sha256::new();
+    hasher.update(salt.expose());
+    match addr {
+        std::net::IpAddr::V4(v4) => hasher.update(v4.octets()),
+        std::net::IpAddr::V6(v6) => hasher.update(&v6.octets()[..8]),
+    }
+    hasher.finalize().into()
+}
+
 /// The session token from the `Cookie` headers, if any.
 pub fn session_cookie(headers: &HeaderMap) -> Option<&str> {
     headers

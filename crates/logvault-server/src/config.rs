@@ -84,6 +84,8 @@ pub struct HttpConfig {
     pub request_timeout_secs: u64,
     /// Seconds a client has to send its request headers before the connection is closed.
     pub header_read_timeout_secs: u64,
+    /// Addresses of reverse proxies whose X-Forwarded-For is believed; from anyone else it is ignored.
+    pub trusted_proxies: Vec<std::net::IpAddr>,
 }
 
 /// Values given on the command line; `None` leaves the lower layers in force. `Debug` redacts the database URL.
@@ -148,6 +150,7 @@ const ENV_KEYS: &[(&str, &str, bool)] = &[
     ("HTTP__MAX_BODY_BYTES", "http.max_body_bytes", false),
     ("HTTP__REQUEST_TIMEOUT_SECS", "http.request_timeout_secs", false),
     ("HTTP__HEADER_READ_TIMEOUT_SECS", "http.header_read_timeout_secs", false),
+    ("HTTP__TRUSTED_PROXIES", "http.trusted_proxies", false),
 ];
 
 /// The shortest metrics bearer token accepted (an empty or short token would make /metrics guessable).
@@ -177,7 +180,12 @@ impl Default for LogConfig {
 
 impl Default for HttpConfig {
     fn default() -> HttpConfig {
-        HttpConfig { max_body_bytes: 1024 * 1024, request_timeout_secs: 30, header_read_timeout_secs: 10 }
+        HttpConfig {
+            max_body_bytes: 1024 * 1024,
+            request_timeout_secs: 30,
+            header_read_timeout_secs: 10,
+            trusted_proxies: Vec::new(),
+        }
     }
 }
 
@@ -311,6 +319,9 @@ pub const TEMPLATE: &str = r#"# logvault.toml — every key is optional; shown h
 # request_timeout_secs = 30
 # Seconds a client has to send its request headers before the connection is closed.
 # header_read_timeout_secs = 10
+# Addresses of reverse proxies whose X-Forwarded-For is believed (for per-client throttling); from anyone else it
+# is ignored.
+# trusted_proxies = ["127.0.0.1"]
 "#;
 
 /// The environment layer: known keys only, empty means unset, text keys verbatim.

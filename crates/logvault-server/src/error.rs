@@ -38,6 +38,8 @@ pub enum ApiError {
     Forbidden,
     #[error("the {entity} already exists")]
     Conflict { entity: &'static str },
+    #[error("too many failed sign-ins from this address; retry after {retry_after_secs} seconds")]
+    TooManyRequests { retry_after_secs: u64 },
     #[error("the service is not ready")]
     NotReady(String),
     #[error("internal error")]
@@ -84,6 +86,7 @@ impl ApiError {
             ApiError::CsrfRejected => (StatusCode::FORBIDDEN, "csrf", "CSRF Check Failed"),
             ApiError::Forbidden => (StatusCode::FORBIDDEN, "forbidden", "Forbidden"),
             ApiError::Conflict { .. } => (StatusCode::CONFLICT, "conflict", "Conflict"),
+            ApiError::TooManyRequests { .. } => (StatusCode::TOO_MANY_REQUESTS, "rate-limited", "Too Many Requests"),
             ApiError::NotReady(_) => (StatusCode::SERVICE_UNAVAILABLE, "not-ready", "Service Not Ready"),
             ApiError::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal", "Internal Server Error"),
         };
@@ -137,6 +140,9 @@ impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let problem = self.problem();
         let mut response = problem.status.into_response();
+        if let ApiError::TooManyRequests { retry_after_secs } = self {
+            response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(retry_after_secs));
+        }
         response.extensions_mut().insert(problem);
         response
     }

@@ -1,6 +1,8 @@
 //! The state every handler sees. No globals: everything a request needs travels in here.
 
+use std::net::IpAddr;
 use std::sync::Arc;
+use std::sync::atomic::AtomicU64;
 
 use logvault_core::SubKey;
 use logvault_store::Store;
@@ -18,6 +20,11 @@ pub struct AppState {
     pub ip_log_salt: Arc<SubKey>,
     /// Key of the HMAC that binds CSRF tokens to session tokens.
     pub csrf_key: Arc<SubKey>,
+    /// Reverse proxies whose X-Forwarded-For is believed.
+    pub trusted_proxies: Arc<Vec<IpAddr>>,
+    /// The last measured duration of one password verification, in microseconds: a locked account's refusal waits
+    /// this long instead of doing the work, so its timing matches a wrong password's.
+    pub password_verify_us: Arc<AtomicU64>,
 }
 
 impl std::fmt::Debug for AppState {

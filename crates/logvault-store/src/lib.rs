@@ -17,6 +17,7 @@ use std::sync::Arc;
 
 use logvault_core::audit::{Entry, NewEntry};
 use logvault_core::authz::Role;
+use logvault_core::throttle::{AccountCounters, FailureEffect, IpBucket};
 use logvault_core::{Email, OrgName, SubKey};
 use secrecy::SecretString;
 use time::OffsetDateTime;
@@ -119,6 +120,25 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     async fn touch_session(&self, session_id: i64, now_us: i64) -> Result<(), StoreError>;
 
     async fn revoke_session(&self, session_id: i64) -> Result<(), StoreError>;
+
+    // Brute-force protection.
+
+    async fn account_counters(&self, user_id: i64) -> Result<AccountCounters, StoreError>;
+
+    /// Counts a failed sign-in atomically (two instances cannot both miss the tenth failure).
+    async fn record_sign_in_failure(
+        &self,
+        user_id: i64,
+        now_us: i64,
+    ) -> Result<(AccountCounters, FailureEffect), StoreError>;
+
+    /// Clears an account's failure counters (a successful sign-in, or an operator's unlock).
+    async fn reset_sign_in_failures(&self, user_id: i64) -> Result<(), StoreError>;
+
+    async fn client_bucket(&self, client_key: &[u8; 32], now_us: i64) -> Result<IpBucket, StoreError>;
+
+    /// Takes one failure from a client address's bucket atomically.
+    async fn record_client_failure(&self, client_key: &[u8; 32], now_us: i64) -> Result<IpBucket, StoreError>;
 
     // The audit log: append-only, hash-chained per organisation.
 

@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use logvault_core::audit::{Entry, NewEntry, Outcome};
 use logvault_core::authz::Role;
+use logvault_core::throttle::{AccountCounters, FailureEffect, IpBucket};
 use logvault_core::{Email, OrgName};
 use secrecy::{ExposeSecret, SecretString};
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
@@ -286,6 +287,95 @@ impl Store for PgStore {
         Ok(())
     }
 
+    async fn account_counters(&self, user_id: i64) -> Result<AccountCounters, StoreError> {
+        let row = sqlx::query(
+            "SELECT window_start_us, window_failures, consecutive_failures, locked_until_us FROM sign_in_failures WHERE user_id = $1",
+        )
+        .bind(user_id)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.as_ref().map_or(Ok(AccountCounters::default()), counters_from_row)
+    }
+
+    async fn record_sign_in_failure(
+        &self,
+        user_id: i64,
+        now_us: i64,
+    ) -> Result<(AccountCounters, FailureEffect), StoreError> {
+        let mut tx = self.pool.begin().await?;
+        sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended('sign_in_failures:' || $1::text, 0))")
+            .bind(user_id)
+            .execute(&mut *tx)
+            .await?;
+        let row = sqlx::query("SELECT window_start_us, window_failures, consecutive_failures, locked_until_us FROM sign_in_failures WHERE user_id = $1 FOR UPDATE")
+            .bind(user_id)
+            .fetch_optional(&mut *tx)
+            .await?;
+        let current = row.as_ref().map_or(Ok(AccountCounters::default()), counters_from_row)?;
+        let (next, effect) = current.after_failure(now_us);
+        sqlx::query(
+            "INSERT INTO sign_in_failures (user_id, window_start_us, window_failures, consecutive_failures, locked_until_us) VALUES ($1, $2, $3, $4, $5) ON CONFLICT (user_id) DO UPDATE SET window_start_us = excluded.window_start_us, window_failures = excluded.window_failures, consecutive_failures = excluded.consecutive_failures, locked_until_us = excluded.locked_until_us",
+        )
+        .bind(user_id)
+        .bind(next.window_start_us)
+        .bind(next.window_failures)
+        .bind(next.consecutive_failures)
+        .bind(next.locked_until_us)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok((next, effect))
+    }
+
+    async fn reset_sign_in_failures(&self, user_id: i64) -> Result<(), StoreError> {
+        sqlx::query("DELETE FROM sign_in_failures WHERE user_id = $1").bind(user_id).execute(&self.pool).await?;
+        Ok(())
+    }
+
+    async fn client_bucket(&self, client_key: &[u8; 32], now_us: i64) -> Result<IpBucket, StoreError> {
+        let row = sqlx::query("SELECT milli_tokens, updated_at_us FROM client_throttle WHERE client_key = $1")
+            .bind(client_key.as_slice())
+            .fetch_optional(&self.pool)
+            .await?;
+        match row {
+            Some(row) => Ok(IpBucket {
+                milli_tokens: row.try_get("milli_tokens")?,
+                updated_at_us: row.try_get("updated_at_us")?,
+            }),
+            None => Ok(IpBucket::full(now_us)),
+        }
+    }
+
+    async fn record_client_failure(&self, client_key: &[u8; 32], now_us: i64) -> Result<IpBucket, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended('client_throttle:' || encode($1, 'hex'), 0))")
+            .bind(client_key.as_slice())
+            .execute(&mut *tx)
+            .await?;
+        let row =
+            sqlx::query("SELECT milli_tokens, updated_at_us FROM client_throttle WHERE client_key = $1 FOR UPDATE")
+                .bind(client_key.as_slice())
+                .fetch_optional(&mut *tx)
+                .await?;
+        let current = match row {
+            Some(row) => {
+                IpBucket { milli_tokens: row.try_get("milli_tokens")?, updated_at_us: row.try_get("updated_at_us")? }
+            }
+            None => IpBucket::full(now_us),
+        };
+        let next = current.after_failure(now_us);
+        sqlx::query(
+            "INSERT INTO client_throttle (client_key, milli_tokens, updated_at_us) VALUES ($1, $2, $3) ON CONFLICT (client_key) DO UPDATE SET milli_tokens = excluded.milli_tokens, updated_at_us = excluded.updated_at_us",
+        )
+        .bind(client_key.as_slice())
+        .bind(next.milli_tokens)
+        .bind(next.updated_at_us)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(next)
+    }
+
     async fn append_audit(&self, entry: NewEntry) -> Result<Entry, StoreError> {
         // A transaction-scoped advisory lock per chain serialises appends, including the very first one (which
         // has no head row to lock yet).
@@ -377,6 +467,15 @@ fn user_from_row(row: &sqlx::postgres::PgRow) -> Result<User, StoreError> {
         name: row.try_get("name")?,
         disabled: row.try_get("disabled")?,
         created_at_us: row.try_get("created_at_us")?,
+    })
+}
+
+fn counters_from_row(row: &sqlx::postgres::PgRow) -> Result<AccountCounters, StoreError> {
+    Ok(AccountCounters {
+        window_start_us: row.try_get("window_start_us")?,
+        window_failures: row.try_get("window_failures")?,
+        consecutive_failures: row.try_get("consecutive_failures")?,
+        locked_until_us: row.try_get("locked_until_us")?,
     })
 }
 

@@ -92,6 +92,8 @@ mod tests {
                     .unwrap()
                     .derive("salt"),
             ),
+            trusted_proxies: Arc::new(Vec::new()),
+            password_verify_us: Arc::new(std::sync::atomic::AtomicU64::new(0)),
             csrf_key: Arc::new(
                 logvault_core::MasterKey::create(&db.sqlite_path.clone().unwrap().with_extension("csrf-key"))
                     .unwrap()

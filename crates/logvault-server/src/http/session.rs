@@ -6,13 +6,17 @@
 
 use axum::Json;
 use axum::Router;
-use axum::extract::State;
-use axum::http::{HeaderValue, StatusCode, header};
+use std::net::SocketAddr;
+use std::sync::atomic::Ordering;
+
+use axum::extract::{ConnectInfo, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use logvault_core::Email;
 use logvault_core::audit::{INSTANCE_CHAIN, NewEntry, Outcome};
 use logvault_core::password::{self, PasswordHash, Verification};
+use logvault_core::throttle::FailureEffect;
 use logvault_core::token::{self, SecretToken};
 use logvault_store::{Membership, NewSession, StoreError, User};
 use serde::{Deserialize, Serialize};
@@ -53,9 +57,20 @@ struct MeResponse {
 async fn login(
     State(state): State<AppState>,
     request_id: Option<axum::Extension<RequestId>>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
     ApiJson(body): ApiJson<LoginRequest>,
 ) -> Result<Response, ApiError> {
     let request_id = request_id.map(|id| id.0.0);
+    let now = now_us();
+
+    // Per client address: refuse before any work once the address has used up its failures.
+    let client = auth::client_addr(peer.ip(), &headers, &state.trusted_proxies);
+    let client_key = auth::client_key(client, &state.ip_log_salt);
+    if let Some(retry_after_secs) = state.store.client_bucket(&client_key, now).await?.retry_after_secs(now) {
+        return Err(ApiError::TooManyRequests { retry_after_secs });
+    }
+
     let credentials = match Email::parse(&body.email) {
         Ok(email) => match state.store.user_credentials(&email).await {
             Ok(credentials) => Some(credentials),
@@ -64,43 +79,85 @@ async fn login(
         },
         Err(_) => None,
     };
-    // A stored hash that does not parse is treated like a missing one: the dummy verification keeps the timing.
-    let usable = credentials.as_ref().filter(|c| !c.user.disabled).and_then(|c| {
-        c.password_hash.as_deref().and_then(|h| PasswordHash::parse(h).ok()).map(|h| (c.user.clone(), h))
-    });
-    let password = body.password;
-    let (user, verification) = match usable {
-        Some((user, hash)) => {
-            let (verification, rehashed) = tokio::task::spawn_blocking(move || {
-                let verification = password::verify_password(&password, &hash);
-                // Upgrade an outdated hash while the password is at hand.
-                let rehashed = match verification {
-                    Verification::Valid { needs_rehash: true } => password::hash_password(&password).ok(),
-                    _ => None,
-                };
-                (verification, rehashed)
-            })
-            .await
-            .map_err(|err| ApiError::Internal(err.into()))?;
-            if let Some(rehashed) = rehashed {
-                state.store.set_password_hash(user.id, rehashed.as_str()).await?;
-            }
-            (Some(user), verification)
-        }
-        None => {
-            tokio::task::spawn_blocking(move || password::verify_against_dummy(&password))
+    let target = credentials.as_ref().map_or_else(|| "user:unknown".to_owned(), |c| format!("user:{}", c.user.id));
+    let locked = match &credentials {
+        Some(c) => state.store.account_counters(c.user.id).await?.is_locked(now),
+        None => false,
+    };
+
+    let outcome = if locked {
+        // No Argon2 work for a locked account, but the same wait, so the refusal looks like any wrong password.
+        let wait = state.password_verify_us.load(Ordering::Relaxed);
+        tokio::time::sleep(std::time::Duration::from_micros(wait)).await;
+        SignIn::Refused { detail: "factor:password;locked" }
+    } else {
+        // A stored hash that does not parse is treated like a missing one: the dummy verification keeps the timing.
+        let usable = credentials.as_ref().filter(|c| !c.user.disabled).and_then(|c| {
+            c.password_hash.as_deref().and_then(|h| PasswordHash::parse(h).ok()).map(|h| (c.user.clone(), h))
+        });
+        let password = body.password;
+        let started = std::time::Instant::now();
+        let outcome = match usable {
+            Some((user, hash)) => {
+                let (verification, rehashed) = tokio::task::spawn_blocking(move || {
+                    let verification = password::verify_password(&password, &hash);
+                    // Upgrade an outdated hash while the password is at hand.
+                    let rehashed = match verification {
+                        Verification::Valid { needs_rehash: true } => password::hash_password(&password).ok(),
+                        _ => None,
+                    };
+                    (verification, rehashed)
+                })
                 .await
                 .map_err(|err| ApiError::Internal(err.into()))?;
-            (None, Verification::Invalid)
+                if let Some(rehashed) = rehashed {
+                    state.store.set_password_hash(user.id, rehashed.as_str()).await?;
+                }
+                match verification {
+                    Verification::Valid { .. } => SignIn::Accepted(user),
+                    Verification::Invalid => SignIn::Refused { detail: "factor:password" },
+                }
+            }
+            None => {
+                tokio::task::spawn_blocking(move || password::verify_against_dummy(&password))
+                    .await
+                    .map_err(|err| ApiError::Internal(err.into()))?;
+                SignIn::Refused { detail: "factor:password" }
+            }
+        };
+        let elapsed = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);
+        state.password_verify_us.store(elapsed, Ordering::Relaxed);
+        outcome
+    };
+
+    let user = match outcome {
+        SignIn::Accepted(user) => user,
+        SignIn::Refused { detail } => {
+            auth::record(&state, sign_in_event(target.clone(), Outcome::Failure, request_id.clone(), detail)).await?;
+            if let Some(credentials) = &credentials
+                && !locked
+            {
+                let (_, effect) = state.store.record_sign_in_failure(credentials.user.id, now).await?;
+                if effect != FailureEffect::Counted {
+                    let detail = match effect {
+                        FailureEffect::LockedUntilUnlocked => "until:operator-unlock",
+                        _ => "minutes:15",
+                    };
+                    let event = lockout_event(&target, "auth.lockout", request_id.clone(), detail);
+                    auth::record(&state, event).await?;
+                }
+            }
+            let bucket = state.store.record_client_failure(&client_key, now).await?;
+            if bucket.retry_after_secs(now).is_some() && bucket.milli_tokens < 1000 {
+                let event = lockout_event("client:throttled", "auth.client_throttled", request_id, "hours:24");
+                auth::record(&state, event).await?;
+            }
+            return Err(ApiError::InvalidCredentials);
         }
     };
-    let target = credentials.as_ref().map_or_else(|| "user:unknown".to_owned(), |c| format!("user:{}", c.user.id));
-    let (Some(user), Verification::Valid { .. }) = (user, verification) else {
-        auth::record(&state, sign_in_event(target, Outcome::Failure, request_id, "password")).await?;
-        return Err(ApiError::InvalidCredentials);
-    };
+    state.store.reset_sign_in_failures(user.id).await?;
+
     let session_token = SecretToken::generate("").map_err(|err| ApiError::Internal(err.into()))?;
-    let now = now_us();
     state
         .store
         .create_session(NewSession {
@@ -110,7 +167,7 @@ async fn login(
             expires_at_us: now.saturating_add(ABSOLUTE_TIMEOUT_US),
         })
         .await?;
-    auth::record(&state, sign_in_event(target, Outcome::Success, request_id, "password")).await?;
+    auth::record(&state, sign_in_event(target, Outcome::Success, request_id, "factor:password")).await?;
     let body =
         LoginResponse { mfa_required: false, csrf_token: token::bound_token(&state.csrf_key, session_token.expose()) };
     let mut response = Json(body).into_response();
@@ -125,7 +182,26 @@ async fn login(
     Ok(response)
 }
 
-fn sign_in_event(target: String, outcome: Outcome, request_id: Option<String>, factor: &str) -> NewEntry {
+/// How a sign-in attempt ended before the response is built.
+enum SignIn {
+    Accepted(User),
+    Refused { detail: &'static str },
+}
+
+fn lockout_event(target: &str, action: &str, request_id: Option<String>, detail: &str) -> NewEntry {
+    NewEntry {
+        chain_id: INSTANCE_CHAIN,
+        occurred_at_us: now_us(),
+        actor: "system".to_owned(),
+        action: action.to_owned(),
+        target: Some(target.to_owned()),
+        outcome: Outcome::Denied,
+        request_id,
+        detail: Some(detail.to_owned()),
+    }
+}
+
+fn sign_in_event(target: String, outcome: Outcome, request_id: Option<String>, detail: &str) -> NewEntry {
     NewEntry {
         chain_id: INSTANCE_CHAIN,
         occurred_at_us: now_us(),
@@ -134,7 +210,7 @@ fn sign_in_event(target: String, outcome: Outcome, request_id: Option<String>, f
         target: Some(target),
         outcome,
         request_id,
-        detail: Some(format!("factor:{factor}")),
+        detail: Some(detail.to_owned()),
     }
 }
 

@@ -8,4 +8,5 @@ mod health;
 mod helpers;
 mod identity;
 mod metrics;
+mod throttle;
 mod tls;
