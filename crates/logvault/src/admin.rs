@@ -35,6 +35,12 @@ pub enum UserCommand {
         #[arg(long)]
         password_stdin: bool,
     },
+    /// Clear a user's failed sign-in counters (after a lockout, e.g. 100 consecutive failures)
+    Unlock {
+        /// Email address of the user
+        #[arg(long)]
+        email: String,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -44,7 +50,49 @@ pub enum AuditCommand {
 }
 
 pub async fn user(config: Config, command: UserCommand) -> anyhow::Result<()> {
-    let UserCommand::Create { org, email, name, role, password_stdin } = command;
+    match command {
+        UserCommand::Create { org, email, name, role, password_stdin } => {
+            create_user(config, org, email, name, role, password_stdin).await
+        }
+        UserCommand::Unlock { email } => unlock_user(config, email).await,
+    }
+}
+
+async fn unlock_user(config: Config, email: String) -> anyhow::Result<()> {
+    let email = Email::parse(&email)?;
+    let opened = bootstrap::open(&config, Migrations::Apply).await?;
+    let store = opened.store;
+    let user = match store.user_credentials(&email).await {
+        Ok(credentials) => credentials.user,
+        Err(StoreError::NotFound { .. }) => anyhow::bail!("no user has this email address"),
+        Err(err) => return Err(err.into()),
+    };
+    store.reset_sign_in_failures(user.id).await?;
+    store
+        .append_audit(NewEntry {
+            chain_id: audit::INSTANCE_CHAIN,
+            occurred_at_us: now_us(),
+            actor: "cli".to_owned(),
+            action: "auth.unlock".to_owned(),
+            target: Some(format!("user:{}", user.id)),
+            outcome: Outcome::Success,
+            request_id: None,
+            detail: None,
+        })
+        .await?;
+    store.close().await;
+    println!("unlocked user {}", user.id);
+    Ok(())
+}
+
+async fn create_user(
+    config: Config,
+    org: String,
+    email: String,
+    name: Option<String>,
+    role: String,
+    password_stdin: bool,
+) -> anyhow::Result<()> {
     let org = OrgName::parse(&org)?;
     let email = Email::parse(&email)?;
     let role = Role::parse(&role)?;

@@ -142,3 +142,30 @@ async fn user_create_refuses_a_weak_password_with_the_reason_and_stores_nothing(
         .arg(dir.path())));
     assert!(line.contains("role"), "{line}");
 }
+
+#[tokio::test]
+async fn user_unlock_clears_a_lockout_and_is_audited() {
+    let Some(instance) = instance(false).await else { return };
+    let key = MasterKey::load(&instance.dir.path().join("master.key")).unwrap();
+    let path = instance.dir.path().join("logvault.db");
+    let store = SqliteStore::open(&path, &key.derive(SQLCIPHER_KEY_PURPOSE)).await.unwrap();
+    use logvault_store::Store;
+    let user = store.user_credentials(&logvault_core::Email::parse("bo@example.test").unwrap()).await.unwrap().user;
+    let mut now = 1_000_000_000;
+    for _ in 0..100 {
+        now = now.max(store.account_counters(user.id).await.unwrap().locked_until_us.min(i64::MAX - 1));
+        store.record_sign_in_failure(user.id, now).await.unwrap();
+        now += 60_000_000;
+    }
+    assert!(store.account_counters(user.id).await.unwrap().is_locked(i64::MAX - 1), "locked for good");
+    store.close().await;
+
+    let output = run(instance.command().args(["user", "unlock", "--email", "bo@example.test"]));
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let store = SqliteStore::open(&path, &key.derive(SQLCIPHER_KEY_PURPOSE)).await.unwrap();
+    assert!(!store.account_counters(user.id).await.unwrap().is_locked(now));
+    let trail = store.audit_entries(logvault_core::audit::INSTANCE_CHAIN, 0, 10).await.unwrap();
+    assert!(trail.iter().any(|e| e.action == "auth.unlock" && e.actor == "cli"), "{trail:?}");
+    let line = error_line(&run(instance.command().args(["user", "unlock", "--email", "nobody@example.test"])));
+    assert!(line.contains("no user"), "{line}");
+}
