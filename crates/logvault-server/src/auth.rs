@@ -38,40 +38,98 @@ pub struct Principal {
     pub request_id: Option<String>,
 }
 
+/// A signed-in user who has given their password but still owes the second factor. Opens only
+/// `POST /api/v1/auth/mfa`.
+#[derive(Debug, Clone)]
+pub struct PendingSecondFactor {
+    pub user_id: i64,
+    pub session_id: i64,
+    pub request_id: Option<String>,
+}
+
+/// The live session behind a request's cookie, CSRF-checked for state-changing methods.
+async fn live_session(parts: &Parts, state: &AppState) -> Result<(logvault_store::Session, String), ApiError> {
+    let token = session_cookie(&parts.headers).ok_or(ApiError::Unauthorized)?;
+    let session = match state.store.session_by_token_hash(&token::digest(token)).await {
+        Ok(session) => session,
+        Err(StoreError::NotFound { .. }) => return Err(ApiError::Unauthorized),
+        Err(err) => return Err(err.into()),
+    };
+    let now = now_us();
+    let live =
+        !session.revoked && now < session.expires_at_us && now.saturating_sub(session.last_seen_us) <= IDLE_TIMEOUT_US;
+    if !live {
+        return Err(ApiError::Unauthorized);
+    }
+    if !parts.method.is_safe() {
+        let presented = parts.headers.get(CSRF_HEADER).and_then(|v| v.to_str().ok()).unwrap_or("");
+        if !token::verify_bound_token(&state.csrf_key, token, presented) {
+            return Err(ApiError::CsrfRejected);
+        }
+    }
+    Ok((session, token.to_owned()))
+}
+
 impl FromRequestParts<AppState> for Principal {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Principal, ApiError> {
-        let token = session_cookie(&parts.headers).ok_or(ApiError::Unauthorized)?;
-        let session = match state.store.session_by_token_hash(&token::digest(token)).await {
-            Ok(session) => session,
-            Err(StoreError::NotFound { .. }) => return Err(ApiError::Unauthorized),
-            Err(err) => return Err(err.into()),
-        };
-        let now = now_us();
-        let live = !session.revoked
-            && now < session.expires_at_us
-            && now.saturating_sub(session.last_seen_us) <= IDLE_TIMEOUT_US;
-        if !live {
+        let (session, token) = live_session(parts, state).await?;
+        if session.mfa_pending {
             return Err(ApiError::Unauthorized);
-        }
-        if !parts.method.is_safe() {
-            let presented = parts.headers.get(CSRF_HEADER).and_then(|v| v.to_str().ok()).unwrap_or("");
-            if !token::verify_bound_token(&state.csrf_key, token, presented) {
-                return Err(ApiError::CsrfRejected);
-            }
         }
         let user = match state.store.user_by_id(session.user_id).await {
             Ok(user) if !user.disabled => user,
             Ok(_) | Err(StoreError::NotFound { .. }) => return Err(ApiError::Unauthorized),
             Err(err) => return Err(err.into()),
         };
+        let now = now_us();
         if now.saturating_sub(session.last_seen_us) > TOUCH_INTERVAL_US {
             state.store.touch_session(session.id, now).await?;
         }
         let request_id = parts.extensions.get::<RequestId>().map(|id| id.0.clone());
-        Ok(Principal { user, session_id: session.id, session_token: token.to_owned(), request_id })
+        Ok(Principal { user, session_id: session.id, session_token: token, request_id })
     }
+}
+
+impl FromRequestParts<AppState> for PendingSecondFactor {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<PendingSecondFactor, ApiError> {
+        let (session, _) = live_session(parts, state).await?;
+        if !session.mfa_pending {
+            return Err(ApiError::Unprocessable("no second factor is pending for this session".to_owned()));
+        }
+        let request_id = parts.extensions.get::<RequestId>().map(|id| id.0.clone());
+        Ok(PendingSecondFactor { user_id: session.user_id, session_id: session.id, request_id })
+    }
+}
+
+/// A new session for `user_id`: stores its hash and returns the `Set-Cookie` value and the CSRF token.
+pub async fn issue_session(
+    state: &AppState,
+    user_id: i64,
+    mfa_pending: bool,
+) -> Result<(axum::http::HeaderValue, String), ApiError> {
+    let session_token = token::SecretToken::generate("").map_err(|err| ApiError::Internal(err.into()))?;
+    let now = now_us();
+    state
+        .store
+        .create_session(logvault_store::NewSession {
+            token_hash: session_token.digest(),
+            user_id,
+            now_us: now,
+            expires_at_us: now.saturating_add(ABSOLUTE_TIMEOUT_US),
+            mfa_pending,
+        })
+        .await?;
+    let cookie = format!(
+        "{SESSION_COOKIE}={}; Path=/; Secure; HttpOnly; SameSite=Lax; Max-Age={}",
+        session_token.expose(),
+        ABSOLUTE_TIMEOUT_US / 1_000_000
+    );
+    let cookie = axum::http::HeaderValue::from_str(&cookie).map_err(|err| ApiError::Internal(err.into()))?;
+    Ok((cookie, token::bound_token(&state.csrf_key, session_token.expose())))
 }
 
 impl Principal {

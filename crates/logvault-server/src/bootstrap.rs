@@ -14,6 +14,12 @@ use crate::config::Config;
 /// The master key derivation label of the salt used to hash client addresses in logs.
 pub const IP_LOG_SALT_PURPOSE: &str = "logvault/log-ip-salt/v1";
 
+/// The master key derivation label of the key sealing TOTP secrets.
+pub const TOTP_KEY_PURPOSE: &str = "logvault/totp/v1";
+
+/// The master key derivation label of the key under which recovery codes are hashed.
+pub const RECOVERY_KEY_PURPOSE: &str = "logvault/recovery-codes/v1";
+
 /// The master key derivation label of the key binding CSRF tokens to sessions.
 pub const CSRF_KEY_PURPOSE: &str = "logvault/csrf/v1";
 

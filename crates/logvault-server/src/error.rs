@@ -32,6 +32,8 @@ pub enum ApiError {
     Unauthorized,
     #[error("invalid email or password")]
     InvalidCredentials,
+    #[error("the code is wrong, expired or already used")]
+    InvalidCode,
     #[error("missing or wrong CSRF token (send the token from sign-in in the X-CSRF-Token header)")]
     CsrfRejected,
     #[error("you are not allowed to do this")]
@@ -83,6 +85,7 @@ impl ApiError {
             ApiError::Unprocessable(_) => (StatusCode::UNPROCESSABLE_ENTITY, "validation-failed", "Validation Failed"),
             ApiError::Unauthorized => (StatusCode::UNAUTHORIZED, "unauthorized", "Unauthorized"),
             ApiError::InvalidCredentials => (StatusCode::UNAUTHORIZED, "invalid-credentials", "Sign-In Failed"),
+            ApiError::InvalidCode => (StatusCode::UNAUTHORIZED, "invalid-code", "Invalid Code"),
             ApiError::CsrfRejected => (StatusCode::FORBIDDEN, "csrf", "CSRF Check Failed"),
             ApiError::Forbidden => (StatusCode::FORBIDDEN, "forbidden", "Forbidden"),
             ApiError::Conflict { .. } => (StatusCode::CONFLICT, "conflict", "Conflict"),

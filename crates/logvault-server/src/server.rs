@@ -50,6 +50,8 @@ pub async fn start(config: &Config) -> anyhow::Result<RunningServer> {
             .map(|t| Sha256::digest(t.expose_secret().as_bytes()).into()),
         ip_log_salt: Arc::new(opened.master_key.derive(bootstrap::IP_LOG_SALT_PURPOSE)),
         csrf_key: Arc::new(opened.master_key.derive(bootstrap::CSRF_KEY_PURPOSE)),
+        totp_key: Arc::new(opened.master_key.derive(bootstrap::TOTP_KEY_PURPOSE)),
+        recovery_key: Arc::new(opened.master_key.derive(bootstrap::RECOVERY_KEY_PURPOSE)),
         trusted_proxies: Arc::new(config.http.trusted_proxies.clone()),
         password_verify_us: Arc::new(std::sync::atomic::AtomicU64::new(50_000)),
     };

@@ -20,6 +20,10 @@ pub struct AppState {
     pub ip_log_salt: Arc<SubKey>,
     /// Key of the HMAC that binds CSRF tokens to session tokens.
     pub csrf_key: Arc<SubKey>,
+    /// Key sealing TOTP secrets at rest.
+    pub totp_key: Arc<SubKey>,
+    /// Key of the HMAC under which recovery codes are stored.
+    pub recovery_key: Arc<SubKey>,
     /// Reverse proxies whose X-Forwarded-For is believed.
     pub trusted_proxies: Arc<Vec<IpAddr>>,
     /// The last measured duration of one password verification, in microseconds: a locked account's refusal waits

@@ -23,7 +23,7 @@ use secrecy::SecretString;
 use time::OffsetDateTime;
 
 pub use error::StoreError;
-pub use model::{Credentials, Member, Membership, NewSession, OrgScope, Session, User};
+pub use model::{Credentials, Member, Membership, NewSession, OrgScope, Session, TotpRecord, User};
 
 /// Which engine a store runs on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
@@ -120,6 +120,32 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     async fn touch_session(&self, session_id: i64, now_us: i64) -> Result<(), StoreError>;
 
     async fn revoke_session(&self, session_id: i64) -> Result<(), StoreError>;
+
+    // Second factors.
+
+    async fn totp(&self, user_id: i64) -> Result<Option<TotpRecord>, StoreError>;
+
+    /// Stores a new, unconfirmed TOTP secret; `Conflict` if the user already has a confirmed one.
+    async fn put_unconfirmed_totp(&self, user_id: i64, secret_sealed: &[u8], now_us: i64) -> Result<(), StoreError>;
+
+    /// Confirms the TOTP enrolment at `step` and replaces the user's recovery codes, in one transaction.
+    async fn confirm_totp(&self, user_id: i64, step: i64, recovery_hashes: &[[u8; 32]]) -> Result<(), StoreError>;
+
+    /// Marks `step` used if it is later than the last used one; `false` means the code was already used (replay).
+    /// Atomic, so two instances cannot both accept one code.
+    async fn use_totp_step(&self, user_id: i64, step: i64) -> Result<bool, StoreError>;
+
+    /// The hashes of the user's unused recovery codes, with their index.
+    async fn unused_recovery_codes(&self, user_id: i64) -> Result<Vec<(i64, [u8; 32])>, StoreError>;
+
+    /// Marks one recovery code used; `false` if it already was.
+    async fn use_recovery_code(&self, user_id: i64, idx: i64) -> Result<bool, StoreError>;
+
+    /// Wrong second-factor codes of the user in time step `step`.
+    async fn mfa_failures(&self, user_id: i64, step: i64) -> Result<i64, StoreError>;
+
+    /// Counts one wrong second-factor code in `step`; returns the count in that step.
+    async fn record_mfa_failure(&self, user_id: i64, step: i64) -> Result<i64, StoreError>;
 
     // Brute-force protection.
 

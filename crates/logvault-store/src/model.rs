@@ -71,6 +71,8 @@ pub struct NewSession {
     pub user_id: i64,
     pub now_us: i64,
     pub expires_at_us: i64,
+    /// Password accepted, second factor still owed: the session opens nothing but the second-factor step.
+    pub mfa_pending: bool,
 }
 
 /// A stored session.
@@ -82,6 +84,17 @@ pub struct Session {
     pub last_seen_us: i64,
     pub expires_at_us: i64,
     pub revoked: bool,
+    pub mfa_pending: bool,
+}
+
+/// A user's TOTP enrolment.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TotpRecord {
+    /// The secret, sealed under a key derived from the master key.
+    pub secret_sealed: Vec<u8>,
+    /// Set once a first code was verified; only a confirmed TOTP is a second factor.
+    pub confirmed: bool,
+    pub last_used_step: Option<i64>,
 }
 
 pub(crate) fn hash32(bytes: Vec<u8>) -> Result<[u8; 32], crate::StoreError> {

@@ -17,7 +17,7 @@ use crate::model::hash32;
 use crate::sqlite::{now, parse_role};
 use crate::{
     Credentials, Engine, Member, Membership, MigrationStatus, NewSession, OrgScope, Organisation, Session, Store,
-    StoreError, User,
+    StoreError, TotpRecord, User,
 };
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
@@ -240,14 +240,15 @@ impl Store for PgStore {
 
     async fn create_session(&self, session: NewSession) -> Result<i64, StoreError> {
         let id: i64 = sqlx::query_scalar(
-            "INSERT INTO sessions (token_hash, user_id, created_at_us, last_seen_us, expires_at_us) \
-             VALUES ($1, $2, $3, $4, $5) RETURNING id",
+            "INSERT INTO sessions (token_hash, user_id, created_at_us, last_seen_us, expires_at_us, mfa_pending) \
+             VALUES ($1, $2, $3, $4, $5, $6) RETURNING id",
         )
         .bind(session.token_hash.as_slice())
         .bind(session.user_id)
         .bind(session.now_us)
         .bind(session.now_us)
         .bind(session.expires_at_us)
+        .bind(session.mfa_pending)
         .fetch_one(&self.pool)
         .await
         .map_err(|err| StoreError::from_sqlx("session", err))?;
@@ -256,7 +257,7 @@ impl Store for PgStore {
 
     async fn session_by_token_hash(&self, token_hash: &[u8; 32]) -> Result<Session, StoreError> {
         let row = sqlx::query(
-            "SELECT id, user_id, created_at_us, last_seen_us, expires_at_us, revoked \
+            "SELECT id, user_id, created_at_us, last_seen_us, expires_at_us, revoked, mfa_pending \
              FROM sessions WHERE token_hash = $1",
         )
         .bind(token_hash.as_slice())
@@ -270,6 +271,7 @@ impl Store for PgStore {
             last_seen_us: row.try_get("last_seen_us")?,
             expires_at_us: row.try_get("expires_at_us")?,
             revoked: row.try_get("revoked")?,
+            mfa_pending: row.try_get("mfa_pending")?,
         })
     }
 
@@ -285,6 +287,114 @@ impl Store for PgStore {
     async fn revoke_session(&self, session_id: i64) -> Result<(), StoreError> {
         sqlx::query("UPDATE sessions SET revoked = TRUE WHERE id = $1").bind(session_id).execute(&self.pool).await?;
         Ok(())
+    }
+
+    async fn totp(&self, user_id: i64) -> Result<Option<TotpRecord>, StoreError> {
+        let row = sqlx::query("SELECT secret_sealed, confirmed, last_used_step FROM user_totp WHERE user_id = $1")
+            .bind(user_id)
+            .fetch_optional(&self.pool)
+            .await?;
+        match row {
+            Some(row) => Ok(Some(TotpRecord {
+                secret_sealed: row.try_get("secret_sealed")?,
+                confirmed: row.try_get("confirmed")?,
+                last_used_step: row.try_get("last_used_step")?,
+            })),
+            None => Ok(None),
+        }
+    }
+
+    async fn put_unconfirmed_totp(&self, user_id: i64, secret_sealed: &[u8], now_us: i64) -> Result<(), StoreError> {
+        let done = sqlx::query(
+            "INSERT INTO user_totp (user_id, secret_sealed, confirmed, created_at_us) VALUES ($1, $2, FALSE, $3) ON CONFLICT (user_id) DO UPDATE SET secret_sealed = excluded.secret_sealed, created_at_us = excluded.created_at_us, last_used_step = NULL WHERE user_totp.confirmed = FALSE",
+        )
+        .bind(user_id)
+        .bind(secret_sealed)
+        .bind(now_us)
+        .execute(&self.pool)
+        .await
+        .map_err(|err| StoreError::from_sqlx("totp", err))?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::Conflict { entity: "totp" });
+        }
+        Ok(())
+    }
+
+    async fn confirm_totp(&self, user_id: i64, step: i64, recovery_hashes: &[[u8; 32]]) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let done = sqlx::query(
+            "UPDATE user_totp SET confirmed = TRUE, last_used_step = $1 WHERE user_id = $2 AND confirmed = FALSE",
+        )
+        .bind(step)
+        .bind(user_id)
+        .execute(&mut *tx)
+        .await?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::Conflict { entity: "totp" });
+        }
+        sqlx::query("DELETE FROM recovery_codes WHERE user_id = $1").bind(user_id).execute(&mut *tx).await?;
+        for (idx, hash) in recovery_hashes.iter().enumerate() {
+            sqlx::query("INSERT INTO recovery_codes (user_id, idx, code_hash) VALUES ($1, $2, $3)")
+                .bind(user_id)
+                .bind(i64::try_from(idx).unwrap_or(i64::MAX))
+                .bind(hash.as_slice())
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn use_totp_step(&self, user_id: i64, step: i64) -> Result<bool, StoreError> {
+        let done = sqlx::query(
+            "UPDATE user_totp SET last_used_step = $1 WHERE user_id = $2 AND confirmed = TRUE AND (last_used_step IS NULL OR last_used_step < $3)",
+        )
+        .bind(step)
+        .bind(user_id)
+        .bind(step)
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn unused_recovery_codes(&self, user_id: i64) -> Result<Vec<(i64, [u8; 32])>, StoreError> {
+        let rows =
+            sqlx::query("SELECT idx, code_hash FROM recovery_codes WHERE user_id = $1 AND used = FALSE ORDER BY idx")
+                .bind(user_id)
+                .fetch_all(&self.pool)
+                .await?;
+        rows.iter().map(|row| Ok((row.try_get("idx")?, hash32(row.try_get("code_hash")?)?))).collect()
+    }
+
+    async fn use_recovery_code(&self, user_id: i64, idx: i64) -> Result<bool, StoreError> {
+        let done =
+            sqlx::query("UPDATE recovery_codes SET used = TRUE WHERE user_id = $1 AND idx = $2 AND used = FALSE")
+                .bind(user_id)
+                .bind(idx)
+                .execute(&self.pool)
+                .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn mfa_failures(&self, user_id: i64, step: i64) -> Result<i64, StoreError> {
+        let failures: Option<i64> =
+            sqlx::query_scalar("SELECT failures FROM mfa_failures WHERE user_id = $1 AND step = $2")
+                .bind(user_id)
+                .bind(step)
+                .fetch_optional(&self.pool)
+                .await?;
+        Ok(failures.unwrap_or(0))
+    }
+
+    async fn record_mfa_failure(&self, user_id: i64, step: i64) -> Result<i64, StoreError> {
+        let failures: i64 = sqlx::query_scalar(
+            "INSERT INTO mfa_failures (user_id, step, failures) VALUES ($1, $2, 1) ON CONFLICT (user_id) DO UPDATE SET failures = CASE WHEN mfa_failures.step = excluded.step THEN mfa_failures.failures + 1 ELSE 1 END, step = excluded.step RETURNING failures",
+        )
+        .bind(user_id)
+        .bind(step)
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(failures)
     }
 
     async fn account_counters(&self, user_id: i64) -> Result<AccountCounters, StoreError> {

@@ -19,7 +19,7 @@ use time::OffsetDateTime;
 use crate::model::hash32;
 use crate::{
     Credentials, Engine, Member, Membership, MigrationStatus, NewSession, OrgScope, Organisation, Session, Store,
-    StoreError, User,
+    StoreError, TotpRecord, User,
 };
 
 /// The master-key derivation label of the SQLCipher key. Changing it makes every existing database unreadable.
@@ -318,14 +318,15 @@ impl Store for SqliteStore {
 
     async fn create_session(&self, session: NewSession) -> Result<i64, StoreError> {
         let id: i64 = sqlx::query_scalar(
-            "INSERT INTO sessions (token_hash, user_id, created_at_us, last_seen_us, expires_at_us) \
-             VALUES (?, ?, ?, ?, ?) RETURNING id",
+            "INSERT INTO sessions (token_hash, user_id, created_at_us, last_seen_us, expires_at_us, mfa_pending) \
+             VALUES (?, ?, ?, ?, ?, ?) RETURNING id",
         )
         .bind(session.token_hash.as_slice())
         .bind(session.user_id)
         .bind(session.now_us)
         .bind(session.now_us)
         .bind(session.expires_at_us)
+        .bind(session.mfa_pending)
         .fetch_one(&self.pool)
         .await
         .map_err(|err| StoreError::from_sqlx("session", err))?;
@@ -334,7 +335,7 @@ impl Store for SqliteStore {
 
     async fn session_by_token_hash(&self, token_hash: &[u8; 32]) -> Result<Session, StoreError> {
         let row = sqlx::query(
-            "SELECT id, user_id, created_at_us, last_seen_us, expires_at_us, revoked \
+            "SELECT id, user_id, created_at_us, last_seen_us, expires_at_us, revoked, mfa_pending \
              FROM sessions WHERE token_hash = ?",
         )
         .bind(token_hash.as_slice())
@@ -348,6 +349,7 @@ impl Store for SqliteStore {
             last_seen_us: row.try_get("last_seen_us")?,
             expires_at_us: row.try_get("expires_at_us")?,
             revoked: row.try_get::<i64, _>("revoked")? != 0,
+            mfa_pending: row.try_get::<i64, _>("mfa_pending")? != 0,
         })
     }
 
@@ -363,6 +365,111 @@ impl Store for SqliteStore {
     async fn revoke_session(&self, session_id: i64) -> Result<(), StoreError> {
         sqlx::query("UPDATE sessions SET revoked = 1 WHERE id = ?").bind(session_id).execute(&self.pool).await?;
         Ok(())
+    }
+
+    async fn totp(&self, user_id: i64) -> Result<Option<TotpRecord>, StoreError> {
+        let row = sqlx::query("SELECT secret_sealed, confirmed, last_used_step FROM user_totp WHERE user_id = ?")
+            .bind(user_id)
+            .fetch_optional(&self.pool)
+            .await?;
+        match row {
+            Some(row) => Ok(Some(TotpRecord {
+                secret_sealed: row.try_get("secret_sealed")?,
+                confirmed: row.try_get::<i64, _>("confirmed")? != 0,
+                last_used_step: row.try_get("last_used_step")?,
+            })),
+            None => Ok(None),
+        }
+    }
+
+    async fn put_unconfirmed_totp(&self, user_id: i64, secret_sealed: &[u8], now_us: i64) -> Result<(), StoreError> {
+        let done = sqlx::query(
+            "INSERT INTO user_totp (user_id, secret_sealed, confirmed, created_at_us) VALUES (?, ?, 0, ?) ON CONFLICT (user_id) DO UPDATE SET secret_sealed = excluded.secret_sealed, created_at_us = excluded.created_at_us, last_used_step = NULL WHERE user_totp.confirmed = 0",
+        )
+        .bind(user_id)
+        .bind(secret_sealed)
+        .bind(now_us)
+        .execute(&self.pool)
+        .await
+        .map_err(|err| StoreError::from_sqlx("totp", err))?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::Conflict { entity: "totp" });
+        }
+        Ok(())
+    }
+
+    async fn confirm_totp(&self, user_id: i64, step: i64, recovery_hashes: &[[u8; 32]]) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        let done =
+            sqlx::query("UPDATE user_totp SET confirmed = 1, last_used_step = ? WHERE user_id = ? AND confirmed = 0")
+                .bind(step)
+                .bind(user_id)
+                .execute(&mut *tx)
+                .await?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::Conflict { entity: "totp" });
+        }
+        sqlx::query("DELETE FROM recovery_codes WHERE user_id = ?").bind(user_id).execute(&mut *tx).await?;
+        for (idx, hash) in recovery_hashes.iter().enumerate() {
+            sqlx::query("INSERT INTO recovery_codes (user_id, idx, code_hash) VALUES (?, ?, ?)")
+                .bind(user_id)
+                .bind(i64::try_from(idx).unwrap_or(i64::MAX))
+                .bind(hash.as_slice())
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn use_totp_step(&self, user_id: i64, step: i64) -> Result<bool, StoreError> {
+        let done = sqlx::query(
+            "UPDATE user_totp SET last_used_step = ? WHERE user_id = ? AND confirmed = 1 AND (last_used_step IS NULL OR last_used_step < ?)",
+        )
+        .bind(step)
+        .bind(user_id)
+        .bind(step)
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn unused_recovery_codes(&self, user_id: i64) -> Result<Vec<(i64, [u8; 32])>, StoreError> {
+        let rows = sqlx::query("SELECT idx, code_hash FROM recovery_codes WHERE user_id = ? AND used = 0 ORDER BY idx")
+            .bind(user_id)
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(|row| Ok((row.try_get("idx")?, hash32(row.try_get("code_hash")?)?))).collect()
+    }
+
+    async fn use_recovery_code(&self, user_id: i64, idx: i64) -> Result<bool, StoreError> {
+        let done = sqlx::query("UPDATE recovery_codes SET used = 1 WHERE user_id = ? AND idx = ? AND used = 0")
+            .bind(user_id)
+            .bind(idx)
+            .execute(&self.pool)
+            .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn mfa_failures(&self, user_id: i64, step: i64) -> Result<i64, StoreError> {
+        let failures: Option<i64> =
+            sqlx::query_scalar("SELECT failures FROM mfa_failures WHERE user_id = ? AND step = ?")
+                .bind(user_id)
+                .bind(step)
+                .fetch_optional(&self.pool)
+                .await?;
+        Ok(failures.unwrap_or(0))
+    }
+
+    async fn record_mfa_failure(&self, user_id: i64, step: i64) -> Result<i64, StoreError> {
+        let failures: i64 = sqlx::query_scalar(
+            "INSERT INTO mfa_failures (user_id, step, failures) VALUES (?, ?, 1) ON CONFLICT (user_id) DO UPDATE SET failures = CASE WHEN mfa_failures.step = excluded.step THEN mfa_failures.failures + 1 ELSE 1 END, step = excluded.step RETURNING failures",
+        )
+        .bind(user_id)
+        .bind(step)
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(failures)
     }
 
     async fn account_counters(&self, user_id: i64) -> Result<AccountCounters, StoreError> {

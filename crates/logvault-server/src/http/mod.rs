@@ -7,9 +7,10 @@ mod csp;
 mod health;
 pub(crate) mod json;
 pub(crate) mod metrics;
+mod mfa;
 pub(crate) mod middleware;
 mod orgs;
-mod session;
+pub(crate) mod session;
 
 use std::time::Duration;
 
@@ -26,8 +27,12 @@ use crate::state::AppState;
 
 /// The main router with all layers applied.
 pub fn router(state: AppState, config: &Config) -> Router {
-    let mut routes =
-        Router::new().merge(health::router()).merge(csp::router()).merge(session::router()).merge(orgs::router());
+    let mut routes = Router::new()
+        .merge(health::router())
+        .merge(csp::router())
+        .merge(session::router())
+        .merge(mfa::router())
+        .merge(orgs::router());
     if state.metrics_token_digest.is_some() {
         routes = routes.merge(metrics::router());
     }
@@ -94,6 +99,16 @@ mod tests {
             ),
             trusted_proxies: Arc::new(Vec::new()),
             password_verify_us: Arc::new(std::sync::atomic::AtomicU64::new(0)),
+            totp_key: Arc::new(
+                logvault_core::MasterKey::create(&db.sqlite_path.clone().unwrap().with_extension("totp-key"))
+                    .unwrap()
+                    .derive("totp"),
+            ),
+            recovery_key: Arc::new(
+                logvault_core::MasterKey::create(&db.sqlite_path.clone().unwrap().with_extension("recovery-key"))
+                    .unwrap()
+                    .derive("recovery"),
+            ),
             csrf_key: Arc::new(
                 logvault_core::MasterKey::create(&db.sqlite_path.clone().unwrap().with_extension("csrf-key"))
                     .unwrap()

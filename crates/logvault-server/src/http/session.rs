@@ -17,11 +17,10 @@ use logvault_core::Email;
 use logvault_core::audit::{INSTANCE_CHAIN, NewEntry, Outcome};
 use logvault_core::password::{self, PasswordHash, Verification};
 use logvault_core::throttle::FailureEffect;
-use logvault_core::token::{self, SecretToken};
-use logvault_store::{Membership, NewSession, StoreError, User};
+use logvault_store::{Membership, StoreError, User};
 use serde::{Deserialize, Serialize};
 
-use crate::auth::{self, ABSOLUTE_TIMEOUT_US, Principal, SESSION_COOKIE, now_us};
+use crate::auth::{self, Principal, now_us};
 use crate::error::ApiError;
 use crate::http::json::ApiJson;
 use crate::http::middleware::RequestId;
@@ -157,28 +156,13 @@ async fn login(
     };
     state.store.reset_sign_in_failures(user.id).await?;
 
-    let session_token = SecretToken::generate("").map_err(|err| ApiError::Internal(err.into()))?;
-    state
-        .store
-        .create_session(NewSession {
-            token_hash: session_token.digest(),
-            user_id: user.id,
-            now_us: now,
-            expires_at_us: now.saturating_add(ABSOLUTE_TIMEOUT_US),
-        })
-        .await?;
-    auth::record(&state, sign_in_event(target, Outcome::Success, request_id, "factor:password")).await?;
-    let body =
-        LoginResponse { mfa_required: false, csrf_token: token::bound_token(&state.csrf_key, session_token.expose()) };
-    let mut response = Json(body).into_response();
-    let cookie = format!(
-        "{SESSION_COOKIE}={}; Path=/; Secure; HttpOnly; SameSite=Lax; Max-Age={}",
-        session_token.expose(),
-        ABSOLUTE_TIMEOUT_US / 1_000_000
-    );
-    response
-        .headers_mut()
-        .insert(header::SET_COOKIE, HeaderValue::from_str(&cookie).map_err(|err| ApiError::Internal(err.into()))?);
+    // With a confirmed second factor the session stays pending until `POST /api/v1/auth/mfa`.
+    let mfa_required = state.store.totp(user.id).await?.is_some_and(|totp| totp.confirmed);
+    let (cookie, csrf_token) = auth::issue_session(&state, user.id, mfa_required).await?;
+    let detail = if mfa_required { "factor:password;second-factor-pending" } else { "factor:password" };
+    auth::record(&state, sign_in_event(target, Outcome::Success, request_id, detail)).await?;
+    let mut response = Json(LoginResponse { mfa_required, csrf_token }).into_response();
+    response.headers_mut().insert(header::SET_COOKIE, cookie);
     Ok(response)
 }
 
@@ -201,7 +185,7 @@ fn lockout_event(target: &str, action: &str, request_id: Option<String>, detail:
     }
 }
 
-fn sign_in_event(target: String, outcome: Outcome, request_id: Option<String>, detail: &str) -> NewEntry {
+pub(crate) fn sign_in_event(target: String, outcome: Outcome, request_id: Option<String>, detail: &str) -> NewEntry {
     NewEntry {
         chain_id: INSTANCE_CHAIN,
         occurred_at_us: now_us(),

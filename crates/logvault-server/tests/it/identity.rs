@@ -157,6 +157,9 @@ both_engines!(every_route_needs_credentials_unless_it_is_on_the_public_allow_lis
         ("POST", "/api/v1/auth/logout"),
         ("GET", "/api/v1/orgs/1/members"),
         ("GET", "/api/v1/orgs/1/audit"),
+        ("POST", "/api/v1/auth/mfa"),
+        ("POST", "/api/v1/me/mfa/totp"),
+        ("POST", "/api/v1/me/mfa/totp/confirm"),
     ];
     for (method, path) in public {
         let response = app.client.request(method.parse().unwrap(), format!("{}{path}", app.url)).send().await.unwrap();

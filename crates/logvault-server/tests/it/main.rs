@@ -8,5 +8,6 @@ mod health;
 mod helpers;
 mod identity;
 mod metrics;
+mod mfa;
 mod throttle;
 mod tls;

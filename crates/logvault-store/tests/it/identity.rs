@@ -59,11 +59,17 @@ conformance!(sessions_are_found_by_token_hash_touched_and_revoked, |db: TestData
     let ana = db.store.create_user(&email("ana@example.test"), "Ana", None, 1).await.unwrap();
     let id = db
         .store
-        .create_session(NewSession { token_hash: [7; 32], user_id: ana.id, now_us: 1_000, expires_at_us: 5_000 })
+        .create_session(NewSession {
+            token_hash: [7; 32],
+            user_id: ana.id,
+            now_us: 1_000,
+            expires_at_us: 5_000,
+            mfa_pending: true,
+        })
         .await
         .unwrap();
     let session = db.store.session_by_token_hash(&[7; 32]).await.unwrap();
-    assert_eq!((session.id, session.user_id, session.revoked), (id, ana.id, false));
+    assert_eq!((session.id, session.user_id, session.revoked, session.mfa_pending), (id, ana.id, false, true));
     db.store.touch_session(id, 2_000).await.unwrap();
     db.store.touch_session(id, 1_500).await.unwrap();
     assert_eq!(db.store.session_by_token_hash(&[7; 32]).await.unwrap().last_seen_us, 2_000);
@@ -71,4 +77,55 @@ conformance!(sessions_are_found_by_token_hash_touched_and_revoked, |db: TestData
     assert!(db.store.session_by_token_hash(&[7; 32]).await.unwrap().revoked);
     let err = db.store.session_by_token_hash(&[8; 32]).await.unwrap_err();
     assert!(matches!(err, StoreError::NotFound { .. }), "{err:?}");
+});
+
+conformance!(totp_steps_and_recovery_codes_are_single_use, |db: TestDatabase| async move {
+    let ana = db.store.create_user(&email("ana@example.test"), "Ana", None, 1).await.unwrap();
+    assert_eq!(db.store.totp(ana.id).await.unwrap(), None);
+    db.store.put_unconfirmed_totp(ana.id, b"sealed-1", 1).await.unwrap();
+    db.store.put_unconfirmed_totp(ana.id, b"sealed-2", 2).await.unwrap();
+    let record = db.store.totp(ana.id).await.unwrap().unwrap();
+    assert_eq!((record.secret_sealed.as_slice(), record.confirmed), (b"sealed-2".as_slice(), false));
+    assert!(!db.store.use_totp_step(ana.id, 10).await.unwrap(), "an unconfirmed secret is no factor");
+
+    db.store.confirm_totp(ana.id, 100, &[[1; 32], [2; 32]]).await.unwrap();
+    let err = db.store.put_unconfirmed_totp(ana.id, b"sealed-3", 3).await.unwrap_err();
+    assert!(matches!(err, StoreError::Conflict { .. }), "a confirmed secret was replaced: {err:?}");
+    assert!(!db.store.use_totp_step(ana.id, 100).await.unwrap(), "the enrolment step was reused");
+    assert!(db.store.use_totp_step(ana.id, 101).await.unwrap());
+    assert!(!db.store.use_totp_step(ana.id, 101).await.unwrap());
+    assert!(!db.store.use_totp_step(ana.id, 99).await.unwrap());
+
+    assert_eq!(db.store.unused_recovery_codes(ana.id).await.unwrap(), [(0, [1; 32]), (1, [2; 32])]);
+    assert!(db.store.use_recovery_code(ana.id, 1).await.unwrap());
+    assert!(!db.store.use_recovery_code(ana.id, 1).await.unwrap());
+    assert_eq!(db.store.unused_recovery_codes(ana.id).await.unwrap(), [(0, [1; 32])]);
+
+    assert_eq!(db.store.mfa_failures(ana.id, 7).await.unwrap(), 0);
+    assert_eq!(db.store.record_mfa_failure(ana.id, 7).await.unwrap(), 1);
+    assert_eq!(db.store.record_mfa_failure(ana.id, 7).await.unwrap(), 2);
+    assert_eq!(db.store.record_mfa_failure(ana.id, 8).await.unwrap(), 1, "a new step starts a new count");
+    assert_eq!(db.store.mfa_failures(ana.id, 7).await.unwrap(), 0);
+});
+
+conformance!(sign_in_failures_lock_atomically_and_reset, |db: TestDatabase| async move {
+    let ana = db.store.create_user(&email("ana@example.test"), "Ana", None, 1).await.unwrap();
+    let mut tasks = Vec::new();
+    for _ in 0..10 {
+        let store = db.store.clone();
+        tasks.push(tokio::spawn(async move { store.record_sign_in_failure(ana.id, 1_000_000).await }));
+    }
+    for task in tasks {
+        task.await.unwrap().unwrap();
+    }
+    let counters = db.store.account_counters(ana.id).await.unwrap();
+    assert_eq!(counters.consecutive_failures, 10, "concurrent failures were lost");
+    assert!(counters.is_locked(1_000_001));
+    db.store.reset_sign_in_failures(ana.id).await.unwrap();
+    assert!(!db.store.account_counters(ana.id).await.unwrap().is_locked(1_000_001));
+
+    let key = [9u8; 32];
+    assert_eq!(db.store.client_bucket(&key, 5).await.unwrap().milli_tokens, 100_000);
+    assert_eq!(db.store.record_client_failure(&key, 5).await.unwrap().milli_tokens, 99_000);
+    assert_eq!(db.store.client_bucket(&key, 5).await.unwrap().milli_tokens, 99_000);
 });

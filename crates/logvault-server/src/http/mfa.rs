@@ -1,0 +1,203 @@
+//! Second factors: TOTP enrolment (`/api/v1/me/mfa/totp`, `/api/v1/me/mfa/totp/confirm`) and the second step of
+//! sign-in (`/api/v1/auth/mfa`) with a TOTP code or a single-use recovery code.
+//!
+//! Codes are refused on reuse (the used time step is recorded atomically), at most five wrong codes per account
+//! are accepted per 30-second step, and a successful second factor rotates the session: the pending session is
+//! revoked and a new one issued.
+
+use axum::Json;
+use axum::Router;
+use axum::extract::State;
+use axum::http::header;
+use axum::response::{IntoResponse, Response};
+use axum::routing::post;
+use logvault_core::audit::{INSTANCE_CHAIN, NewEntry, Outcome};
+use logvault_core::totp::{self, TotpError, TotpSecret};
+use logvault_core::{envelope, recovery};
+use serde::{Deserialize, Serialize};
+
+use crate::auth::{self, PendingSecondFactor, Principal, now_us};
+use crate::error::ApiError;
+use crate::http::json::ApiJson;
+use crate::http::session::sign_in_event;
+use crate::state::AppState;
+
+/// Wrong codes accepted per account per 30-second step.
+pub const MAX_WRONG_CODES_PER_STEP: i64 = 5;
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/api/v1/auth/mfa", post(second_factor))
+        .route("/api/v1/me/mfa/totp", post(start_enrolment))
+        .route("/api/v1/me/mfa/totp/confirm", post(confirm_enrolment))
+}
+
+/// A code from an authenticator app or a recovery code. No `Debug`: it is a secret.
+#[derive(Deserialize)]
+struct CodeRequest {
+    code: String,
+}
+
+#[derive(Debug, Serialize)]
+struct EnrolmentResponse {
+    otpauth_uri: String,
+    secret_base32: String,
+    qr_svg: String,
+}
+
+#[derive(Debug, Serialize)]
+struct ConfirmResponse {
+    recovery_codes: Vec<String>,
+}
+
+#[derive(Debug, Serialize)]
+struct SecondFactorResponse {
+    csrf_token: String,
+}
+
+fn sealing_aad(user_id: i64) -> String {
+    format!("totp:user:{user_id}")
+}
+
+fn unix_seconds(now_us: i64) -> u64 {
+    u64::try_from(now_us / 1_000_000).unwrap_or(0)
+}
+
+fn step_of(now_us: i64) -> i64 {
+    now_us / 1_000_000 / 30
+}
+
+async fn start_enrolment(State(state): State<AppState>, principal: Principal) -> Result<Response, ApiError> {
+    let secret = TotpSecret::generate().map_err(|err| ApiError::Internal(err.into()))?;
+    let sealed = envelope::seal(&state.totp_key, sealing_aad(principal.user.id).as_bytes(), secret.as_bytes())
+        .map_err(|err| ApiError::Internal(err.into()))?;
+    state.store.put_unconfirmed_totp(principal.user.id, &sealed, now_us()).await?;
+    let otpauth_uri = totp::provisioning_uri(&secret, "Logvault", principal.user.email.as_str());
+    let qr_svg = totp::provisioning_qr_svg(&otpauth_uri)
+        .map_err(|_| ApiError::Unprocessable("the account name is too long for a QR code".to_owned()))?;
+    let body = EnrolmentResponse { otpauth_uri, secret_base32: secret.to_base32().to_string(), qr_svg };
+    Ok(Json(body).into_response())
+}
+
+async fn confirm_enrolment(
+    State(state): State<AppState>,
+    principal: Principal,
+    ApiJson(body): ApiJson<CodeRequest>,
+) -> Result<Json<ConfirmResponse>, ApiError> {
+    let user_id = principal.user.id;
+    let record =
+        state.store.totp(user_id).await?.filter(|t| !t.confirmed).ok_or_else(|| {
+            ApiError::Unprocessable("start the enrolment first (POST /api/v1/me/mfa/totp)".to_owned())
+        })?;
+    let secret = unseal(&state, user_id, &record.secret_sealed)?;
+    let now = now_us();
+    let step = match totp::verify(&secret, &body.code, unix_seconds(now), None) {
+        Ok(step) => i64::try_from(step).unwrap_or(i64::MAX),
+        Err(_) => return Err(ApiError::InvalidCode),
+    };
+    let codes = recovery::generate_recovery_codes().map_err(|err| ApiError::Internal(err.into()))?;
+    state.store.confirm_totp(user_id, step, &codes.hashes(&state.recovery_key)).await?;
+    auth::record(
+        &state,
+        NewEntry {
+            chain_id: INSTANCE_CHAIN,
+            occurred_at_us: now,
+            actor: format!("user:{user_id}"),
+            action: "mfa.enrol".to_owned(),
+            target: Some(format!("user:{user_id}")),
+            outcome: Outcome::Success,
+            request_id: principal.request_id.clone(),
+            detail: Some("factor:totp".to_owned()),
+        },
+    )
+    .await?;
+    Ok(Json(ConfirmResponse { recovery_codes: codes.display().to_vec() }))
+}
+
+async fn second_factor(
+    State(state): State<AppState>,
+    pending: PendingSecondFactor,
+    ApiJson(body): ApiJson<CodeRequest>,
+) -> Result<Response, ApiError> {
+    let user_id = pending.user_id;
+    let now = now_us();
+    let step = step_of(now);
+    if state.store.mfa_failures(user_id, step).await? >= MAX_WRONG_CODES_PER_STEP {
+        let retry_after_secs = u64::try_from(30 - (now / 1_000_000) % 30).unwrap_or(30);
+        return Err(ApiError::TooManyRequests { retry_after_secs });
+    }
+    let factor = verify_second_factor(&state, user_id, &body.code, now).await?;
+    let target = format!("user:{user_id}");
+    let Some(factor) = factor else {
+        let failures = state.store.record_mfa_failure(user_id, step).await?;
+        auth::record(
+            &state,
+            sign_in_event(target.clone(), Outcome::Failure, pending.request_id.clone(), "factor:second"),
+        )
+        .await?;
+        if failures == MAX_WRONG_CODES_PER_STEP {
+            let event = NewEntry {
+                chain_id: INSTANCE_CHAIN,
+                occurred_at_us: now,
+                actor: "system".to_owned(),
+                action: "auth.mfa_throttled".to_owned(),
+                target: Some(target),
+                outcome: Outcome::Denied,
+                request_id: pending.request_id,
+                detail: Some("seconds:30".to_owned()),
+            };
+            auth::record(&state, event).await?;
+        }
+        return Err(ApiError::InvalidCode);
+    };
+    // Rotate: the pending session ends, a full one begins.
+    state.store.revoke_session(pending.session_id).await?;
+    let (cookie, csrf_token) = auth::issue_session(&state, user_id, false).await?;
+    auth::record(&state, sign_in_event(target, Outcome::Success, pending.request_id, factor)).await?;
+    let mut response = Json(SecondFactorResponse { csrf_token }).into_response();
+    response.headers_mut().insert(header::SET_COOKIE, cookie);
+    Ok(response)
+}
+
+/// Checks a TOTP code (six digits) or a recovery code; returns the factor's name, or `None` if it is wrong, reused
+/// or malformed.
+async fn verify_second_factor(
+    state: &AppState,
+    user_id: i64,
+    code: &str,
+    now: i64,
+) -> Result<Option<&'static str>, ApiError> {
+    let looks_like_totp = code.chars().filter(|c| !c.is_whitespace()).count() == 6;
+    if looks_like_totp {
+        let Some(record) = state.store.totp(user_id).await?.filter(|t| t.confirmed) else { return Ok(None) };
+        let secret = unseal(state, user_id, &record.secret_sealed)?;
+        let last_used = record.last_used_step.and_then(|s| u64::try_from(s).ok());
+        return match totp::verify(&secret, code, unix_seconds(now), last_used) {
+            Ok(step) => {
+                let step = i64::try_from(step).unwrap_or(i64::MAX);
+                // Atomic: of two requests with the same code, one wins.
+                Ok(state.store.use_totp_step(user_id, step).await?.then_some("factor:totp"))
+            }
+            Err(TotpError::Malformed | TotpError::Invalid | TotpError::Reused) => Ok(None),
+        };
+    }
+    let unused = state.store.unused_recovery_codes(user_id).await?;
+    let hashes: Vec<[u8; 32]> = unused.iter().map(|(_, hash)| *hash).collect();
+    match recovery::find_match(&state.recovery_key, code, &hashes) {
+        Some(position) => {
+            let idx = unused[position].0;
+            Ok(state.store.use_recovery_code(user_id, idx).await?.then_some("factor:recovery_code"))
+        }
+        None => Ok(None),
+    }
+}
+
+fn unseal(state: &AppState, user_id: i64, sealed: &[u8]) -> Result<TotpSecret, ApiError> {
+    let bytes = envelope::open(&state.totp_key, sealing_aad(user_id).as_bytes(), sealed)
+        .map_err(|err| ApiError::Internal(err.into()))?;
+    let array: [u8; totp::SECRET_LEN] = bytes
+        .as_slice()
+        .try_into()
+        .map_err(|_| ApiError::Internal(anyhow::anyhow!("a stored TOTP secret has the wrong length")))?;
+    Ok(TotpSecret::from_bytes(array))
+}
