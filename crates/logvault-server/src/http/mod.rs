@@ -88,32 +88,17 @@ mod tests {
     #[tokio::test]
     async fn a_panicking_handler_becomes_a_500_problem_without_detail_and_the_router_keeps_serving() {
         let db = logvault_store::testing::TestDatabase::sqlite().await;
+        let master = logvault_core::MasterKey::create(&db.sqlite_path.clone().unwrap().with_extension("key")).unwrap();
         let state = AppState {
             store: Arc::clone(&db.store),
             metrics: Arc::new(metrics::Metrics::new()),
             metrics_token_digest: None,
-            ip_log_salt: Arc::new(
-                logvault_core::MasterKey::create(&db.sqlite_path.clone().unwrap().with_extension("salt-key"))
-                    .unwrap()
-                    .derive("salt"),
-            ),
+            ip_log_salt: Arc::new(master.derive("salt")),
+            csrf_key: Arc::new(master.derive("csrf")),
+            totp_key: Arc::new(master.derive("totp")),
+            recovery_key: Arc::new(master.derive("recovery")),
             trusted_proxies: Arc::new(Vec::new()),
             password_verify_us: Arc::new(std::sync::atomic::AtomicU64::new(0)),
-            totp_key: Arc::new(
-                logvault_core::MasterKey::create(&db.sqlite_path.clone().unwrap().with_extension("totp-key"))
-                    .unwrap()
-                    .derive("totp"),
-            ),
-            recovery_key: Arc::new(
-                logvault_core::MasterKey::create(&db.sqlite_path.clone().unwrap().with_extension("recovery-key"))
-                    .unwrap()
-                    .derive("recovery"),
-            ),
-            csrf_key: Arc::new(
-                logvault_core::MasterKey::create(&db.sqlite_path.clone().unwrap().with_extension("csrf-key"))
-                    .unwrap()
-                    .derive("csrf"),
-            ),
         };
         let routes = health::router().route(
             "/boom",
