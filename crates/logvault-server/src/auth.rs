@@ -100,6 +100,11 @@ impl FromRequestParts<AppState> for PendingSecondFactor {
         if !session.mfa_pending {
             return Err(ApiError::Unprocessable("no second factor is pending for this session".to_owned()));
         }
+        match state.store.user_by_id(session.user_id).await {
+            Ok(user) if !user.disabled => {}
+            Ok(_) | Err(StoreError::NotFound { .. }) => return Err(ApiError::Unauthorized),
+            Err(err) => return Err(err.into()),
+        }
         let request_id = parts.extensions.get::<RequestId>().map(|id| id.0.clone());
         Ok(PendingSecondFactor { user_id: session.user_id, session_id: session.id, request_id })
     }
@@ -173,23 +178,59 @@ pub async fn record(state: &AppState, entry: NewEntry) -> Result<(), ApiError> {
 }
 
 /// The client's address: the socket peer, or — only when the peer is a trusted proxy — the right-most address in
-/// `X-Forwarded-For` that is not itself a trusted proxy.
+/// `X-Forwarded-For` that is not itself a trusted proxy. Walking from the right stops at the first entry that does
+/// not parse (what lies left of it was written by the client). IPv4-mapped IPv6 addresses count as IPv4.
 pub fn client_addr(
     peer: std::net::IpAddr,
     headers: &HeaderMap,
     trusted_proxies: &[std::net::IpAddr],
 ) -> std::net::IpAddr {
-    if !trusted_proxies.contains(&peer) {
+    let peer = peer.to_canonical();
+    let trusted = |addr: &std::net::IpAddr| trusted_proxies.iter().any(|t| t.to_canonical() == *addr);
+    if !trusted(&peer) {
         return peer;
     }
-    let forwarded = headers
+    let entries: Vec<&str> = headers
         .get_all("x-forwarded-for")
         .iter()
         .filter_map(|value| value.to_str().ok())
         .flat_map(|value| value.split(','))
-        .filter_map(|part| part.trim().parse::<std::net::IpAddr>().ok())
-        .collect::<Vec<_>>();
-    forwarded.into_iter().rev().find(|addr| !trusted_proxies.contains(addr)).unwrap_or(peer)
+        .map(str::trim)
+        .collect();
+    for entry in entries.into_iter().rev() {
+        let parsed = entry
+            .parse::<std::net::IpAddr>()
+            .or_else(|_| entry.parse::<std::net::SocketAddr>().map(|s| s.ip()))
+            .map(|addr| addr.to_canonical());
+        match parsed {
+            Ok(addr) if trusted(&addr) => continue,
+            Ok(addr) => return addr,
+            Err(_) => return peer,
+        }
+    }
+    peer
+}
+
+/// Runs one password verification (or its stand-in) on the blocking pool, at most one per core at a time; a caller
+/// that cannot get a turn within ten seconds gets 503 rather than queueing unbounded Argon2 work.
+pub async fn with_argon2_permit<T: Send + 'static>(
+    state: &AppState,
+    work: impl FnOnce() -> T + Send + 'static,
+) -> Result<T, ApiError> {
+    let permit = tokio::time::timeout(
+        std::time::Duration::from_secs(10),
+        std::sync::Arc::clone(&state.argon2_permits).acquire_owned(),
+    )
+    .await
+    .map_err(|_| ApiError::Busy)?
+    .map_err(|_| ApiError::Busy)?;
+    tokio::task::spawn_blocking(move || {
+        let result = work();
+        drop(permit);
+        result
+    })
+    .await
+    .map_err(|err| ApiError::Internal(err.into()))
 }
 
 /// The key under which a client address's failures are counted: a keyed hash of the address (IPv6 by its /64,
@@ -198,7 +239,7 @@ pub fn client_key(addr: std::net::IpAddr, salt: &logvault_core::SubKey) -> [u8; 
     use sha2::Digest;
     let mut hasher = sha2::Sha256::new();
     hasher.update(salt.expose());
-    match addr {
+    match addr.to_canonical() {
         std::net::IpAddr::V4(v4) => hasher.update(v4.octets()),
         std::net::IpAddr::V6(v6) => hasher.update(&v6.octets()[..8]),
     }

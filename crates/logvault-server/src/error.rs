@@ -42,6 +42,8 @@ pub enum ApiError {
     Conflict { entity: &'static str },
     #[error("too many failed sign-ins from this address; retry after {retry_after_secs} seconds")]
     TooManyRequests { retry_after_secs: u64 },
+    #[error("the server is busy; try again shortly")]
+    Busy,
     #[error("the service is not ready")]
     NotReady(String),
     #[error("internal error")]
@@ -90,6 +92,7 @@ impl ApiError {
             ApiError::Forbidden => (StatusCode::FORBIDDEN, "forbidden", "Forbidden"),
             ApiError::Conflict { .. } => (StatusCode::CONFLICT, "conflict", "Conflict"),
             ApiError::TooManyRequests { .. } => (StatusCode::TOO_MANY_REQUESTS, "rate-limited", "Too Many Requests"),
+            ApiError::Busy => (StatusCode::SERVICE_UNAVAILABLE, "busy", "Server Busy"),
             ApiError::NotReady(_) => (StatusCode::SERVICE_UNAVAILABLE, "not-ready", "Service Not Ready"),
             ApiError::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal", "Internal Server Error"),
         };

@@ -53,7 +53,10 @@ pub async fn start(config: &Config) -> anyhow::Result<RunningServer> {
         totp_key: Arc::new(opened.master_key.derive(bootstrap::TOTP_KEY_PURPOSE)),
         recovery_key: Arc::new(opened.master_key.derive(bootstrap::RECOVERY_KEY_PURPOSE)),
         trusted_proxies: Arc::new(config.http.trusted_proxies.clone()),
-        password_verify_us: Arc::new(std::sync::atomic::AtomicU64::new(50_000)),
+        password_verify_us: calibrate_password_verification().await?,
+        argon2_permits: Arc::new(tokio::sync::Semaphore::new(
+            std::thread::available_parallelism().map_or(2, std::num::NonZeroUsize::get).max(2),
+        )),
     };
 
     let listener =
@@ -111,6 +114,18 @@ pub async fn start(config: &Config) -> anyhow::Result<RunningServer> {
         serve_task,
         metrics_task,
     })
+}
+
+/// Measures one password verification, for the delay that stands in for it on a locked account.
+async fn calibrate_password_verification() -> anyhow::Result<u64> {
+    let micros = tokio::task::spawn_blocking(|| {
+        let started = std::time::Instant::now();
+        logvault_core::password::verify_against_dummy("calibration of the verification time");
+        started.elapsed().as_micros()
+    })
+    .await
+    .context("could not measure the password verification time")?;
+    Ok(u64::try_from(micros).unwrap_or(u64::MAX))
 }
 
 /// Connection-level limits: a client must finish its request headers in time (no slowloris), idle HTTP/2

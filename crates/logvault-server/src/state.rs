@@ -2,7 +2,6 @@
 
 use std::net::IpAddr;
 use std::sync::Arc;
-use std::sync::atomic::AtomicU64;
 
 use logvault_core::SubKey;
 use logvault_store::Store;
@@ -26,9 +25,11 @@ pub struct AppState {
     pub recovery_key: Arc<SubKey>,
     /// Reverse proxies whose X-Forwarded-For is believed.
     pub trusted_proxies: Arc<Vec<IpAddr>>,
-    /// The last measured duration of one password verification, in microseconds: a locked account's refusal waits
-    /// this long instead of doing the work, so its timing matches a wrong password's.
-    pub password_verify_us: Arc<AtomicU64>,
+    /// The duration of one password verification, measured once at start: a locked account's refusal waits this
+    /// long instead of doing the work, so its timing matches a wrong password's. No request can change it.
+    pub password_verify_us: u64,
+    /// Bounds concurrent Argon2 verifications (19 MiB each) to the number of cores.
+    pub argon2_permits: Arc<tokio::sync::Semaphore>,
 }
 
 impl std::fmt::Debug for AppState {

@@ -128,8 +128,15 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     /// Stores a new, unconfirmed TOTP secret; `Conflict` if the user already has a confirmed one.
     async fn put_unconfirmed_totp(&self, user_id: i64, secret_sealed: &[u8], now_us: i64) -> Result<(), StoreError>;
 
-    /// Confirms the TOTP enrolment at `step` and replaces the user's recovery codes, in one transaction.
-    async fn confirm_totp(&self, user_id: i64, step: i64, recovery_hashes: &[[u8; 32]]) -> Result<(), StoreError>;
+    /// Confirms the TOTP enrolment at `step` and replaces the user's recovery codes, in one transaction — only if
+    /// the unconfirmed secret is still `secret_sealed` (the one the code was checked against); else `Conflict`.
+    async fn confirm_totp(
+        &self,
+        user_id: i64,
+        step: i64,
+        recovery_hashes: &[[u8; 32]],
+        secret_sealed: &[u8],
+    ) -> Result<(), StoreError>;
 
     /// Marks `step` used if it is later than the last used one; `false` means the code was already used (replay).
     /// Atomic, so two instances cannot both accept one code.
@@ -144,27 +151,39 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     /// Wrong second-factor codes of the user in time step `step`.
     async fn mfa_failures(&self, user_id: i64, step: i64) -> Result<i64, StoreError>;
 
-    /// Counts one wrong second-factor code in `step`; returns the count in that step.
-    async fn record_mfa_failure(&self, user_id: i64, step: i64) -> Result<i64, StoreError>;
+    /// Counts one second-factor attempt in `step` before the code is checked (so concurrent guesses are counted
+    /// too); returns the count in the newest step seen. The stored step never moves backwards.
+    async fn record_mfa_attempt(&self, user_id: i64, step: i64) -> Result<i64, StoreError>;
 
     // Brute-force protection.
 
     async fn account_counters(&self, user_id: i64) -> Result<AccountCounters, StoreError>;
 
-    /// Counts a failed sign-in atomically (two instances cannot both miss the tenth failure).
-    async fn record_sign_in_failure(
+    /// Starts a sign-in attempt: atomically refuses it if the account is locked (`None`, nothing changed), or
+    /// counts it as a failure until [`Store::reset_sign_in_failures`] clears it on success. Checking and counting in
+    /// one step means concurrent attempts cannot all slip past the lock.
+    async fn begin_sign_in_attempt(
         &self,
         user_id: i64,
         now_us: i64,
-    ) -> Result<(AccountCounters, FailureEffect), StoreError>;
+    ) -> Result<Option<(AccountCounters, FailureEffect)>, StoreError>;
 
     /// Clears an account's failure counters (a successful sign-in, or an operator's unlock).
     async fn reset_sign_in_failures(&self, user_id: i64) -> Result<(), StoreError>;
 
     async fn client_bucket(&self, client_key: &[u8; 32], now_us: i64) -> Result<IpBucket, StoreError>;
 
-    /// Takes one failure from a client address's bucket atomically.
-    async fn record_client_failure(&self, client_key: &[u8; 32], now_us: i64) -> Result<IpBucket, StoreError>;
+    /// Starts a sign-in attempt from a client address: atomically refuses it with the seconds to wait if the bucket is
+    /// empty (nothing changed), or takes one failure from it, to be given back by
+    /// [`Store::refund_client_attempt`] if the attempt succeeds.
+    async fn begin_client_attempt(
+        &self,
+        client_key: &[u8; 32],
+        now_us: i64,
+    ) -> Result<Result<IpBucket, u64>, StoreError>;
+
+    /// Gives back the failure taken by a successful attempt.
+    async fn refund_client_attempt(&self, client_key: &[u8; 32]) -> Result<(), StoreError>;
 
     // The audit log: append-only, hash-chained per organisation.
 

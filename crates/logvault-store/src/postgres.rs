@@ -320,13 +320,20 @@ impl Store for PgStore {
         Ok(())
     }
 
-    async fn confirm_totp(&self, user_id: i64, step: i64, recovery_hashes: &[[u8; 32]]) -> Result<(), StoreError> {
+    async fn confirm_totp(
+        &self,
+        user_id: i64,
+        step: i64,
+        recovery_hashes: &[[u8; 32]],
+        secret_sealed: &[u8],
+    ) -> Result<(), StoreError> {
         let mut tx = self.pool.begin().await?;
         let done = sqlx::query(
-            "UPDATE user_totp SET confirmed = TRUE, last_used_step = $1 WHERE user_id = $2 AND confirmed = FALSE",
+            "UPDATE user_totp SET confirmed = TRUE, last_used_step = $1 WHERE user_id = $2 AND confirmed = FALSE AND secret_sealed = $3",
         )
         .bind(step)
         .bind(user_id)
+        .bind(secret_sealed)
         .execute(&mut *tx)
         .await?;
         if done.rows_affected() == 0 {
@@ -386,9 +393,9 @@ impl Store for PgStore {
         Ok(failures.unwrap_or(0))
     }
 
-    async fn record_mfa_failure(&self, user_id: i64, step: i64) -> Result<i64, StoreError> {
+    async fn record_mfa_attempt(&self, user_id: i64, step: i64) -> Result<i64, StoreError> {
         let failures: i64 = sqlx::query_scalar(
-            "INSERT INTO mfa_failures (user_id, step, failures) VALUES ($1, $2, 1) ON CONFLICT (user_id) DO UPDATE SET failures = CASE WHEN mfa_failures.step = excluded.step THEN mfa_failures.failures + 1 ELSE 1 END, step = excluded.step RETURNING failures",
+            "INSERT INTO mfa_failures (user_id, step, failures) VALUES ($1, $2, 1) ON CONFLICT (user_id) DO UPDATE SET failures = CASE WHEN excluded.step > mfa_failures.step THEN 1 ELSE mfa_failures.failures + 1 END, step = GREATEST(mfa_failures.step, excluded.step) RETURNING failures",
         )
         .bind(user_id)
         .bind(step)
@@ -407,11 +414,11 @@ impl Store for PgStore {
         row.as_ref().map_or(Ok(AccountCounters::default()), counters_from_row)
     }
 
-    async fn record_sign_in_failure(
+    async fn begin_sign_in_attempt(
         &self,
         user_id: i64,
         now_us: i64,
-    ) -> Result<(AccountCounters, FailureEffect), StoreError> {
+    ) -> Result<Option<(AccountCounters, FailureEffect)>, StoreError> {
         let mut tx = self.pool.begin().await?;
         sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended('sign_in_failures:' || $1::text, 0))")
             .bind(user_id)
@@ -422,6 +429,10 @@ impl Store for PgStore {
             .fetch_optional(&mut *tx)
             .await?;
         let current = row.as_ref().map_or(Ok(AccountCounters::default()), counters_from_row)?;
+        if current.is_locked(now_us) {
+            tx.rollback().await?;
+            return Ok(None);
+        }
         let (next, effect) = current.after_failure(now_us);
         sqlx::query(
             "INSERT INTO sign_in_failures (user_id, window_start_us, window_failures, consecutive_failures, locked_until_us) VALUES ($1, $2, $3, $4, $5) ON CONFLICT (user_id) DO UPDATE SET window_start_us = excluded.window_start_us, window_failures = excluded.window_failures, consecutive_failures = excluded.consecutive_failures, locked_until_us = excluded.locked_until_us",
@@ -434,7 +445,7 @@ impl Store for PgStore {
         .execute(&mut *tx)
         .await?;
         tx.commit().await?;
-        Ok((next, effect))
+        Ok(Some((next, effect)))
     }
 
     async fn reset_sign_in_failures(&self, user_id: i64) -> Result<(), StoreError> {
@@ -456,7 +467,11 @@ impl Store for PgStore {
         }
     }
 
-    async fn record_client_failure(&self, client_key: &[u8; 32], now_us: i64) -> Result<IpBucket, StoreError> {
+    async fn begin_client_attempt(
+        &self,
+        client_key: &[u8; 32],
+        now_us: i64,
+    ) -> Result<Result<IpBucket, u64>, StoreError> {
         let mut tx = self.pool.begin().await?;
         sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended('client_throttle:' || encode($1, 'hex'), 0))")
             .bind(client_key.as_slice())
@@ -473,6 +488,10 @@ impl Store for PgStore {
             }
             None => IpBucket::full(now_us),
         };
+        if let Some(retry_after_secs) = current.retry_after_secs(now_us) {
+            tx.rollback().await?;
+            return Ok(Err(retry_after_secs));
+        }
         let next = current.after_failure(now_us);
         sqlx::query(
             "INSERT INTO client_throttle (client_key, milli_tokens, updated_at_us) VALUES ($1, $2, $3) ON CONFLICT (client_key) DO UPDATE SET milli_tokens = excluded.milli_tokens, updated_at_us = excluded.updated_at_us",
@@ -483,7 +502,17 @@ impl Store for PgStore {
         .execute(&mut *tx)
         .await?;
         tx.commit().await?;
-        Ok(next)
+        Ok(Ok(next))
+    }
+
+    async fn refund_client_attempt(&self, client_key: &[u8; 32]) -> Result<(), StoreError> {
+        sqlx::query(
+            "UPDATE client_throttle SET milli_tokens = LEAST(milli_tokens + 1000, 100000) WHERE client_key = $1",
+        )
+        .bind(client_key.as_slice())
+        .execute(&self.pool)
+        .await?;
+        Ok(())
     }
 
     async fn append_audit(&self, entry: NewEntry) -> Result<Entry, StoreError> {

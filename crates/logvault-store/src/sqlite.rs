@@ -398,12 +398,19 @@ impl Store for SqliteStore {
         Ok(())
     }
 
-    async fn confirm_totp(&self, user_id: i64, step: i64, recovery_hashes: &[[u8; 32]]) -> Result<(), StoreError> {
+    async fn confirm_totp(
+        &self,
+        user_id: i64,
+        step: i64,
+        recovery_hashes: &[[u8; 32]],
+        secret_sealed: &[u8],
+    ) -> Result<(), StoreError> {
         let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
         let done =
-            sqlx::query("UPDATE user_totp SET confirmed = 1, last_used_step = ? WHERE user_id = ? AND confirmed = 0")
+            sqlx::query("UPDATE user_totp SET confirmed = 1, last_used_step = ? WHERE user_id = ? AND confirmed = 0 AND secret_sealed = ?")
                 .bind(step)
                 .bind(user_id)
+                .bind(secret_sealed)
                 .execute(&mut *tx)
                 .await?;
         if done.rows_affected() == 0 {
@@ -461,9 +468,9 @@ impl Store for SqliteStore {
         Ok(failures.unwrap_or(0))
     }
 
-    async fn record_mfa_failure(&self, user_id: i64, step: i64) -> Result<i64, StoreError> {
+    async fn record_mfa_attempt(&self, user_id: i64, step: i64) -> Result<i64, StoreError> {
         let failures: i64 = sqlx::query_scalar(
-            "INSERT INTO mfa_failures (user_id, step, failures) VALUES (?, ?, 1) ON CONFLICT (user_id) DO UPDATE SET failures = CASE WHEN mfa_failures.step = excluded.step THEN mfa_failures.failures + 1 ELSE 1 END, step = excluded.step RETURNING failures",
+            "INSERT INTO mfa_failures (user_id, step, failures) VALUES (?, ?, 1) ON CONFLICT (user_id) DO UPDATE SET failures = CASE WHEN excluded.step > mfa_failures.step THEN 1 ELSE mfa_failures.failures + 1 END, step = max(mfa_failures.step, excluded.step) RETURNING failures",
         )
         .bind(user_id)
         .bind(step)
@@ -482,17 +489,21 @@ impl Store for SqliteStore {
         row.as_ref().map_or(Ok(AccountCounters::default()), counters_from_row)
     }
 
-    async fn record_sign_in_failure(
+    async fn begin_sign_in_attempt(
         &self,
         user_id: i64,
         now_us: i64,
-    ) -> Result<(AccountCounters, FailureEffect), StoreError> {
+    ) -> Result<Option<(AccountCounters, FailureEffect)>, StoreError> {
         let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
         let row = sqlx::query("SELECT window_start_us, window_failures, consecutive_failures, locked_until_us FROM sign_in_failures WHERE user_id = ?")
             .bind(user_id)
             .fetch_optional(&mut *tx)
             .await?;
         let current = row.as_ref().map_or(Ok(AccountCounters::default()), counters_from_row)?;
+        if current.is_locked(now_us) {
+            tx.rollback().await?;
+            return Ok(None);
+        }
         let (next, effect) = current.after_failure(now_us);
         sqlx::query(
             "INSERT INTO sign_in_failures (user_id, window_start_us, window_failures, consecutive_failures, locked_until_us) VALUES (?, ?, ?, ?, ?) ON CONFLICT (user_id) DO UPDATE SET window_start_us = excluded.window_start_us, window_failures = excluded.window_failures, consecutive_failures = excluded.consecutive_failures, locked_until_us = excluded.locked_until_us",
@@ -505,7 +516,7 @@ impl Store for SqliteStore {
         .execute(&mut *tx)
         .await?;
         tx.commit().await?;
-        Ok((next, effect))
+        Ok(Some((next, effect)))
     }
 
     async fn reset_sign_in_failures(&self, user_id: i64) -> Result<(), StoreError> {
@@ -527,7 +538,11 @@ impl Store for SqliteStore {
         }
     }
 
-    async fn record_client_failure(&self, client_key: &[u8; 32], now_us: i64) -> Result<IpBucket, StoreError> {
+    async fn begin_client_attempt(
+        &self,
+        client_key: &[u8; 32],
+        now_us: i64,
+    ) -> Result<Result<IpBucket, u64>, StoreError> {
         let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
         let row = sqlx::query("SELECT milli_tokens, updated_at_us FROM client_throttle WHERE client_key = ?")
             .bind(client_key.as_slice())
@@ -539,6 +554,10 @@ impl Store for SqliteStore {
             }
             None => IpBucket::full(now_us),
         };
+        if let Some(retry_after_secs) = current.retry_after_secs(now_us) {
+            tx.rollback().await?;
+            return Ok(Err(retry_after_secs));
+        }
         let next = current.after_failure(now_us);
         sqlx::query(
             "INSERT INTO client_throttle (client_key, milli_tokens, updated_at_us) VALUES (?, ?, ?) ON CONFLICT (client_key) DO UPDATE SET milli_tokens = excluded.milli_tokens, updated_at_us = excluded.updated_at_us",
@@ -549,7 +568,15 @@ impl Store for SqliteStore {
         .execute(&mut *tx)
         .await?;
         tx.commit().await?;
-        Ok(next)
+        Ok(Ok(next))
+    }
+
+    async fn refund_client_attempt(&self, client_key: &[u8; 32]) -> Result<(), StoreError> {
+        sqlx::query("UPDATE client_throttle SET milli_tokens = min(milli_tokens + 1000, 100000) WHERE client_key = ?")
+            .bind(client_key.as_slice())
+            .execute(&self.pool)
+            .await?;
+        Ok(())
     }
 
     async fn append_audit(&self, entry: NewEntry) -> Result<Entry, StoreError> {

@@ -175,13 +175,15 @@ fn load_config(global: &GlobalArgs, overrides: Overrides) -> anyhow::Result<Conf
 
 async fn serve(config: Config) -> anyhow::Result<()> {
     logvault_server::telemetry::init(config.log.format, &config.log.filter)?;
+    // Registered before the server announces itself, so a signal sent right after "listening on" is handled.
+    let shutdown = shutdown_signal()?;
     let server = logvault_server::start(&config).await?;
     // The one line scripts and tests wait for; stdout, unlike the logs.
     println!("listening on {}", server.url());
     if let Some(addr) = server.metrics_addr {
         println!("metrics on http://{addr}/metrics");
     }
-    server.run_until(shutdown_signal()).await
+    server.run_until(shutdown).await
 }
 
 async fn migrate(config: Config, status_only: bool) -> anyhow::Result<()> {
@@ -202,23 +204,24 @@ async fn migrate(config: Config, status_only: bool) -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn shutdown_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
-    #[cfg(unix)]
-    let terminate = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut signal) => {
-                signal.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
+/// Resolves on SIGTERM or SIGINT (Ctrl-C). The handlers are registered when this is called, not when it is first
+/// awaited.
+#[cfg(unix)]
+fn shutdown_signal() -> anyhow::Result<impl std::future::Future<Output = ()>> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut terminate = signal(SignalKind::terminate()).context("could not listen for SIGTERM")?;
+    let mut interrupt = signal(SignalKind::interrupt()).context("could not listen for SIGINT")?;
+    Ok(async move {
+        tokio::select! {
+            _ = terminate.recv() => {}
+            _ = interrupt.recv() => {}
         }
-    };
-    #[cfg(not(unix))]
-    let terminate = std::future::pending::<()>();
-    tokio::select! {
-        () = ctrl_c => {}
-        () = terminate => {}
-    }
+    })
+}
+
+#[cfg(not(unix))]
+fn shutdown_signal() -> anyhow::Result<impl std::future::Future<Output = ()>> {
+    Ok(async {
+        let _ = tokio::signal::ctrl_c().await;
+    })
 }

@@ -12,8 +12,9 @@ use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use logvault_core::audit::{INSTANCE_CHAIN, NewEntry, Outcome};
+use logvault_core::throttle::FailureEffect;
 use logvault_core::totp::{self, TotpError, TotpSecret};
-use logvault_core::{envelope, recovery};
+use logvault_core::{envelope, password, recovery};
 use serde::{Deserialize, Serialize};
 
 use crate::auth::{self, PendingSecondFactor, Principal, now_us};
@@ -30,6 +31,13 @@ pub fn router() -> Router<AppState> {
         .route("/api/v1/auth/mfa", post(second_factor))
         .route("/api/v1/me/mfa/totp", post(start_enrolment))
         .route("/api/v1/me/mfa/totp/confirm", post(confirm_enrolment))
+}
+
+/// The current password, to start enrolment (a stolen session alone must not be able to add a second factor).
+/// No `Debug`: it is a secret.
+#[derive(Deserialize)]
+struct ReauthRequest {
+    password: String,
 }
 
 /// A code from an authenticator app or a recovery code. No `Debug`: it is a secret.
@@ -67,7 +75,12 @@ fn step_of(now_us: i64) -> i64 {
     now_us / 1_000_000 / 30
 }
 
-async fn start_enrolment(State(state): State<AppState>, principal: Principal) -> Result<Response, ApiError> {
+async fn start_enrolment(
+    State(state): State<AppState>,
+    principal: Principal,
+    ApiJson(body): ApiJson<ReauthRequest>,
+) -> Result<Response, ApiError> {
+    reauthenticate(&state, &principal, body.password).await?;
     let secret = TotpSecret::generate().map_err(|err| ApiError::Internal(err.into()))?;
     let sealed = envelope::seal(&state.totp_key, sealing_aad(principal.user.id).as_bytes(), secret.as_bytes())
         .map_err(|err| ApiError::Internal(err.into()))?;
@@ -76,7 +89,47 @@ async fn start_enrolment(State(state): State<AppState>, principal: Principal) ->
     let qr_svg = totp::provisioning_qr_svg(&otpauth_uri)
         .map_err(|_| ApiError::Unprocessable("the account name is too long for a QR code".to_owned()))?;
     let body = EnrolmentResponse { otpauth_uri, secret_base32: secret.to_base32().to_string(), qr_svg };
+    record_mfa_event(&state, &principal, "mfa.enrol_start", Outcome::Success).await?;
     Ok(Json(body).into_response())
+}
+
+/// Checks the signed-in user's password again (step-up); a wrong one is audited and refused.
+async fn reauthenticate(state: &AppState, principal: &Principal, password: String) -> Result<(), ApiError> {
+    let stored = state.store.user_credentials(&principal.user.email).await?.password_hash;
+    let hash = stored.as_deref().and_then(|h| password::PasswordHash::parse(h).ok());
+    let valid = auth::with_argon2_permit(state, move || match hash {
+        Some(hash) => matches!(password::verify_password(&password, &hash), password::Verification::Valid { .. }),
+        None => {
+            password::verify_against_dummy(&password);
+            false
+        }
+    })
+    .await?;
+    if !valid {
+        record_mfa_event(state, principal, "auth.reauthenticate", Outcome::Failure).await?;
+        return Err(ApiError::InvalidCredentials);
+    }
+    Ok(())
+}
+
+async fn record_mfa_event(
+    state: &AppState,
+    principal: &Principal,
+    action: &str,
+    outcome: Outcome,
+) -> Result<(), ApiError> {
+    let user = format!("user:{}", principal.user.id);
+    let entry = NewEntry {
+        chain_id: INSTANCE_CHAIN,
+        occurred_at_us: now_us(),
+        actor: user.clone(),
+        action: action.to_owned(),
+        target: Some(user),
+        outcome,
+        request_id: principal.request_id.clone(),
+        detail: Some("factor:totp".to_owned()),
+    };
+    auth::record(state, entry).await
 }
 
 async fn confirm_enrolment(
@@ -96,7 +149,7 @@ async fn confirm_enrolment(
         Err(_) => return Err(ApiError::InvalidCode),
     };
     let codes = recovery::generate_recovery_codes().map_err(|err| ApiError::Internal(err.into()))?;
-    state.store.confirm_totp(user_id, step, &codes.hashes(&state.recovery_key)).await?;
+    state.store.confirm_totp(user_id, step, &codes.hashes(&state.recovery_key), &record.secret_sealed).await?;
     auth::record(
         &state,
         NewEntry {
@@ -122,20 +175,11 @@ async fn second_factor(
     let user_id = pending.user_id;
     let now = now_us();
     let step = step_of(now);
-    if state.store.mfa_failures(user_id, step).await? >= MAX_WRONG_CODES_PER_STEP {
-        let retry_after_secs = u64::try_from(30 - (now / 1_000_000) % 30).unwrap_or(30);
-        return Err(ApiError::TooManyRequests { retry_after_secs });
-    }
-    let factor = verify_second_factor(&state, user_id, &body.code, now).await?;
     let target = format!("user:{user_id}");
-    let Some(factor) = factor else {
-        let failures = state.store.record_mfa_failure(user_id, step).await?;
-        auth::record(
-            &state,
-            sign_in_event(target.clone(), Outcome::Failure, pending.request_id.clone(), "factor:second"),
-        )
-        .await?;
-        if failures == MAX_WRONG_CODES_PER_STEP {
+    // Counted before the code is checked, so concurrent guesses are counted too.
+    let attempts = state.store.record_mfa_attempt(user_id, step).await?;
+    if attempts > MAX_WRONG_CODES_PER_STEP {
+        if attempts == MAX_WRONG_CODES_PER_STEP + 1 {
             let event = NewEntry {
                 chain_id: INSTANCE_CHAIN,
                 occurred_at_us: now,
@@ -148,8 +192,38 @@ async fn second_factor(
             };
             auth::record(&state, event).await?;
         }
+        let retry_after_secs = u64::try_from(30 - (now / 1_000_000) % 30).unwrap_or(30);
+        return Err(ApiError::TooManyRequests { retry_after_secs });
+    }
+    // Wrong codes also count toward the account's lockout (10 in 15 minutes; 100 in a row until an operator
+    // unlocks), so codes cannot be guessed step after step; a locked account is refused without a check.
+    let Some((_, effect)) = state.store.begin_sign_in_attempt(user_id, now).await? else {
+        auth::record(&state, sign_in_event(target, Outcome::Failure, pending.request_id, "factor:second;locked"))
+            .await?;
         return Err(ApiError::InvalidCode);
     };
+    let Some(factor) = verify_second_factor(&state, user_id, &body.code, now).await? else {
+        if effect != FailureEffect::Counted {
+            let detail = match effect {
+                FailureEffect::LockedUntilUnlocked => "until:operator-unlock",
+                _ => "minutes:15",
+            };
+            let event = NewEntry {
+                chain_id: INSTANCE_CHAIN,
+                occurred_at_us: now,
+                actor: "system".to_owned(),
+                action: "auth.lockout".to_owned(),
+                target: Some(target.clone()),
+                outcome: Outcome::Denied,
+                request_id: pending.request_id.clone(),
+                detail: Some(detail.to_owned()),
+            };
+            auth::record(&state, event).await?;
+        }
+        auth::record(&state, sign_in_event(target, Outcome::Failure, pending.request_id, "factor:second")).await?;
+        return Err(ApiError::InvalidCode);
+    };
+    state.store.reset_sign_in_failures(user_id).await?;
     // Rotate: the pending session ends, a full one begins.
     state.store.revoke_session(pending.session_id).await?;
     let (cookie, csrf_token) = auth::issue_session(&state, user_id, false).await?;

@@ -98,7 +98,8 @@ mod tests {
             totp_key: Arc::new(master.derive("totp")),
             recovery_key: Arc::new(master.derive("recovery")),
             trusted_proxies: Arc::new(Vec::new()),
-            password_verify_us: Arc::new(std::sync::atomic::AtomicU64::new(0)),
+            password_verify_us: 0,
+            argon2_permits: Arc::new(tokio::sync::Semaphore::new(2)),
         };
         let routes = health::router().route(
             "/boom",

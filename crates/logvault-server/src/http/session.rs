@@ -7,7 +7,6 @@
 use axum::Json;
 use axum::Router;
 use std::net::SocketAddr;
-use std::sync::atomic::Ordering;
 
 use axum::extract::{ConnectInfo, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
@@ -63,12 +62,14 @@ async fn login(
     let request_id = request_id.map(|id| id.0.0);
     let now = now_us();
 
-    // Per client address: refuse before any work once the address has used up its failures.
+    // Every attempt first takes a failure from its address's allowance and its account's counters, atomically;
+    // a success gives them back. Concurrent attempts therefore cannot slip past either limit.
     let client = auth::client_addr(peer.ip(), &headers, &state.trusted_proxies);
     let client_key = auth::client_key(client, &state.ip_log_salt);
-    if let Some(retry_after_secs) = state.store.client_bucket(&client_key, now).await?.retry_after_secs(now) {
-        return Err(ApiError::TooManyRequests { retry_after_secs });
-    }
+    let bucket = match state.store.begin_client_attempt(&client_key, now).await? {
+        Ok(bucket) => bucket,
+        Err(retry_after_secs) => return Err(ApiError::TooManyRequests { retry_after_secs }),
+    };
 
     let credentials = match Email::parse(&body.email) {
         Ok(email) => match state.store.user_credentials(&email).await {
@@ -79,26 +80,29 @@ async fn login(
         Err(_) => None,
     };
     let target = credentials.as_ref().map_or_else(|| "user:unknown".to_owned(), |c| format!("user:{}", c.user.id));
-    let locked = match &credentials {
-        Some(c) => state.store.account_counters(c.user.id).await?.is_locked(now),
-        None => false,
+    let account = match &credentials {
+        Some(c) => Some(state.store.begin_sign_in_attempt(c.user.id, now).await?),
+        None => None,
     };
+    let locked = matches!(account, Some(None));
 
     let outcome = if locked {
-        // No Argon2 work for a locked account, but the same wait, so the refusal looks like any wrong password.
-        let wait = state.password_verify_us.load(Ordering::Relaxed);
-        tokio::time::sleep(std::time::Duration::from_micros(wait)).await;
+        // No Argon2 work for a locked account, but the same wait (measured at start), so the refusal looks like any
+        // wrong password.
+        tokio::time::sleep(std::time::Duration::from_micros(state.password_verify_us)).await;
         SignIn::Refused { detail: "factor:password;locked" }
     } else {
-        // A stored hash that does not parse is treated like a missing one: the dummy verification keeps the timing.
+        // A stored hash that does not parse is treated like a missing one, and an over-long password like a wrong
+        // one: either way one dummy verification keeps the timing.
         let usable = credentials.as_ref().filter(|c| !c.user.disabled).and_then(|c| {
             c.password_hash.as_deref().and_then(|h| PasswordHash::parse(h).ok()).map(|h| (c.user.clone(), h))
         });
         let password = body.password;
+        let acceptable_length = password.chars().count() <= password::MAX_LENGTH;
         let started = std::time::Instant::now();
-        let outcome = match usable {
+        let outcome = match usable.filter(|_| acceptable_length) {
             Some((user, hash)) => {
-                let (verification, rehashed) = tokio::task::spawn_blocking(move || {
+                let (verification, rehashed) = auth::with_argon2_permit(&state, move || {
                     let verification = password::verify_password(&password, &hash);
                     // Upgrade an outdated hash while the password is at hand.
                     let rehashed = match verification {
@@ -107,8 +111,7 @@ async fn login(
                     };
                     (verification, rehashed)
                 })
-                .await
-                .map_err(|err| ApiError::Internal(err.into()))?;
+                .await?;
                 if let Some(rehashed) = rehashed {
                     state.store.set_password_hash(user.id, rehashed.as_str()).await?;
                 }
@@ -118,46 +121,50 @@ async fn login(
                 }
             }
             None => {
-                tokio::task::spawn_blocking(move || password::verify_against_dummy(&password))
-                    .await
-                    .map_err(|err| ApiError::Internal(err.into()))?;
+                let stand_in = if acceptable_length { password } else { "an over-long password".to_owned() };
+                auth::with_argon2_permit(&state, move || password::verify_against_dummy(&stand_in)).await?;
                 SignIn::Refused { detail: "factor:password" }
             }
         };
-        let elapsed = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);
-        state.password_verify_us.store(elapsed, Ordering::Relaxed);
+        // Whatever made a refusal quick (a hash that stops early on input it would never accept), it takes at least
+        // as long as a real verification.
+        if matches!(outcome, SignIn::Refused { .. }) {
+            let floor = std::time::Duration::from_micros(state.password_verify_us);
+            if let Some(remaining) = floor.checked_sub(started.elapsed()) {
+                tokio::time::sleep(remaining).await;
+            }
+        }
         outcome
     };
 
     let user = match outcome {
         SignIn::Accepted(user) => user,
         SignIn::Refused { detail } => {
-            auth::record(&state, sign_in_event(target.clone(), Outcome::Failure, request_id.clone(), detail)).await?;
-            if let Some(credentials) = &credentials
-                && !locked
+            if let Some(Some((_, effect))) = account
+                && effect != FailureEffect::Counted
             {
-                let (_, effect) = state.store.record_sign_in_failure(credentials.user.id, now).await?;
-                if effect != FailureEffect::Counted {
-                    let detail = match effect {
-                        FailureEffect::LockedUntilUnlocked => "until:operator-unlock",
-                        _ => "minutes:15",
-                    };
-                    let event = lockout_event(&target, "auth.lockout", request_id.clone(), detail);
-                    auth::record(&state, event).await?;
-                }
+                let detail = match effect {
+                    FailureEffect::LockedUntilUnlocked => "until:operator-unlock",
+                    _ => "minutes:15",
+                };
+                auth::record(&state, lockout_event(&target, "auth.lockout", request_id.clone(), detail)).await?;
             }
-            let bucket = state.store.record_client_failure(&client_key, now).await?;
-            if bucket.retry_after_secs(now).is_some() && bucket.milli_tokens < 1000 {
-                let event = lockout_event("client:throttled", "auth.client_throttled", request_id, "hours:24");
+            if bucket.retry_after_secs(now).is_some() {
+                let event = lockout_event("client:throttled", "auth.client_throttled", request_id.clone(), "hours:24");
                 auth::record(&state, event).await?;
             }
+            auth::record(&state, sign_in_event(target, Outcome::Failure, request_id, detail)).await?;
             return Err(ApiError::InvalidCredentials);
         }
     };
-    state.store.reset_sign_in_failures(user.id).await?;
+    state.store.refund_client_attempt(&client_key).await?;
 
-    // With a confirmed second factor the session stays pending until `POST /api/v1/auth/mfa`.
+    // With a confirmed second factor the session stays pending until `POST /api/v1/auth/mfa`, and the account's
+    // counters are cleared only once that succeeds (a known password must not reset the guard on the codes).
     let mfa_required = state.store.totp(user.id).await?.is_some_and(|totp| totp.confirmed);
+    if !mfa_required {
+        state.store.reset_sign_in_failures(user.id).await?;
+    }
     let (cookie, csrf_token) = auth::issue_session(&state, user.id, mfa_required).await?;
     let detail = if mfa_required { "factor:password;second-factor-pending" } else { "factor:password" };
     auth::record(&state, sign_in_event(target, Outcome::Success, request_id, detail)).await?;

@@ -99,7 +99,10 @@ async fn enrolled_member(app: &TestApp, email: &str) -> (Vec<u8>, Vec<String>) {
 
     let (client, mfa_required) = sign_in(app, email).await;
     assert!(!mfa_required, "no second factor yet");
-    let enrolment: Value = client.post("/api/v1/me/mfa/totp", json!({})).await.json().await.unwrap();
+    let refused = client.post("/api/v1/me/mfa/totp", json!({"password": "not my password, an impostor"})).await;
+    assert_problem(refused, 401, "invalid-credentials").await;
+    let enrolment: Value =
+        client.post("/api/v1/me/mfa/totp", json!({"password": PASSWORD})).await.json().await.unwrap();
     let uri = enrolment["otpauth_uri"].as_str().unwrap();
     assert!(uri.starts_with("otpauth://totp/Logvault:"), "{uri}");
     assert!(enrolment["qr_svg"].as_str().unwrap().contains("<svg"));

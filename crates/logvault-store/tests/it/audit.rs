@@ -48,12 +48,34 @@ conformance!(concurrent_appends_never_fork_the_chain, |db: TestDatabase| async m
 conformance!(the_database_refuses_to_update_or_delete_audit_entries, |db: TestDatabase| async move {
     db.store.append_audit(event(1, "x")).await.unwrap();
     let pool = db.raw_pool().await;
-    for sql in [
+    db.store.append_audit(event(1, "y")).await.unwrap();
+    let mut refused = vec![
         "UPDATE audit_log SET detail = 'forged'",
         "DELETE FROM audit_log",
         "DELETE FROM audit_heads",
         "UPDATE audit_heads SET seq = 7",
-    ] {
+        "UPDATE audit_heads SET seq = 3",
+        // An entry that does not extend the head, and one that skips ahead.
+        "INSERT INTO audit_log (chain_id, seq, occurred_at_us, actor, action, outcome, prev_hash, entry_hash) \
+         SELECT 1, 3, 0, 'x', 'forged', 'success', entry_hash, entry_hash FROM audit_log WHERE seq = 1",
+        "INSERT INTO audit_log (chain_id, seq, occurred_at_us, actor, action, outcome, prev_hash, entry_hash) \
+         SELECT 1, 4, 0, 'x', 'forged', 'success', entry_hash, entry_hash FROM audit_log WHERE seq = 2",
+        // A second head for a chain.
+        "INSERT INTO audit_heads (chain_id, seq, entry_hash) SELECT 1, 1, entry_hash FROM audit_log WHERE seq = 1",
+    ];
+    if db.engine == Engine::Sqlite {
+        // REPLACE deletes without firing DELETE triggers; the insert guards must stop it.
+        refused.push(
+            "INSERT OR REPLACE INTO audit_log (chain_id, seq, occurred_at_us, actor, action, outcome, prev_hash, \
+             entry_hash) SELECT chain_id, seq, occurred_at_us, actor, 'forged', outcome, prev_hash, entry_hash \
+             FROM audit_log WHERE seq = 1",
+        );
+        refused.push(
+            "INSERT OR REPLACE INTO audit_heads (chain_id, seq, entry_hash) \
+             SELECT 1, 1, entry_hash FROM audit_log WHERE seq = 1",
+        );
+    }
+    for sql in refused {
         let refused = pool.execute(sql).await;
         assert!(refused.is_err(), "{sql} was allowed");
     }

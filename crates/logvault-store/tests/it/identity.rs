@@ -88,7 +88,9 @@ conformance!(totp_steps_and_recovery_codes_are_single_use, |db: TestDatabase| as
     assert_eq!((record.secret_sealed.as_slice(), record.confirmed), (b"sealed-2".as_slice(), false));
     assert!(!db.store.use_totp_step(ana.id, 10).await.unwrap(), "an unconfirmed secret is no factor");
 
-    db.store.confirm_totp(ana.id, 100, &[[1; 32], [2; 32]]).await.unwrap();
+    let err = db.store.confirm_totp(ana.id, 100, &[[1; 32]], b"sealed-1").await.unwrap_err();
+    assert!(matches!(err, StoreError::Conflict { .. }), "confirmed a secret the user was not shown: {err:?}");
+    db.store.confirm_totp(ana.id, 100, &[[1; 32], [2; 32]], b"sealed-2").await.unwrap();
     let err = db.store.put_unconfirmed_totp(ana.id, b"sealed-3", 3).await.unwrap_err();
     assert!(matches!(err, StoreError::Conflict { .. }), "a confirmed secret was replaced: {err:?}");
     assert!(!db.store.use_totp_step(ana.id, 100).await.unwrap(), "the enrolment step was reused");
@@ -102,10 +104,11 @@ conformance!(totp_steps_and_recovery_codes_are_single_use, |db: TestDatabase| as
     assert_eq!(db.store.unused_recovery_codes(ana.id).await.unwrap(), [(0, [1; 32])]);
 
     assert_eq!(db.store.mfa_failures(ana.id, 7).await.unwrap(), 0);
-    assert_eq!(db.store.record_mfa_failure(ana.id, 7).await.unwrap(), 1);
-    assert_eq!(db.store.record_mfa_failure(ana.id, 7).await.unwrap(), 2);
-    assert_eq!(db.store.record_mfa_failure(ana.id, 8).await.unwrap(), 1, "a new step starts a new count");
-    assert_eq!(db.store.mfa_failures(ana.id, 7).await.unwrap(), 0);
+    assert_eq!(db.store.record_mfa_attempt(ana.id, 7).await.unwrap(), 1);
+    assert_eq!(db.store.record_mfa_attempt(ana.id, 7).await.unwrap(), 2);
+    assert_eq!(db.store.record_mfa_attempt(ana.id, 8).await.unwrap(), 1, "a new step starts a new count");
+    assert_eq!(db.store.record_mfa_attempt(ana.id, 7).await.unwrap(), 2, "a late request reopened an old step");
+    assert_eq!(db.store.mfa_failures(ana.id, 8).await.unwrap(), 2);
 });
 
 conformance!(sign_in_failures_lock_atomically_and_reset, |db: TestDatabase| async move {
@@ -113,7 +116,7 @@ conformance!(sign_in_failures_lock_atomically_and_reset, |db: TestDatabase| asyn
     let mut tasks = Vec::new();
     for _ in 0..10 {
         let store = db.store.clone();
-        tasks.push(tokio::spawn(async move { store.record_sign_in_failure(ana.id, 1_000_000).await }));
+        tasks.push(tokio::spawn(async move { store.begin_sign_in_attempt(ana.id, 1_000_000).await }));
     }
     for task in tasks {
         task.await.unwrap().unwrap();
@@ -121,11 +124,29 @@ conformance!(sign_in_failures_lock_atomically_and_reset, |db: TestDatabase| asyn
     let counters = db.store.account_counters(ana.id).await.unwrap();
     assert_eq!(counters.consecutive_failures, 10, "concurrent failures were lost");
     assert!(counters.is_locked(1_000_001));
+    assert_eq!(db.store.begin_sign_in_attempt(ana.id, 1_000_001).await.unwrap(), None, "a locked account counted");
+    assert_eq!(db.store.account_counters(ana.id).await.unwrap().consecutive_failures, 10);
     db.store.reset_sign_in_failures(ana.id).await.unwrap();
     assert!(!db.store.account_counters(ana.id).await.unwrap().is_locked(1_000_001));
 
     let key = [9u8; 32];
     assert_eq!(db.store.client_bucket(&key, 5).await.unwrap().milli_tokens, 100_000);
-    assert_eq!(db.store.record_client_failure(&key, 5).await.unwrap().milli_tokens, 99_000);
+    assert_eq!(db.store.begin_client_attempt(&key, 5).await.unwrap().unwrap().milli_tokens, 99_000);
     assert_eq!(db.store.client_bucket(&key, 5).await.unwrap().milli_tokens, 99_000);
+    db.store.refund_client_attempt(&key).await.unwrap();
+    db.store.refund_client_attempt(&key).await.unwrap();
+    assert_eq!(db.store.client_bucket(&key, 5).await.unwrap().milli_tokens, 100_000, "a refund overfilled");
+    // Concurrent attempts cannot take more than the bucket holds.
+    let mut tasks = Vec::new();
+    for _ in 0..120 {
+        let store = db.store.clone();
+        tasks.push(tokio::spawn(async move { store.begin_client_attempt(&[9u8; 32], 5).await }));
+    }
+    let mut allowed = 0;
+    for task in tasks {
+        if task.await.unwrap().unwrap().is_ok() {
+            allowed += 1;
+        }
+    }
+    assert_eq!(allowed, 100);
 });

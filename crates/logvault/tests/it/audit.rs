@@ -154,7 +154,7 @@ async fn user_unlock_clears_a_lockout_and_is_audited() {
     let mut now = 1_000_000_000;
     for _ in 0..100 {
         now = now.max(store.account_counters(user.id).await.unwrap().locked_until_us.min(i64::MAX - 1));
-        store.record_sign_in_failure(user.id, now).await.unwrap();
+        store.begin_sign_in_attempt(user.id, now).await.unwrap().expect("not locked yet");
         now += 60_000_000;
     }
     assert!(store.account_counters(user.id).await.unwrap().is_locked(i64::MAX - 1), "locked for good");
