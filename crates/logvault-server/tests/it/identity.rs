@@ -188,3 +188,52 @@ both_engines!(malformed_sign_in_bodies_are_problems_not_crashes, async |app: &Te
     let media = app.client.post(&url).body("email=a").send().await.unwrap();
     assert_problem(media, 415, "unsupported-media-type").await;
 });
+
+/// A session made directly in the store, with chosen timestamps; returns its cookie.
+async fn session_with_times(app: &TestApp, user_id: i64, last_seen_us: i64, expires_at_us: i64) -> String {
+    let token = logvault_core::token::SecretToken::generate("").unwrap();
+    app.server()
+        .store
+        .create_session(logvault_store::NewSession {
+            token_hash: token.digest(),
+            user_id,
+            now_us: last_seen_us,
+            expires_at_us,
+            mfa_pending: false,
+        })
+        .await
+        .unwrap();
+    format!("__Host-logvault_session={}", token.expose())
+}
+
+both_engines!(a_session_ends_after_30_idle_minutes_and_12_hours_in_any_case, async |app: &TestApp| {
+    let (_, user_id) = member(app, "Acme", "ana@example.test", Role::Viewer).await;
+    let now = logvault_server::auth::now_us();
+    let minute = 60 * 1_000_000;
+    let fresh = session_with_times(app, user_id, now - 29 * minute, now + 60 * minute).await;
+    assert_eq!(get_as(app, "/api/v1/me", &fresh).await.status(), 200);
+    let idle = session_with_times(app, user_id, now - 31 * minute, now + 60 * minute).await;
+    assert_problem(get_as(app, "/api/v1/me", &idle).await, 401, "unauthorized").await;
+    let expired = session_with_times(app, user_id, now - minute, now - 1).await;
+    assert_problem(get_as(app, "/api/v1/me", &expired).await, 401, "unauthorized").await;
+    // The absolute limit is set at sign-in: 12 hours.
+    let (cookie, _) = sign_in(app, "ana@example.test").await;
+    let token = cookie.split_once('=').unwrap().1;
+    let session = app.server().store.session_by_token_hash(&logvault_core::token::digest(token)).await.unwrap();
+    assert_eq!(session.expires_at_us - session.created_at_us, 12 * 60 * minute);
+});
+
+both_engines!(a_csrf_token_of_another_session_is_refused, async |app: &TestApp| {
+    member(app, "Acme", "ana@example.test", Role::Viewer).await;
+    let (first, _) = sign_in(app, "ana@example.test").await;
+    let (_, second_csrf) = sign_in(app, "ana@example.test").await;
+    let response = app
+        .client
+        .post(format!("{}/api/v1/auth/logout", app.url))
+        .header("cookie", &first)
+        .header("x-csrf-token", second_csrf)
+        .send()
+        .await
+        .unwrap();
+    assert_problem(response, 403, "csrf").await;
+});
