@@ -317,7 +317,8 @@ pub const TEMPLATE: &str = r#"# logvault.toml — every key is optional; shown h
 # max_body_bytes = 1048576
 # Seconds before a request is answered with 408.
 # request_timeout_secs = 30
-# Seconds a client has to send its request headers before the connection is closed.
+# Seconds a client has to send its request headers before the connection is closed. This also ends idle
+# HTTP/1.1 keep-alive connections: a reverse proxy in front should keep its idle upstream connections for less.
 # header_read_timeout_secs = 10
 # Addresses of reverse proxies whose X-Forwarded-For is believed (for per-client throttling); from anyone else it
 # is ignored.

@@ -37,6 +37,14 @@ pub enum RawPool {
 }
 
 impl RawPool {
+    /// Closes the pool, waiting for its connections to finish.
+    pub async fn close(&self) {
+        match self {
+            RawPool::Sqlite(pool) => pool.close().await,
+            RawPool::Postgres(pool) => pool.close().await,
+        }
+    }
+
     /// Executes one statement; returns the number of rows affected.
     pub async fn execute(&self, sql: &str) -> Result<u64, sqlx::Error> {
         let sql = sqlx::AssertSqlSafe(sql.to_owned());
@@ -214,14 +222,19 @@ macro_rules! conformance {
             async fn sqlite() {
                 let db = $crate::testing::TestDatabase::new($crate::Engine::Sqlite).await.expect("sqlite always runs");
                 let _keep = db.keep_alive();
+                let store = std::sync::Arc::clone(&db.store);
                 ($body)(db).await;
+                // Close before the test ends: connections finalised during process exit race OpenSSL's cleanup.
+                store.close().await;
             }
 
             #[tokio::test]
             async fn postgres() {
                 if let Some(db) = $crate::testing::TestDatabase::new($crate::Engine::Postgres).await {
                     let _keep = db.keep_alive();
+                    let store = std::sync::Arc::clone(&db.store);
                     ($body)(db).await;
+                    store.close().await;
                 }
             }
         }

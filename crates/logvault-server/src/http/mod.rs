@@ -124,5 +124,6 @@ mod tests {
 
         let response = app.oneshot(Request::get("/healthz").body(Body::empty()).unwrap()).await.unwrap();
         assert_eq!(response.status(), 200);
+        db.store.close().await;
     }
 }

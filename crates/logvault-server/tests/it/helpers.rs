@@ -97,9 +97,26 @@ impl TestApp {
     }
 }
 
+/// Stops the server and closes its store before the test ends. Leaving SQLite connections to be finalised on
+/// sqlx's worker threads while the process exits races SQLCipher against OpenSSL's exit-time cleanup (a SIGSEGV
+/// after all tests have passed).
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        if let Some(server) = self.server.take() {
+            tokio::task::block_in_place(|| {
+                tokio::runtime::Handle::current().block_on(async {
+                    let _ = server.shutdown().await;
+                });
+            });
+        }
+    }
+}
+
 /// A client that trusts exactly the server's certificate (or plain HTTP).
 pub fn client_for(server: &RunningServer) -> reqwest::Client {
-    let mut builder = reqwest::Client::builder();
+    // The server closes a keep-alive connection idle for its header-read timeout (10 s); a client must not reuse
+    // one that old, or its request can race the close (as browsers and proxies also avoid).
+    let mut builder = reqwest::Client::builder().pool_idle_timeout(std::time::Duration::from_secs(5));
     if let Some(pem) = &server.certificate_pem {
         let cert = reqwest::Certificate::from_pem(pem.as_bytes()).expect("server certificate parses");
         builder = builder.tls_certs_only([cert]);

@@ -62,6 +62,7 @@ async fn a_wrong_key_is_one_clear_error_and_changes_nothing_on_disk() {
     let store =
         logvault_store::open(Location::Sqlite { path, key: right.derive(SQLCIPHER_KEY_PURPOSE) }).await.unwrap();
     store.organisation_by_name(&OrgName::parse(CANARY).unwrap()).await.unwrap();
+    store.close().await;
 }
 
 #[tokio::test]
@@ -99,4 +100,5 @@ async fn sqlite_connections_use_wal_full_sync_foreign_keys_and_in_memory_temp_st
         assert_eq!(temp_store, 2, "temp_store must be MEMORY");
         assert!(!cipher.is_empty(), "not linked against SQLCipher");
     }
+    db.store.close().await;
 }

@@ -68,6 +68,7 @@ impl Instance {
         for sql in statements {
             pool.execute(sql).await.unwrap();
         }
+        pool.close().await;
     }
 }
 
@@ -166,6 +167,7 @@ async fn user_unlock_clears_a_lockout_and_is_audited() {
     assert!(!store.account_counters(user.id).await.unwrap().is_locked(now));
     let trail = store.audit_entries(logvault_core::audit::INSTANCE_CHAIN, 0, 10).await.unwrap();
     assert!(trail.iter().any(|e| e.action == "auth.unlock" && e.actor == "cli"), "{trail:?}");
+    store.close().await;
     let line = error_line(&run(instance.command().args(["user", "unlock", "--email", "nobody@example.test"])));
     assert!(line.contains("no user"), "{line}");
 }

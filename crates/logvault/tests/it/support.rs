@@ -102,7 +102,8 @@ pub fn client_trusting(data_dir: &Path) -> reqwest::Client {
     let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
     let pem = std::fs::read(data_dir.join("tls/self-signed-cert.pem")).expect("certificate written");
     let cert = reqwest::Certificate::from_pem(&pem).expect("certificate parses");
-    reqwest::Client::builder().tls_certs_only([cert]).build().expect("client builds")
+    let idle = Duration::from_secs(5);
+    reqwest::Client::builder().pool_idle_timeout(idle).tls_certs_only([cert]).build().expect("client builds")
 }
 
 /// Every file under `dir` with its content, to show a failed command changed nothing.
