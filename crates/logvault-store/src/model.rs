@@ -2,8 +2,9 @@
 
 use logvault_core::Email;
 use logvault_core::authz::Role;
+use time::OffsetDateTime;
 
-use crate::Organisation;
+use crate::{Organisation, StoreError};
 
 /// Proof that the caller may act within one organisation.
 ///
@@ -99,5 +100,16 @@ pub struct TotpRecord {
 
 pub(crate) fn hash32(bytes: Vec<u8>) -> Result<[u8; 32], crate::StoreError> {
     <[u8; 32]>::try_from(bytes.as_slice())
-        .map_err(|_| crate::StoreError::Database(sqlx::Error::Decode("stored hash is not 32 bytes".into())))
+        .map_err(|_| StoreError::Database(sqlx::Error::Decode("stored hash is not 32 bytes".into())))
+}
+
+pub(crate) fn parse_role(raw: &str) -> Result<Role, StoreError> {
+    Role::parse(raw).map_err(|err| StoreError::Database(sqlx::Error::Decode(Box::new(err))))
+}
+
+/// The current time, truncated to microseconds so it round-trips identically through both engines.
+pub(crate) fn now() -> OffsetDateTime {
+    let now = OffsetDateTime::now_utc();
+    let micros = now.microsecond();
+    now.replace_microsecond(micros).unwrap_or(now)
 }

@@ -13,8 +13,7 @@ use secrecy::{ExposeSecret, SecretString};
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 use sqlx::{ConnectOptions, Row};
 
-use crate::model::hash32;
-use crate::sqlite::{now, parse_role};
+use crate::model::{hash32, now, parse_role};
 use crate::{
     Credentials, Engine, Member, Membership, MigrationStatus, NewSession, OrgScope, Organisation, Session, Store,
     StoreError, TotpRecord, User,

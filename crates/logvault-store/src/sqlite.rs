@@ -14,9 +14,8 @@ use logvault_core::throttle::{AccountCounters, FailureEffect, IpBucket};
 use logvault_core::{Email, OrgName, SubKey};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{ConnectOptions, Row};
-use time::OffsetDateTime;
 
-use crate::model::hash32;
+use crate::model::{hash32, now, parse_role};
 use crate::{
     Credentials, Engine, Member, Membership, MigrationStatus, NewSession, OrgScope, Organisation, Session, Store,
     StoreError, TotpRecord, User,
@@ -698,10 +697,6 @@ fn entry_from_row(row: &sqlx::sqlite::SqliteRow) -> Result<Entry, StoreError> {
     })
 }
 
-pub(crate) fn parse_role(raw: &str) -> Result<Role, StoreError> {
-    Role::parse(raw).map_err(|err| StoreError::Database(sqlx::Error::Decode(Box::new(err))))
-}
-
 fn organisation_from_row(row: &sqlx::sqlite::SqliteRow) -> Result<Organisation, StoreError> {
     let name: String = row.try_get("name")?;
     Ok(Organisation {
@@ -709,11 +704,4 @@ fn organisation_from_row(row: &sqlx::sqlite::SqliteRow) -> Result<Organisation, 
         name: OrgName::parse(&name).map_err(|err| StoreError::Database(sqlx::Error::Decode(Box::new(err))))?,
         created_at: row.try_get("created_at")?,
     })
-}
-
-/// The current time, truncated to microseconds so it round-trips identically through both engines.
-pub(crate) fn now() -> OffsetDateTime {
-    let now = OffsetDateTime::now_utc();
-    let micros = now.microsecond();
-    now.replace_microsecond(micros).unwrap_or(now)
 }

@@ -20,7 +20,7 @@ use serde::{Deserialize, Serialize};
 use crate::auth::{self, PendingSecondFactor, Principal, now_us};
 use crate::error::ApiError;
 use crate::http::json::ApiJson;
-use crate::http::session::sign_in_event;
+use crate::http::session::{lockout_detail, lockout_event, sign_in_event};
 use crate::state::AppState;
 
 /// Wrong codes accepted per account per 30-second step.
@@ -180,16 +180,7 @@ async fn second_factor(
     let attempts = state.store.record_mfa_attempt(user_id, step).await?;
     if attempts > MAX_WRONG_CODES_PER_STEP {
         if attempts == MAX_WRONG_CODES_PER_STEP + 1 {
-            let event = NewEntry {
-                chain_id: INSTANCE_CHAIN,
-                occurred_at_us: now,
-                actor: "system".to_owned(),
-                action: "auth.mfa_throttled".to_owned(),
-                target: Some(target),
-                outcome: Outcome::Denied,
-                request_id: pending.request_id,
-                detail: Some("seconds:30".to_owned()),
-            };
+            let event = lockout_event(&target, "auth.mfa_throttled", pending.request_id, "seconds:30");
             auth::record(&state, event).await?;
         }
         let retry_after_secs = u64::try_from(30 - (now / 1_000_000) % 30).unwrap_or(30);
@@ -204,20 +195,7 @@ async fn second_factor(
     };
     let Some(factor) = verify_second_factor(&state, user_id, &body.code, now).await? else {
         if effect != FailureEffect::Counted {
-            let detail = match effect {
-                FailureEffect::LockedUntilUnlocked => "until:operator-unlock",
-                _ => "minutes:15",
-            };
-            let event = NewEntry {
-                chain_id: INSTANCE_CHAIN,
-                occurred_at_us: now,
-                actor: "system".to_owned(),
-                action: "auth.lockout".to_owned(),
-                target: Some(target.clone()),
-                outcome: Outcome::Denied,
-                request_id: pending.request_id.clone(),
-                detail: Some(detail.to_owned()),
-            };
+            let event = lockout_event(&target, "auth.lockout", pending.request_id.clone(), lockout_detail(effect));
             auth::record(&state, event).await?;
         }
         auth::record(&state, sign_in_event(target, Outcome::Failure, pending.request_id, "factor:second")).await?;

@@ -143,10 +143,7 @@ async fn login(
             if let Some(Some((_, effect))) = account
                 && effect != FailureEffect::Counted
             {
-                let detail = match effect {
-                    FailureEffect::LockedUntilUnlocked => "until:operator-unlock",
-                    _ => "minutes:15",
-                };
+                let detail = lockout_detail(effect);
                 auth::record(&state, lockout_event(&target, "auth.lockout", request_id.clone(), detail)).await?;
             }
             if bucket.retry_after_secs(now).is_some() {
@@ -179,7 +176,16 @@ enum SignIn {
     Refused { detail: &'static str },
 }
 
-fn lockout_event(target: &str, action: &str, request_id: Option<String>, detail: &str) -> NewEntry {
+/// How long a lock lasts, as an audit detail.
+pub(crate) fn lockout_detail(effect: FailureEffect) -> &'static str {
+    match effect {
+        FailureEffect::LockedUntilUnlocked => "until:operator-unlock",
+        FailureEffect::Locked | FailureEffect::Counted => "minutes:15",
+    }
+}
+
+/// An audit entry for a refusal the system imposed (lockout, throttling).
+pub(crate) fn lockout_event(target: &str, action: &str, request_id: Option<String>, detail: &str) -> NewEntry {
     NewEntry {
         chain_id: INSTANCE_CHAIN,
         occurred_at_us: now_us(),
