@@ -8,6 +8,9 @@ pub enum StoreError {
     NotFound { entity: &'static str },
     #[error("{entity} already exists")]
     Conflict { entity: &'static str },
+    /// The change would leave an organisation without an owner.
+    #[error("an organisation must keep at least one owner")]
+    LastOwner,
     #[error(
         "cannot decrypt the database {path}: wrong master key, or not an encrypted Logvault database \
          (check LOGVAULT_MASTER_KEY_FILE)"

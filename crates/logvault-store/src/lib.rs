@@ -23,7 +23,10 @@ use secrecy::SecretString;
 use time::OffsetDateTime;
 
 pub use error::StoreError;
-pub use model::{Credentials, Member, Membership, NewSession, OrgScope, Session, TotpRecord, User};
+pub use model::{
+    AcceptedInvitation, ApiToken, Credentials, EmailCode, Invitation, Member, Membership, NewApiToken, NewInvitation,
+    NewSession, OrgScope, Session, TotpRecord, User,
+};
 
 /// Which engine a store runs on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
@@ -198,6 +201,102 @@ pub trait Store: Send + Sync + std::fmt::Debug {
 
     /// Every chain that has entries or a head.
     async fn audit_chain_ids(&self) -> Result<Vec<i64>, StoreError>;
+
+    // Organisation policy.
+
+    async fn organisation(&self, scope: &OrgScope) -> Result<Organisation, StoreError>;
+
+    /// Whether the organisation requires a second factor of its members.
+    async fn require_mfa(&self, scope: &OrgScope) -> Result<bool, StoreError>;
+
+    async fn set_require_mfa(&self, scope: &OrgScope, require: bool) -> Result<(), StoreError>;
+
+    /// Whether any organisation the user belongs to requires a second factor.
+    async fn user_requires_mfa(&self, user_id: i64) -> Result<bool, StoreError>;
+
+    // Membership changes. Both keep at least one owner in the organisation (`LastOwner`), checked in the same
+    // transaction as the change, and both refuse (`Conflict`) if the member's role is no longer `expected`
+    // — the role the caller's authorisation decision was based on.
+
+    async fn member(&self, scope: &OrgScope, user_id: i64) -> Result<Member, StoreError>;
+
+    async fn change_role(&self, scope: &OrgScope, user_id: i64, expected: Role, role: Role) -> Result<(), StoreError>;
+
+    /// Removes the membership and revokes the member's API tokens of this organisation.
+    async fn remove_member(&self, scope: &OrgScope, user_id: i64, expected: Role) -> Result<(), StoreError>;
+
+    // Invitations: single use, expiring; the token is stored as its SHA-256.
+
+    async fn create_invitation(&self, scope: &OrgScope, invitation: NewInvitation) -> Result<Invitation, StoreError>;
+
+    /// Invitations neither accepted, revoked nor expired at `now_us`.
+    async fn invitations(&self, scope: &OrgScope, now_us: i64) -> Result<Vec<Invitation>, StoreError>;
+
+    async fn revoke_invitation(&self, scope: &OrgScope, invitation_id: i64) -> Result<Invitation, StoreError>;
+
+    /// The live invitation with this token hash; `NotFound` if it is unknown, used, revoked or expired.
+    async fn invitation_by_token(&self, token_hash: &[u8; 32], now_us: i64) -> Result<Invitation, StoreError>;
+
+    /// Uses the invitation, in one transaction: marks it accepted (once only), creates the account if there is none
+    /// for its address (with `name` and `password_hash`), gives an existing account without a password this one,
+    /// and adds the membership (an existing membership is left as it is).
+    async fn accept_invitation(
+        &self,
+        token_hash: &[u8; 32],
+        now_us: i64,
+        name: &str,
+        password_hash: Option<&str>,
+    ) -> Result<AcceptedInvitation, StoreError>;
+
+    // API tokens: stored as their SHA-256.
+
+    async fn create_api_token(&self, scope: &OrgScope, token: NewApiToken) -> Result<ApiToken, StoreError>;
+
+    async fn api_tokens(&self, scope: &OrgScope) -> Result<Vec<ApiToken>, StoreError>;
+
+    async fn revoke_api_token(&self, scope: &OrgScope, token_id: i64) -> Result<ApiToken, StoreError>;
+
+    /// The token with this hash, whatever its state (the caller checks expiry and revocation).
+    async fn api_token_by_hash(&self, token_hash: &[u8; 32]) -> Result<ApiToken, StoreError>;
+
+    async fn touch_api_token(&self, token_id: i64, now_us: i64) -> Result<(), StoreError>;
+
+    // A user's own sessions and account state.
+
+    /// The user's sessions that are neither revoked nor past their absolute expiry.
+    async fn user_sessions(&self, user_id: i64, now_us: i64) -> Result<Vec<Session>, StoreError>;
+
+    /// Revokes one of the user's own sessions; `false` if there is no such session of theirs.
+    async fn revoke_user_session(&self, user_id: i64, session_id: i64) -> Result<bool, StoreError>;
+
+    /// Revokes all of the user's sessions except `keep`; returns how many.
+    async fn revoke_other_sessions(&self, user_id: i64, keep: Option<i64>) -> Result<u64, StoreError>;
+
+    /// Disables or re-enables an account. Disabling revokes its sessions and API tokens in the same transaction.
+    async fn set_user_disabled(&self, user_id: i64, disabled: bool) -> Result<(), StoreError>;
+
+    /// Removes the user's TOTP and recovery codes; `false` if there was none.
+    async fn remove_totp(&self, user_id: i64) -> Result<bool, StoreError>;
+
+    async fn count_users(&self) -> Result<i64, StoreError>;
+
+    // Email sign-in codes.
+
+    /// Stores a new code for the user, replacing the previous one — unless the previous one was issued less than
+    /// `min_interval_us` ago (`false`, nothing changed).
+    async fn put_email_code(
+        &self,
+        user_id: i64,
+        code_hash: &[u8; 32],
+        now_us: i64,
+        expires_at_us: i64,
+        min_interval_us: i64,
+    ) -> Result<bool, StoreError>;
+
+    async fn email_code(&self, user_id: i64) -> Result<Option<EmailCode>, StoreError>;
+
+    /// Marks the code used if it is still `code_hash` and unused; `false` otherwise (used already, or replaced).
+    async fn use_email_code(&self, user_id: i64, code_hash: &[u8; 32]) -> Result<bool, StoreError>;
 
     /// Closes the pool, waiting for connections to finish (so an SQLite WAL is checkpointed cleanly).
     async fn close(&self);

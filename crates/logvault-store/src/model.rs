@@ -6,6 +6,14 @@ use time::OffsetDateTime;
 
 use crate::{Organisation, StoreError};
 
+/// The columns of an `api_tokens` row, in the order both engines select them.
+macro_rules! api_token_columns {
+    () => {
+        "id, org_id, user_id, name, role, created_at_us, expires_at_us, last_used_us, revoked"
+    };
+}
+pub(crate) use api_token_columns;
+
 /// Proof that the caller may act within one organisation.
 ///
 /// Every store call that reads or writes tenant data takes an `OrgScope`, and the only ways to get one are
@@ -112,4 +120,72 @@ pub(crate) fn now() -> OffsetDateTime {
     let now = OffsetDateTime::now_utc();
     let micros = now.microsecond();
     now.replace_microsecond(micros).unwrap_or(now)
+}
+
+/// An invitation to create. The token itself never reaches the store, only its SHA-256.
+#[derive(Debug, Clone)]
+pub struct NewInvitation {
+    pub email: Email,
+    pub role: Role,
+    pub token_hash: [u8; 32],
+    /// `None` for the operator's bootstrap setup link.
+    pub invited_by: Option<i64>,
+    pub now_us: i64,
+    pub expires_at_us: i64,
+}
+
+/// A pending invitation, as listed to the organisation's administrators.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Invitation {
+    pub id: i64,
+    pub org_id: i64,
+    pub email: Email,
+    pub role: Role,
+    pub invited_by: Option<i64>,
+    pub created_at_us: i64,
+    pub expires_at_us: i64,
+}
+
+/// The result of accepting an invitation: who is now a member, where, and as what.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AcceptedInvitation {
+    pub user: User,
+    pub org_id: i64,
+    pub role: Role,
+    /// The invitation created the account (rather than adding a membership to an existing one).
+    pub created_user: bool,
+}
+
+/// An API token to create. The token itself never reaches the store, only its SHA-256.
+#[derive(Debug, Clone)]
+pub struct NewApiToken {
+    pub user_id: i64,
+    pub name: String,
+    pub role: Role,
+    pub token_hash: [u8; 32],
+    pub now_us: i64,
+    pub expires_at_us: i64,
+}
+
+/// A stored API token: it acts for `user_id` in `org_id` with at most `role`.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct ApiToken {
+    pub id: i64,
+    pub org_id: i64,
+    pub user_id: i64,
+    pub name: String,
+    pub role: Role,
+    pub created_at_us: i64,
+    pub expires_at_us: i64,
+    pub last_used_us: Option<i64>,
+    pub revoked: bool,
+}
+
+/// A user's current email sign-in code (its keyed hash).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EmailCode {
+    pub code_hash: [u8; 32],
+    pub created_at_us: i64,
+    pub expires_at_us: i64,
+    pub used: bool,
 }

@@ -13,10 +13,10 @@ use secrecy::{ExposeSecret, SecretString};
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 use sqlx::{ConnectOptions, Row};
 
-use crate::model::{hash32, now, parse_role};
+use crate::model::{api_token_columns, hash32, now, parse_role};
 use crate::{
-    Credentials, Engine, Member, Membership, MigrationStatus, NewSession, OrgScope, Organisation, Session, Store,
-    StoreError, TotpRecord, User,
+    AcceptedInvitation, ApiToken, Credentials, EmailCode, Engine, Invitation, Member, Membership, MigrationStatus,
+    NewApiToken, NewInvitation, NewSession, OrgScope, Organisation, Session, Store, StoreError, TotpRecord, User,
 };
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
@@ -123,6 +123,417 @@ impl Store for PgStore {
         let rows =
             sqlx::query("SELECT id, name, created_at FROM organisations ORDER BY name").fetch_all(&self.pool).await?;
         rows.iter().map(organisation_from_row).collect()
+    }
+
+    async fn organisation(&self, scope: &OrgScope) -> Result<Organisation, StoreError> {
+        let row = sqlx::query("SELECT id, name, created_at FROM organisations WHERE id = $1")
+            .bind(scope.org_id())
+            .fetch_one(&self.pool)
+            .await
+            .map_err(|err| StoreError::from_sqlx("organisation", err))?;
+        organisation_from_row(&row)
+    }
+
+    async fn require_mfa(&self, scope: &OrgScope) -> Result<bool, StoreError> {
+        let require: bool = sqlx::query_scalar("SELECT require_mfa FROM organisations WHERE id = $1")
+            .bind(scope.org_id())
+            .fetch_one(&self.pool)
+            .await
+            .map_err(|err| StoreError::from_sqlx("organisation", err))?;
+        Ok(require)
+    }
+
+    async fn set_require_mfa(&self, scope: &OrgScope, require: bool) -> Result<(), StoreError> {
+        sqlx::query("UPDATE organisations SET require_mfa = $1 WHERE id = $2")
+            .bind(require)
+            .bind(scope.org_id())
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    async fn user_requires_mfa(&self, user_id: i64) -> Result<bool, StoreError> {
+        let require: bool = sqlx::query_scalar(
+            "SELECT EXISTS (SELECT 1 FROM memberships m JOIN organisations o ON o.id = m.org_id \
+             WHERE m.user_id = $1 AND o.require_mfa)",
+        )
+        .bind(user_id)
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(require)
+    }
+
+    async fn member(&self, scope: &OrgScope, user_id: i64) -> Result<Member, StoreError> {
+        let row = sqlx::query(
+            "SELECT u.id, u.email, u.name, u.disabled, u.created_at_us, m.role FROM memberships m \
+             JOIN users u ON u.id = m.user_id WHERE m.org_id = $1 AND m.user_id = $2",
+        )
+        .bind(scope.org_id())
+        .bind(user_id)
+        .fetch_one(&self.pool)
+        .await
+        .map_err(|err| StoreError::from_sqlx("member", err))?;
+        let role: String = row.try_get("role")?;
+        Ok(Member { user: user_from_row(&row)?, role: parse_role(&role)? })
+    }
+
+    async fn change_role(&self, scope: &OrgScope, user_id: i64, expected: Role, role: Role) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin().await?;
+        if expected == Role::Owner && role != Role::Owner {
+            pg_keep_an_owner(&mut tx, scope.org_id()).await?;
+        }
+        let done = sqlx::query("UPDATE memberships SET role = $1 WHERE org_id = $2 AND user_id = $3 AND role = $4")
+            .bind(role.as_str())
+            .bind(scope.org_id())
+            .bind(user_id)
+            .bind(expected.as_str())
+            .execute(&mut *tx)
+            .await?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::Conflict { entity: "membership" });
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn remove_member(&self, scope: &OrgScope, user_id: i64, expected: Role) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin().await?;
+        if expected == Role::Owner {
+            pg_keep_an_owner(&mut tx, scope.org_id()).await?;
+        }
+        let done = sqlx::query("DELETE FROM memberships WHERE org_id = $1 AND user_id = $2 AND role = $3")
+            .bind(scope.org_id())
+            .bind(user_id)
+            .bind(expected.as_str())
+            .execute(&mut *tx)
+            .await?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::Conflict { entity: "membership" });
+        }
+        sqlx::query("UPDATE api_tokens SET revoked = TRUE WHERE org_id = $1 AND user_id = $2")
+            .bind(scope.org_id())
+            .bind(user_id)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn create_invitation(&self, scope: &OrgScope, invitation: NewInvitation) -> Result<Invitation, StoreError> {
+        let id: i64 = sqlx::query_scalar(
+            "INSERT INTO invitations (org_id, email, role, token_hash, invited_by, created_at_us, expires_at_us) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id",
+        )
+        .bind(scope.org_id())
+        .bind(invitation.email.as_str())
+        .bind(invitation.role.as_str())
+        .bind(invitation.token_hash.as_slice())
+        .bind(invitation.invited_by)
+        .bind(invitation.now_us)
+        .bind(invitation.expires_at_us)
+        .fetch_one(&self.pool)
+        .await
+        .map_err(|err| StoreError::from_sqlx("invitation", err))?;
+        Ok(Invitation {
+            id,
+            org_id: scope.org_id(),
+            email: invitation.email,
+            role: invitation.role,
+            invited_by: invitation.invited_by,
+            created_at_us: invitation.now_us,
+            expires_at_us: invitation.expires_at_us,
+        })
+    }
+
+    async fn invitations(&self, scope: &OrgScope, now_us: i64) -> Result<Vec<Invitation>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT id, org_id, email, role, invited_by, created_at_us, expires_at_us FROM invitations \
+             WHERE org_id = $1 AND accepted_at_us IS NULL AND revoked = FALSE AND expires_at_us > $2 ORDER BY id",
+        )
+        .bind(scope.org_id())
+        .bind(now_us)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(invitation_from_row).collect()
+    }
+
+    async fn revoke_invitation(&self, scope: &OrgScope, invitation_id: i64) -> Result<Invitation, StoreError> {
+        let row = sqlx::query(
+            "UPDATE invitations SET revoked = TRUE WHERE id = $1 AND org_id = $2 AND accepted_at_us IS NULL AND revoked = FALSE \
+             RETURNING id, org_id, email, role, invited_by, created_at_us, expires_at_us",
+        )
+        .bind(invitation_id)
+        .bind(scope.org_id())
+        .fetch_one(&self.pool)
+        .await
+        .map_err(|err| StoreError::from_sqlx("invitation", err))?;
+        invitation_from_row(&row)
+    }
+
+    async fn invitation_by_token(&self, token_hash: &[u8; 32], now_us: i64) -> Result<Invitation, StoreError> {
+        let row = sqlx::query(
+            "SELECT id, org_id, email, role, invited_by, created_at_us, expires_at_us FROM invitations \
+             WHERE token_hash = $1 AND accepted_at_us IS NULL AND revoked = FALSE AND expires_at_us > $2",
+        )
+        .bind(token_hash.as_slice())
+        .bind(now_us)
+        .fetch_one(&self.pool)
+        .await
+        .map_err(|err| StoreError::from_sqlx("invitation", err))?;
+        invitation_from_row(&row)
+    }
+
+    async fn accept_invitation(
+        &self,
+        token_hash: &[u8; 32],
+        now_us: i64,
+        name: &str,
+        password_hash: Option<&str>,
+    ) -> Result<AcceptedInvitation, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let row = sqlx::query(
+            "UPDATE invitations SET accepted_at_us = $1 \
+             WHERE token_hash = $2 AND accepted_at_us IS NULL AND revoked = FALSE AND expires_at_us > $3 \
+             RETURNING org_id, email, role",
+        )
+        .bind(now_us)
+        .bind(token_hash.as_slice())
+        .bind(now_us)
+        .fetch_one(&mut *tx)
+        .await
+        .map_err(|err| StoreError::from_sqlx("invitation", err))?;
+        let org_id: i64 = row.try_get("org_id")?;
+        let email: String = row.try_get("email")?;
+        let role = parse_role(&row.try_get::<String, _>("role")?)?;
+        let existing = sqlx::query("SELECT id, email, name, disabled, created_at_us FROM users WHERE email = $1")
+            .bind(&email)
+            .fetch_optional(&mut *tx)
+            .await?;
+        let (user, created_user) = match existing {
+            Some(row) => {
+                let user = user_from_row(&row)?;
+                if let Some(hash) = password_hash {
+                    sqlx::query("UPDATE users SET password_hash = $1 WHERE id = $2 AND password_hash IS NULL")
+                        .bind(hash)
+                        .bind(user.id)
+                        .execute(&mut *tx)
+                        .await?;
+                }
+                (user, false)
+            }
+            None => {
+                let row = sqlx::query(
+                    "INSERT INTO users (email, name, password_hash, created_at_us) VALUES ($1, $2, $3, $4) \
+                     RETURNING id, email, name, disabled, created_at_us",
+                )
+                .bind(&email)
+                .bind(name)
+                .bind(password_hash)
+                .bind(now_us)
+                .fetch_one(&mut *tx)
+                .await?;
+                (user_from_row(&row)?, true)
+            }
+        };
+        sqlx::query(
+            "INSERT INTO memberships (org_id, user_id, role, created_at_us) VALUES ($1, $2, $3, $4) \
+             ON CONFLICT (org_id, user_id) DO NOTHING",
+        )
+        .bind(org_id)
+        .bind(user.id)
+        .bind(role.as_str())
+        .bind(now_us)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(AcceptedInvitation { user, org_id, role, created_user })
+    }
+
+    async fn create_api_token(&self, scope: &OrgScope, token: NewApiToken) -> Result<ApiToken, StoreError> {
+        let id: i64 = sqlx::query_scalar(
+            "INSERT INTO api_tokens (org_id, user_id, name, role, token_hash, created_at_us, expires_at_us) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id",
+        )
+        .bind(scope.org_id())
+        .bind(token.user_id)
+        .bind(&token.name)
+        .bind(token.role.as_str())
+        .bind(token.token_hash.as_slice())
+        .bind(token.now_us)
+        .bind(token.expires_at_us)
+        .fetch_one(&self.pool)
+        .await
+        .map_err(|err| StoreError::from_sqlx("api token", err))?;
+        Ok(ApiToken {
+            id,
+            org_id: scope.org_id(),
+            user_id: token.user_id,
+            name: token.name,
+            role: token.role,
+            created_at_us: token.now_us,
+            expires_at_us: token.expires_at_us,
+            last_used_us: None,
+            revoked: false,
+        })
+    }
+
+    async fn api_tokens(&self, scope: &OrgScope) -> Result<Vec<ApiToken>, StoreError> {
+        let rows =
+            sqlx::query(concat!("SELECT ", api_token_columns!(), " FROM api_tokens WHERE org_id = $1 ORDER BY id"))
+                .bind(scope.org_id())
+                .fetch_all(&self.pool)
+                .await?;
+        rows.iter().map(api_token_from_row).collect()
+    }
+
+    async fn revoke_api_token(&self, scope: &OrgScope, token_id: i64) -> Result<ApiToken, StoreError> {
+        let row = sqlx::query(concat!(
+            "UPDATE api_tokens SET revoked = TRUE WHERE id = $1 AND org_id = $2 RETURNING ",
+            api_token_columns!()
+        ))
+        .bind(token_id)
+        .bind(scope.org_id())
+        .fetch_one(&self.pool)
+        .await
+        .map_err(|err| StoreError::from_sqlx("api token", err))?;
+        api_token_from_row(&row)
+    }
+
+    async fn api_token_by_hash(&self, token_hash: &[u8; 32]) -> Result<ApiToken, StoreError> {
+        let row = sqlx::query(concat!("SELECT ", api_token_columns!(), " FROM api_tokens WHERE token_hash = $1"))
+            .bind(token_hash.as_slice())
+            .fetch_one(&self.pool)
+            .await
+            .map_err(|err| StoreError::from_sqlx("api token", err))?;
+        api_token_from_row(&row)
+    }
+
+    async fn touch_api_token(&self, token_id: i64, now_us: i64) -> Result<(), StoreError> {
+        sqlx::query("UPDATE api_tokens SET last_used_us = GREATEST(coalesce(last_used_us, 0), $1) WHERE id = $2")
+            .bind(now_us)
+            .bind(token_id)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    async fn user_sessions(&self, user_id: i64, now_us: i64) -> Result<Vec<Session>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT id, user_id, created_at_us, last_seen_us, expires_at_us, revoked, mfa_pending \
+             FROM sessions WHERE user_id = $1 AND revoked = FALSE AND expires_at_us > $2 ORDER BY id",
+        )
+        .bind(user_id)
+        .bind(now_us)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(session_from_row).collect()
+    }
+
+    async fn revoke_user_session(&self, user_id: i64, session_id: i64) -> Result<bool, StoreError> {
+        let done = sqlx::query("UPDATE sessions SET revoked = TRUE WHERE id = $1 AND user_id = $2 AND revoked = FALSE")
+            .bind(session_id)
+            .bind(user_id)
+            .execute(&self.pool)
+            .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn revoke_other_sessions(&self, user_id: i64, keep: Option<i64>) -> Result<u64, StoreError> {
+        let done = sqlx::query(
+            "UPDATE sessions SET revoked = TRUE WHERE user_id = $1 AND revoked = FALSE AND id IS DISTINCT FROM $2",
+        )
+        .bind(user_id)
+        .bind(keep)
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected())
+    }
+
+    async fn set_user_disabled(&self, user_id: i64, disabled: bool) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let done = sqlx::query("UPDATE users SET disabled = $1 WHERE id = $2")
+            .bind(disabled)
+            .bind(user_id)
+            .execute(&mut *tx)
+            .await?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::NotFound { entity: "user" });
+        }
+        if disabled {
+            sqlx::query("UPDATE sessions SET revoked = TRUE WHERE user_id = $1")
+                .bind(user_id)
+                .execute(&mut *tx)
+                .await?;
+            sqlx::query("UPDATE api_tokens SET revoked = TRUE WHERE user_id = $1")
+                .bind(user_id)
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn remove_totp(&self, user_id: i64) -> Result<bool, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        sqlx::query("DELETE FROM recovery_codes WHERE user_id = $1").bind(user_id).execute(&mut *tx).await?;
+        let done = sqlx::query("DELETE FROM user_totp WHERE user_id = $1").bind(user_id).execute(&mut *tx).await?;
+        tx.commit().await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn count_users(&self) -> Result<i64, StoreError> {
+        Ok(sqlx::query_scalar("SELECT count(*) FROM users").fetch_one(&self.pool).await?)
+    }
+
+    async fn put_email_code(
+        &self,
+        user_id: i64,
+        code_hash: &[u8; 32],
+        now_us: i64,
+        expires_at_us: i64,
+        min_interval_us: i64,
+    ) -> Result<bool, StoreError> {
+        let done = sqlx::query(
+            "INSERT INTO email_codes (user_id, code_hash, created_at_us, expires_at_us) VALUES ($1, $2, $3, $4) \
+             ON CONFLICT (user_id) DO UPDATE SET code_hash = excluded.code_hash, \
+             created_at_us = excluded.created_at_us, expires_at_us = excluded.expires_at_us, used = FALSE \
+             WHERE email_codes.created_at_us <= excluded.created_at_us - $5",
+        )
+        .bind(user_id)
+        .bind(code_hash.as_slice())
+        .bind(now_us)
+        .bind(expires_at_us)
+        .bind(min_interval_us)
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn email_code(&self, user_id: i64) -> Result<Option<EmailCode>, StoreError> {
+        let row =
+            sqlx::query("SELECT code_hash, created_at_us, expires_at_us, used FROM email_codes WHERE user_id = $1")
+                .bind(user_id)
+                .fetch_optional(&self.pool)
+                .await?;
+        row.map(|row| {
+            Ok(EmailCode {
+                code_hash: hash32(row.try_get("code_hash")?)?,
+                created_at_us: row.try_get("created_at_us")?,
+                expires_at_us: row.try_get("expires_at_us")?,
+                used: row.try_get("used")?,
+            })
+        })
+        .transpose()
+    }
+
+    async fn use_email_code(&self, user_id: i64, code_hash: &[u8; 32]) -> Result<bool, StoreError> {
+        let done =
+            sqlx::query("UPDATE email_codes SET used = TRUE WHERE user_id = $1 AND code_hash = $2 AND used = FALSE")
+                .bind(user_id)
+                .bind(code_hash.as_slice())
+                .execute(&self.pool)
+                .await?;
+        Ok(done.rows_affected() == 1)
     }
 
     async fn close(&self) {
@@ -263,15 +674,7 @@ impl Store for PgStore {
         .fetch_one(&self.pool)
         .await
         .map_err(|err| StoreError::from_sqlx("session", err))?;
-        Ok(Session {
-            id: row.try_get("id")?,
-            user_id: row.try_get("user_id")?,
-            created_at_us: row.try_get("created_at_us")?,
-            last_seen_us: row.try_get("last_seen_us")?,
-            expires_at_us: row.try_get("expires_at_us")?,
-            revoked: row.try_get("revoked")?,
-            mfa_pending: row.try_get("mfa_pending")?,
-        })
+        session_from_row(&row)
     }
 
     async fn touch_session(&self, session_id: i64, now_us: i64) -> Result<(), StoreError> {
@@ -595,6 +998,59 @@ impl Store for PgStore {
         .fetch_all(&self.pool)
         .await?)
     }
+}
+
+fn session_from_row(row: &sqlx::postgres::PgRow) -> Result<Session, StoreError> {
+    Ok(Session {
+        id: row.try_get("id")?,
+        user_id: row.try_get("user_id")?,
+        created_at_us: row.try_get("created_at_us")?,
+        last_seen_us: row.try_get("last_seen_us")?,
+        expires_at_us: row.try_get("expires_at_us")?,
+        revoked: row.try_get("revoked")?,
+        mfa_pending: row.try_get("mfa_pending")?,
+    })
+}
+
+fn invitation_from_row(row: &sqlx::postgres::PgRow) -> Result<Invitation, StoreError> {
+    let email: String = row.try_get("email")?;
+    Ok(Invitation {
+        id: row.try_get("id")?,
+        org_id: row.try_get("org_id")?,
+        email: Email::parse(&email).map_err(|err| StoreError::Database(sqlx::Error::Decode(Box::new(err))))?,
+        role: parse_role(&row.try_get::<String, _>("role")?)?,
+        invited_by: row.try_get("invited_by")?,
+        created_at_us: row.try_get("created_at_us")?,
+        expires_at_us: row.try_get("expires_at_us")?,
+    })
+}
+
+fn api_token_from_row(row: &sqlx::postgres::PgRow) -> Result<ApiToken, StoreError> {
+    Ok(ApiToken {
+        id: row.try_get("id")?,
+        org_id: row.try_get("org_id")?,
+        user_id: row.try_get("user_id")?,
+        name: row.try_get("name")?,
+        role: parse_role(&row.try_get::<String, _>("role")?)?,
+        created_at_us: row.try_get("created_at_us")?,
+        expires_at_us: row.try_get("expires_at_us")?,
+        last_used_us: row.try_get("last_used_us")?,
+        revoked: row.try_get("revoked")?,
+    })
+}
+
+/// Refuses (`LastOwner`) if the organisation has no owner other than the one about to be demoted or removed. The
+/// owners' rows are locked (`FOR UPDATE`), so two owners demoting each other at once cannot both succeed.
+async fn pg_keep_an_owner(tx: &mut sqlx::PgConnection, org_id: i64) -> Result<(), StoreError> {
+    let owners: Vec<i64> =
+        sqlx::query_scalar("SELECT user_id FROM memberships WHERE org_id = $1 AND role = 'owner' FOR UPDATE")
+            .bind(org_id)
+            .fetch_all(&mut *tx)
+            .await?;
+    if owners.len() <= 1 {
+        return Err(StoreError::LastOwner);
+    }
+    Ok(())
 }
 
 fn user_from_row(row: &sqlx::postgres::PgRow) -> Result<User, StoreError> {

@@ -1,0 +1,44 @@
+-- Access management: organisation policy, invitations (and the bootstrap setup link), API tokens, email sign-in
+-- codes. Every secret token or code is stored as a hash only.
+
+-- `require_mfa`: members without a second factor must enrol before they can use the organisation.
+ALTER TABLE organisations ADD COLUMN require_mfa INTEGER NOT NULL DEFAULT 0 CHECK (require_mfa IN (0, 1));
+
+-- Single-use, expiring invitations. `invited_by` is NULL for the operator's bootstrap setup link.
+CREATE TABLE invitations (
+    id              INTEGER PRIMARY KEY AUTOINCREMENT,
+    org_id          INTEGER NOT NULL REFERENCES organisations (id),
+    email           TEXT    NOT NULL,
+    role            TEXT    NOT NULL CHECK (role IN ('owner', 'admin', 'operator', 'viewer', 'auditor')),
+    token_hash      BLOB    NOT NULL UNIQUE,
+    invited_by      INTEGER REFERENCES users (id),
+    created_at_us   INTEGER NOT NULL,
+    expires_at_us   INTEGER NOT NULL,
+    accepted_at_us  INTEGER,
+    revoked         INTEGER NOT NULL DEFAULT 0 CHECK (revoked IN (0, 1))
+) STRICT;
+CREATE INDEX invitations_by_org ON invitations (org_id);
+
+-- API tokens act for their creator in one organisation, with a role no higher than the creator's.
+CREATE TABLE api_tokens (
+    id              INTEGER PRIMARY KEY AUTOINCREMENT,
+    org_id          INTEGER NOT NULL REFERENCES organisations (id),
+    user_id         INTEGER NOT NULL REFERENCES users (id),
+    name            TEXT    NOT NULL,
+    role            TEXT    NOT NULL CHECK (role IN ('owner', 'admin', 'operator', 'viewer', 'auditor')),
+    token_hash      BLOB    NOT NULL UNIQUE,
+    created_at_us   INTEGER NOT NULL,
+    expires_at_us   INTEGER NOT NULL,
+    last_used_us    INTEGER,
+    revoked         INTEGER NOT NULL DEFAULT 0 CHECK (revoked IN (0, 1))
+) STRICT;
+CREATE INDEX api_tokens_by_org ON api_tokens (org_id);
+
+-- At most one live email sign-in code per user: HMAC(key, request binding ‖ code).
+CREATE TABLE email_codes (
+    user_id         INTEGER PRIMARY KEY REFERENCES users (id),
+    code_hash       BLOB    NOT NULL,
+    created_at_us   INTEGER NOT NULL,
+    expires_at_us   INTEGER NOT NULL,
+    used            INTEGER NOT NULL DEFAULT 0 CHECK (used IN (0, 1))
+) STRICT;
