@@ -28,10 +28,14 @@ pub struct Config {
     pub listen: SocketAddr,
     /// Serve plain HTTP instead of HTTPS. Only behind a TLS-terminating reverse proxy.
     pub insecure_http: bool,
+    /// The external base URL used in links sent by email, e.g. `https://logvault.example.com`. Unset means
+    /// `https://localhost:{port of listen}`; see [`Config::public_base_url`].
+    pub public_url: Option<String>,
     pub tls: TlsConfig,
     pub log: LogConfig,
     pub metrics: MetricsConfig,
     pub http: HttpConfig,
+    pub smtp: SmtpConfig,
 }
 
 /// TLS certificate. Without both files a self-signed certificate is generated in data_dir/tls on first start.
@@ -88,6 +92,41 @@ pub struct HttpConfig {
     pub trusted_proxies: Vec<std::net::IpAddr>,
 }
 
+/// Outgoing email (sign-in codes, invitations, lockout notices). Without a host, email is disabled.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SmtpConfig {
+    /// The SMTP relay (submission server); unset disables email.
+    pub host: Option<String>,
+    /// 587 for STARTTLS (submission), 465 for implicit TLS (submissions).
+    pub port: u16,
+    /// How the connection is secured.
+    pub security: SmtpSecurity,
+    /// User name for SMTP authentication; set together with password.
+    pub username: Option<String>,
+    /// Password for SMTP authentication.
+    #[serde(serialize_with = "serialize_secret")]
+    pub password: Option<SecretString>,
+    /// Sender mailbox, e.g. `Logvault <logvault@example.com>`.
+    pub from: String,
+    /// Seconds for connecting and for each SMTP command before delivery is given up.
+    pub timeout_secs: u64,
+}
+
+/// How the SMTP connection is secured. The server certificate is checked against the system's trust store.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SmtpSecurity {
+    /// Plain connection upgraded with STARTTLS, which is required (usually port 587).
+    #[default]
+    Starttls,
+    /// TLS from the first byte (usually port 465).
+    Tls,
+    /// No encryption at all: only for a relay on the same host or in tests. Credentials are refused with it, since
+    /// they would cross the wire in clear.
+    None,
+}
+
 /// Values given on the command line; `None` leaves the lower layers in force. `Debug` redacts the database URL.
 #[derive(Clone, Default, Serialize)]
 pub struct Overrides {
@@ -141,6 +180,7 @@ const ENV_KEYS: &[(&str, &str, bool)] = &[
     ("MASTER_KEY_FILE", "master_key_file", true),
     ("LISTEN", "listen", true),
     ("INSECURE_HTTP", "insecure_http", false),
+    ("PUBLIC_URL", "public_url", true),
     ("TLS__CERT_FILE", "tls.cert_file", true),
     ("TLS__KEY_FILE", "tls.key_file", true),
     ("LOG__FORMAT", "log.format", true),
@@ -151,6 +191,13 @@ const ENV_KEYS: &[(&str, &str, bool)] = &[
     ("HTTP__REQUEST_TIMEOUT_SECS", "http.request_timeout_secs", false),
     ("HTTP__HEADER_READ_TIMEOUT_SECS", "http.header_read_timeout_secs", false),
     ("HTTP__TRUSTED_PROXIES", "http.trusted_proxies", false),
+    ("SMTP__HOST", "smtp.host", true),
+    ("SMTP__PORT", "smtp.port", false),
+    ("SMTP__SECURITY", "smtp.security", true),
+    ("SMTP__USERNAME", "smtp.username", true),
+    ("SMTP__PASSWORD", "smtp.password", true),
+    ("SMTP__FROM", "smtp.from", true),
+    ("SMTP__TIMEOUT_SECS", "smtp.timeout_secs", false),
 ];
 
 /// The shortest metrics bearer token accepted (an empty or short token would make /metrics guessable).
@@ -164,10 +211,12 @@ impl Default for Config {
             master_key_file: None,
             listen: SocketAddr::from(([127, 0, 0, 1], 8443)),
             insecure_http: false,
+            public_url: None,
             tls: TlsConfig::default(),
             log: LogConfig::default(),
             metrics: MetricsConfig::default(),
             http: HttpConfig::default(),
+            smtp: SmtpConfig::default(),
         }
     }
 }
@@ -185,6 +234,20 @@ impl Default for HttpConfig {
             request_timeout_secs: 30,
             header_read_timeout_secs: 10,
             trusted_proxies: Vec::new(),
+        }
+    }
+}
+
+impl Default for SmtpConfig {
+    fn default() -> SmtpConfig {
+        SmtpConfig {
+            host: None,
+            port: 587,
+            security: SmtpSecurity::Starttls,
+            username: None,
+            password: None,
+            from: "Logvault <logvault@localhost>".to_owned(),
+            timeout_secs: 10,
         }
     }
 }
@@ -251,7 +314,20 @@ impl Config {
                     .to_owned(),
             ));
         }
+        if let Some(public_url) = &self.public_url {
+            validate_public_url(public_url, self.insecure_http)?;
+        }
+        self.smtp.validate()?;
         Ok(())
+    }
+
+    /// The external base URL for links in emails, without a trailing slash: `public_url` if set, otherwise
+    /// `https://localhost:{port of listen}`.
+    pub fn public_base_url(&self) -> String {
+        match &self.public_url {
+            Some(url) => url.trim_end_matches('/').to_owned(),
+            None => format!("https://localhost:{}", self.listen.port()),
+        }
     }
 
     /// The effective configuration as TOML, with secrets redacted.
@@ -268,6 +344,44 @@ impl Config {
     pub fn master_key_path(&self) -> PathBuf {
         self.master_key_file.clone().unwrap_or_else(|| self.data_dir.join("master.key"))
     }
+}
+
+impl SmtpConfig {
+    fn validate(&self) -> Result<(), ConfigError> {
+        let invalid = |message: &str| Err(ConfigError::Invalid(message.to_owned()));
+        if self.host.as_deref().is_some_and(|host| host.trim().is_empty()) {
+            return invalid("smtp.host must not be empty (leave it unset to disable email)");
+        }
+        if self.port == 0 {
+            return invalid("smtp.port must be positive");
+        }
+        if self.timeout_secs == 0 {
+            return invalid("smtp.timeout_secs must be positive");
+        }
+        if self.username.is_some() != self.password.is_some() {
+            return invalid("smtp.username and smtp.password must be set together");
+        }
+        if self.username.is_some() && self.security == SmtpSecurity::None {
+            return invalid("smtp.security = \"none\" would send the password in clear; use \"starttls\" or \"tls\"");
+        }
+        if self.from.parse::<lettre::message::Mailbox>().is_err() {
+            return invalid("smtp.from must be a mailbox such as \"Logvault <logvault@example.com>\"");
+        }
+        Ok(())
+    }
+}
+
+/// An absolute `https://` URL (or `http://` when serving plain HTTP) without credentials, query or fragment.
+fn validate_public_url(raw: &str, insecure_http: bool) -> Result<(), ConfigError> {
+    let expected = if insecure_http { "an absolute https:// or http:// URL" } else { "an absolute https:// URL" };
+    let refuse = || Err(ConfigError::Invalid(format!("public_url must be {expected} without query or fragment")));
+    let Ok(url) = url::Url::parse(raw) else { return refuse() };
+    let scheme_ok = url.scheme() == "https" || (insecure_http && url.scheme() == "http");
+    let plain = url.username().is_empty() && url.password().is_none() && url.query().is_none();
+    if !scheme_ok || !plain || url.fragment().is_some() || url.host_str().is_none_or(str::is_empty) {
+        return refuse();
+    }
+    Ok(())
 }
 
 /// A commented example configuration listing every key with its default.
@@ -292,6 +406,11 @@ pub const TEMPLATE: &str = r#"# logvault.toml — every key is optional; shown h
 
 # Serve plain HTTP instead of HTTPS. Only behind a TLS-terminating reverse proxy.
 # insecure_http = false
+
+# The external base URL used in links sent by email (invitations, set-up links), as people reach this server,
+# e.g. through a reverse proxy. An https:// URL (http:// only with insecure_http); a path prefix is allowed.
+# Default: https://localhost:<port of listen>, which is only right for trying Logvault out.
+# public_url = "https://logvault.example.com"
 
 [tls]
 # PEM certificate chain and private key. Without both, a self-signed certificate is generated in
@@ -323,6 +442,26 @@ pub const TEMPLATE: &str = r#"# logvault.toml — every key is optional; shown h
 # Addresses of reverse proxies whose X-Forwarded-For is believed (for per-client throttling); from anyone else it
 # is ignored.
 # trusted_proxies = ["127.0.0.1"]
+
+[smtp]
+# Outgoing email: sign-in codes, invitations, set-up links and lockout notices. Without a host, email is
+# disabled. Environment: LOGVAULT_SMTP__HOST, LOGVAULT_SMTP__PORT, LOGVAULT_SMTP__SECURITY,
+# LOGVAULT_SMTP__USERNAME, LOGVAULT_SMTP__PASSWORD, LOGVAULT_SMTP__FROM, LOGVAULT_SMTP__TIMEOUT_SECS.
+# The SMTP relay (submission server).
+# host = "smtp.example.com"
+# 587 for STARTTLS (submission), 465 for implicit TLS (submissions).
+# port = 587
+# "starttls" (a plain connection upgraded with STARTTLS, which is required), "tls" (TLS from the first byte) or
+# "none" (no encryption at all: only for a relay on the same host or in tests; credentials are refused with it).
+# The server certificate is checked against the system's trust store.
+# security = "starttls"
+# Credentials for SMTP authentication, set together (prefer LOGVAULT_SMTP__PASSWORD for the password).
+# username = "logvault@example.com"
+# password = "app-password"
+# Sender mailbox shown to recipients.
+# from = "Logvault <logvault@localhost>"
+# Seconds for connecting and for each SMTP command before delivery is given up.
+# timeout_secs = 10
 "#;
 
 /// The environment layer: known keys only, empty means unset, text keys verbatim.
@@ -561,5 +700,100 @@ mod tests {
         assert!(!shown.contains("metrics-token-secret"), "{shown}");
         assert!(shown.contains("postgres://lv:[redacted]@db:5432/lv"), "{shown}");
         assert!(!format!("{config:?}").contains("hunter2-secret"));
+    }
+
+    #[test]
+    fn smtp_settings_come_from_the_environment_and_the_password_is_never_shown() {
+        let env = env_of(&[
+            ("SMTP__HOST", "smtp.example.test"),
+            ("SMTP__PORT", "465"),
+            ("SMTP__SECURITY", "tls"),
+            ("SMTP__USERNAME", "relay-user"),
+            ("SMTP__PASSWORD", "smtp-hunter2-secret"),
+            ("SMTP__FROM", "Logvault <noreply@example.test>"),
+            ("SMTP__TIMEOUT_SECS", "3"),
+            ("PUBLIC_URL", "https://logvault.example.test/"),
+        ]);
+        let config = Config::load_from(None, env, &Overrides::default()).unwrap();
+        assert_eq!(config.smtp.host.as_deref(), Some("smtp.example.test"));
+        assert_eq!(config.smtp.port, 465);
+        assert_eq!(config.smtp.security, SmtpSecurity::Tls);
+        assert_eq!(config.smtp.username.as_deref(), Some("relay-user"));
+        assert_eq!(config.smtp.password.as_ref().unwrap().expose_secret(), "smtp-hunter2-secret");
+        assert_eq!(config.smtp.from, "Logvault <noreply@example.test>");
+        assert_eq!(config.smtp.timeout_secs, 3);
+        assert_eq!(config.public_base_url(), "https://logvault.example.test");
+        let shown = config.to_redacted_toml().unwrap();
+        assert!(!shown.contains("smtp-hunter2-secret"), "{shown}");
+        assert!(shown.contains("password = \"[redacted]\""), "{shown}");
+        assert!(!format!("{config:?}").contains("smtp-hunter2-secret"));
+    }
+
+    #[test]
+    fn email_is_disabled_and_links_point_at_localhost_by_default() {
+        let config = Config::load_from(None, no_env, &Overrides::default()).unwrap();
+        assert!(config.smtp.host.is_none());
+        assert_eq!(config.smtp.port, 587);
+        assert_eq!(config.smtp.security, SmtpSecurity::Starttls);
+        assert_eq!(config.public_base_url(), "https://localhost:8443");
+    }
+
+    #[test]
+    fn the_public_url_must_be_an_absolute_https_url_and_errors_do_not_echo_it() {
+        for (url, insecure_http, accepted) in [
+            ("https://logvault.example.test", false, true),
+            ("https://logvault.example.test:8443/lv/", false, true),
+            ("http://logvault.example.test", true, true),
+            ("http://logvault.example.test", false, false),
+            ("ftp://logvault.example.test", true, false),
+            ("logvault.example.test", false, false),
+            ("/relative/path", false, false),
+            ("https://user:pw@logvault.example.test", false, false),
+            ("https://logvault.example.test/?next=x", false, false),
+        ] {
+            let config = Config { public_url: Some(url.to_owned()), insecure_http, ..Config::default() };
+            match config.validate() {
+                Ok(()) => assert!(accepted, "{url} was accepted"),
+                Err(err) => {
+                    assert!(!accepted, "{url} was refused: {err}");
+                    let err = err.to_string();
+                    assert!(err.contains("public_url"), "{err}");
+                    assert!(!err.contains(url), "{err}");
+                }
+            }
+        }
+        let config = Config { public_url: Some("https://lv.example.test/base/".to_owned()), ..Config::default() };
+        assert_eq!(config.public_base_url(), "https://lv.example.test/base");
+    }
+
+    #[test]
+    fn inconsistent_smtp_settings_are_refused() {
+        let with = |adjust: fn(&mut SmtpConfig)| {
+            let mut smtp = SmtpConfig { host: Some("smtp.example.test".to_owned()), ..SmtpConfig::default() };
+            adjust(&mut smtp);
+            Config { smtp, ..Config::default() }.validate().map_err(|err| err.to_string())
+        };
+        assert!(with(|_| {}).is_ok());
+        let err = with(|smtp| smtp.username = Some("user".to_owned())).unwrap_err();
+        assert!(err.contains("together"), "{err}");
+        let err = with(|smtp| {
+            smtp.username = Some("user".to_owned());
+            smtp.password = Some(SecretString::from("smtp-secret-in-clear"));
+            smtp.security = SmtpSecurity::None;
+        })
+        .unwrap_err();
+        assert!(err.contains("in clear"), "{err}");
+        assert!(!err.contains("smtp-secret-in-clear"), "{err}");
+        let err = with(|smtp| smtp.from = "not a mailbox".to_owned()).unwrap_err();
+        assert!(err.contains("smtp.from"), "{err}");
+        assert!(!err.contains("not a mailbox"), "{err}");
+        let err = with(|smtp| smtp.timeout_secs = 0).unwrap_err();
+        assert!(err.contains("smtp.timeout_secs"), "{err}");
+        let err = with(|smtp| smtp.host = Some(" ".to_owned())).unwrap_err();
+        assert!(err.contains("smtp.host"), "{err}");
+        let err = Config::load_from(None, env_of(&[("SMTP__SECURITY", "ssl")]), &Overrides::default())
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("smtp.security"), "{err}");
     }
 }

@@ -8,6 +8,7 @@ pub mod bootstrap;
 pub mod config;
 pub mod error;
 pub(crate) mod http;
+pub mod mail;
 pub mod server;
 mod state;
 pub mod telemetry;
