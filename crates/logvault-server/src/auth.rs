@@ -9,9 +9,9 @@ use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, header};
 use logvault_core::audit::{NewEntry, Outcome};
-use logvault_core::authz::Permission;
+use logvault_core::authz::{Permission, Role};
 use logvault_core::token;
-use logvault_store::{OrgScope, StoreError, User};
+use logvault_store::{ApiToken, OrgScope, StoreError, User};
 
 use crate::error::ApiError;
 use crate::http::middleware::RequestId;
@@ -28,15 +28,33 @@ pub const ABSOLUTE_TIMEOUT_US: i64 = 12 * 60 * 60 * 1_000_000;
 /// `last_seen` is written at most this often, to keep reads from becoming writes.
 const TOUCH_INTERVAL_US: i64 = 60 * 1_000_000;
 
-/// A signed-in user, authenticated by a live session.
+/// A signed-in user, authenticated by a live session or an API token.
 #[derive(Debug, Clone)]
 pub struct Principal {
     pub user: User,
-    pub session_id: i64,
-    /// The session token as presented, to derive the CSRF token from. Never logged.
-    session_token: String,
+    pub via: Via,
     pub request_id: Option<String>,
 }
+
+/// How a principal authenticated.
+#[derive(Debug, Clone)]
+pub enum Via {
+    /// The session cookie. The token as presented is kept to derive the CSRF token from; never logged.
+    Session { id: i64, token: String },
+    /// An API token (`Authorization: Bearer lv_…`): acts in its one organisation with at most its role.
+    ApiToken(ApiToken),
+}
+
+/// What the access guard established for an organisation route: the scope, and the role it was granted with.
+#[derive(Debug, Clone, Copy)]
+pub struct OrgAccess {
+    pub scope: OrgScope,
+    /// The member's role (for an API token, the member's role; the token's role only narrows what it may do).
+    pub role: Role,
+}
+
+/// The prefix of API tokens, so that secret scanners and people recognise them.
+pub const API_TOKEN_PREFIX: &str = "lv_";
 
 /// A signed-in user who has given their password but still owes the second factor. Opens only
 /// `POST /api/v1/auth/mfa`.
@@ -74,37 +92,81 @@ impl FromRequestParts<AppState> for Principal {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Principal, ApiError> {
+        // The route guard has usually authenticated the request already.
+        if let Some(principal) = parts.extensions.get::<Principal>() {
+            return Ok(principal.clone());
+        }
+        let request_id = parts.extensions.get::<RequestId>().map(|id| id.0.clone());
+        if let Some(presented) = bearer_token(&parts.headers) {
+            return api_token_principal(state, presented, request_id).await;
+        }
         let (session, token) = live_session(parts, state).await?;
         if session.mfa_pending {
             return Err(ApiError::Unauthorized);
         }
-        let user = match state.store.user_by_id(session.user_id).await {
-            Ok(user) if !user.disabled => user,
-            Ok(_) | Err(StoreError::NotFound { .. }) => return Err(ApiError::Unauthorized),
-            Err(err) => return Err(err.into()),
-        };
+        let user = enabled_user(state, session.user_id).await?;
         let now = now_us();
         if now.saturating_sub(session.last_seen_us) > TOUCH_INTERVAL_US {
             state.store.touch_session(session.id, now).await?;
         }
-        let request_id = parts.extensions.get::<RequestId>().map(|id| id.0.clone());
-        Ok(Principal { user, session_id: session.id, session_token: token, request_id })
+        Ok(Principal { user, via: Via::Session { id: session.id, token }, request_id })
     }
+}
+
+/// The user behind a session or token, unless the account is gone or disabled.
+async fn enabled_user(state: &AppState, user_id: i64) -> Result<User, ApiError> {
+    match state.store.user_by_id(user_id).await {
+        Ok(user) if !user.disabled => Ok(user),
+        Ok(_) | Err(StoreError::NotFound { .. }) => Err(ApiError::Unauthorized),
+        Err(err) => Err(err.into()),
+    }
+}
+
+/// Authenticates an API token: known (by its SHA-256), not revoked, not expired, its user enabled. Membership and
+/// role are checked per organisation request, so removing the member or lowering their role takes effect at once.
+async fn api_token_principal(
+    state: &AppState,
+    presented: &str,
+    request_id: Option<String>,
+) -> Result<Principal, ApiError> {
+    if !presented.starts_with(API_TOKEN_PREFIX) {
+        return Err(ApiError::Unauthorized);
+    }
+    let token = match state.store.api_token_by_hash(&token::digest(presented)).await {
+        Ok(token) => token,
+        Err(StoreError::NotFound { .. }) => return Err(ApiError::Unauthorized),
+        Err(err) => return Err(err.into()),
+    };
+    let now = now_us();
+    if token.revoked || now >= token.expires_at_us {
+        return Err(ApiError::Unauthorized);
+    }
+    let user = enabled_user(state, token.user_id).await?;
+    if token.last_used_us.is_none_or(|last| now.saturating_sub(last) > TOUCH_INTERVAL_US) {
+        state.store.touch_api_token(token.id, now).await?;
+    }
+    Ok(Principal { user, via: Via::ApiToken(token), request_id })
+}
+
+/// The token of an `Authorization: Bearer …` header, if any.
+fn bearer_token(headers: &HeaderMap) -> Option<&str> {
+    let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, token) = value.split_once(' ')?;
+    scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
 }
 
 impl FromRequestParts<AppState> for PendingSecondFactor {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<PendingSecondFactor, ApiError> {
+        if let Some(pending) = parts.extensions.get::<PendingSecondFactor>() {
+            return Ok(pending.clone());
+        }
         let (session, _) = live_session(parts, state).await?;
         if !session.mfa_pending {
             return Err(ApiError::Unprocessable("no second factor is pending for this session".to_owned()));
         }
-        match state.store.user_by_id(session.user_id).await {
-            Ok(user) if !user.disabled => {}
-            Ok(_) | Err(StoreError::NotFound { .. }) => return Err(ApiError::Unauthorized),
-            Err(err) => return Err(err.into()),
-        }
+        enabled_user(state, session.user_id).await?;
         let request_id = parts.extensions.get::<RequestId>().map(|id| id.0.clone());
         Ok(PendingSecondFactor { user_id: session.user_id, session_id: session.id, request_id })
     }
@@ -138,25 +200,62 @@ pub async fn issue_session(
 }
 
 impl Principal {
-    /// The CSRF token for this session (what state-changing requests must send in `X-CSRF-Token`).
-    pub fn csrf_token(&self, state: &AppState) -> String {
-        token::bound_token(&state.csrf_key, &self.session_token)
+    /// The session this principal signed in with; `None` for an API token.
+    pub fn session_id(&self) -> Option<i64> {
+        match &self.via {
+            Via::Session { id, .. } => Some(*id),
+            Via::ApiToken(_) => None,
+        }
     }
 
-    /// The scope of `org_id` if this user is a member whose role grants `permission`.
-    pub async fn scope(&self, state: &AppState, org_id: i64, permission: Permission) -> Result<OrgScope, ApiError> {
+    /// The CSRF token for this session (what state-changing requests must send in `X-CSRF-Token`); `None` for an
+    /// API token, which is not a browser credential and needs none.
+    pub fn csrf_token(&self, state: &AppState) -> Option<String> {
+        match &self.via {
+            Via::Session { token, .. } => Some(token::bound_token(&state.csrf_key, token)),
+            Via::ApiToken(_) => None,
+        }
+    }
+
+    /// The audit actor: the user, and the token when one acted.
+    pub fn actor(&self) -> String {
+        match &self.via {
+            Via::Session { .. } => format!("user:{}", self.user.id),
+            Via::ApiToken(token) => format!("user:{};token:{}", self.user.id, token.id),
+        }
+    }
+
+    /// Access to `org_id` if this user is a member whose role grants `permission` (and, for an API token, the token
+    /// belongs to that organisation and its role grants it too). Non-members get 404 — an API token of another
+    /// organisation too — and members without the permission 403 and an `authz.denied` audit entry. A member of an
+    /// organisation that requires a second factor and who has none gets 403 until they enrol.
+    pub async fn org_access(
+        &self,
+        state: &AppState,
+        org_id: i64,
+        permission: Permission,
+    ) -> Result<OrgAccess, ApiError> {
+        if let Via::ApiToken(token) = &self.via
+            && token.org_id != org_id
+        {
+            return Err(ApiError::NotFound);
+        }
         let (scope, role) = match state.store.scope_for_member(self.user.id, org_id).await {
             Ok(found) => found,
             Err(StoreError::NotFound { .. }) => return Err(ApiError::NotFound),
             Err(err) => return Err(err.into()),
         };
-        if !role.allows(permission) {
+        let token_allows = match &self.via {
+            Via::ApiToken(token) => token.role.allows(permission),
+            Via::Session { .. } => true,
+        };
+        if !role.allows(permission) || !token_allows {
             record(
                 state,
                 NewEntry {
                     chain_id: org_id,
                     occurred_at_us: now_us(),
-                    actor: format!("user:{}", self.user.id),
+                    actor: self.actor(),
                     action: "authz.denied".to_owned(),
                     target: Some(format!("permission:{}", permission.as_str())),
                     outcome: Outcome::Denied,
@@ -167,8 +266,16 @@ impl Principal {
             .await?;
             return Err(ApiError::Forbidden);
         }
-        Ok(scope)
+        if state.store.require_mfa(&scope).await? && !has_second_factor(state, self.user.id).await? {
+            return Err(ApiError::MfaEnrolmentRequired);
+        }
+        Ok(OrgAccess { scope, role })
     }
+}
+
+/// Whether the user has a confirmed second factor.
+pub async fn has_second_factor(state: &AppState, user_id: i64) -> Result<bool, ApiError> {
+    Ok(state.store.totp(user_id).await?.is_some_and(|totp| totp.confirmed))
 }
 
 /// Appends an audit entry; a failure fails the request (a security event must not go unrecorded).

@@ -20,6 +20,9 @@ pub const TOTP_KEY_PURPOSE: &str = "logvault/totp/v1";
 /// The master key derivation label of the key under which recovery codes are hashed.
 pub const RECOVERY_KEY_PURPOSE: &str = "logvault/recovery-codes/v1";
 
+/// The master key derivation label of the key under which email sign-in codes are hashed.
+pub const OTP_KEY_PURPOSE: &str = "logvault/email-codes/v1";
+
 /// The master key derivation label of the key binding CSRF tokens to sessions.
 pub const CSRF_KEY_PURPOSE: &str = "logvault/csrf/v1";
 

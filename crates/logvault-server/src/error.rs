@@ -40,8 +40,18 @@ pub enum ApiError {
     Forbidden,
     #[error("the {entity} already exists")]
     Conflict { entity: &'static str },
+    #[error("an organisation must keep at least one owner")]
+    LastOwner,
+    #[error("this organisation requires a second factor: enrol one at /api/v1/me/mfa/totp first")]
+    MfaEnrolmentRequired,
+    #[error("an organisation you belong to requires a second factor, and an email code alone is not one")]
+    SecondFactorRequired,
+    #[error("API tokens cannot do this; sign in")]
+    SessionRequired,
     #[error("too many failed sign-ins from this address; retry after {retry_after_secs} seconds")]
     TooManyRequests { retry_after_secs: u64 },
+    #[error("this server has no email configured, so email codes are unavailable; sign in with a password")]
+    EmailUnavailable,
     #[error("the server is busy; try again shortly")]
     Busy,
     #[error("the service is not ready")]
@@ -91,8 +101,17 @@ impl ApiError {
             ApiError::CsrfRejected => (StatusCode::FORBIDDEN, "csrf", "CSRF Check Failed"),
             ApiError::Forbidden => (StatusCode::FORBIDDEN, "forbidden", "Forbidden"),
             ApiError::Conflict { .. } => (StatusCode::CONFLICT, "conflict", "Conflict"),
+            ApiError::LastOwner => (StatusCode::CONFLICT, "last-owner", "Last Owner"),
+            ApiError::MfaEnrolmentRequired => {
+                (StatusCode::FORBIDDEN, "mfa-enrolment-required", "Second Factor Enrolment Required")
+            }
+            ApiError::SecondFactorRequired => {
+                (StatusCode::FORBIDDEN, "second-factor-required", "Second Factor Required")
+            }
+            ApiError::SessionRequired => (StatusCode::FORBIDDEN, "session-required", "Session Required"),
             ApiError::TooManyRequests { .. } => (StatusCode::TOO_MANY_REQUESTS, "rate-limited", "Too Many Requests"),
             ApiError::Busy => (StatusCode::SERVICE_UNAVAILABLE, "busy", "Server Busy"),
+            ApiError::EmailUnavailable => (StatusCode::SERVICE_UNAVAILABLE, "email-unavailable", "Email Unavailable"),
             ApiError::NotReady(_) => (StatusCode::SERVICE_UNAVAILABLE, "not-ready", "Service Not Ready"),
             ApiError::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal", "Internal Server Error"),
         };
@@ -159,6 +178,7 @@ impl From<logvault_store::StoreError> for ApiError {
         match err {
             logvault_store::StoreError::NotFound { .. } => ApiError::NotFound,
             logvault_store::StoreError::Conflict { entity } => ApiError::Conflict { entity },
+            logvault_store::StoreError::LastOwner => ApiError::LastOwner,
             other => ApiError::Internal(anyhow::Error::new(other)),
         }
     }

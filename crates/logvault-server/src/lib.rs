@@ -7,7 +7,7 @@ pub mod auth;
 pub mod bootstrap;
 pub mod config;
 pub mod error;
-pub(crate) mod http;
+pub mod http;
 pub mod mail;
 pub mod server;
 mod state;

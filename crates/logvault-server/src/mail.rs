@@ -179,17 +179,26 @@ pub fn sign_in_code(to: Email, code: &str, valid_minutes: u32) -> OutgoingMail {
     }
 }
 
-/// Tells the owner of an account that sign-in was locked after repeated failed attempts.
-pub fn account_locked(to: Email, minutes: u32) -> OutgoingMail {
-    let duration = count(minutes, "minute");
+/// Tells the owner of an account that sign-in was locked after repeated failed attempts: for `minutes`, or — with
+/// `None` — until an operator unlocks it (after 100 failures in a row).
+pub fn account_locked(to: Email, minutes: Option<u32>) -> OutgoingMail {
+    let (how_long, then) = match minutes {
+        Some(minutes) => {
+            let duration = count(minutes, "minute");
+            (format!("for {duration}"), format!("If that was you, wait {duration} and try again."))
+        }
+        None => (
+            "until an administrator unlocks it".to_owned(),
+            "If that was you, ask the administrator of this Logvault server to unlock it.".to_owned(),
+        ),
+    };
     OutgoingMail {
         to,
         subject: "Logvault sign-in locked after failed attempts".to_owned(),
         body: format!(
-            "Signing in to your Logvault account was locked for {duration} after several failed attempts.\n\
+            "Signing in to your Logvault account was locked {how_long} after several failed attempts.\n\
              \n\
-             If that was you, wait {duration} and try again. If you have forgotten your password, ask an \
-             administrator of your organisation to reset it.\n\
+             {then} If you have forgotten your password, ask an administrator of your organisation to reset it.\n\
              \n\
              If it was not you, someone may be trying to guess your password or your sign-in code. Nothing was \
              changed in your account. When the lock has ended, sign in, choose a new password that you use nowhere \
@@ -296,7 +305,7 @@ mod tests {
         assert!(mail.body.contains("10 minutes"), "{}", mail.body);
         assert_plain_text(&mail);
 
-        let mail = account_locked(ana(), 1);
+        let mail = account_locked(ana(), Some(1));
         assert!(mail.body.contains("locked for 1 minute "), "{}", mail.body);
         assert!(mail.body.contains("If it was not you"), "{}", mail.body);
         assert_plain_text(&mail);

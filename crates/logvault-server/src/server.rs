@@ -52,6 +52,9 @@ pub async fn start(config: &Config) -> anyhow::Result<RunningServer> {
         csrf_key: Arc::new(opened.master_key.derive(bootstrap::CSRF_KEY_PURPOSE)),
         totp_key: Arc::new(opened.master_key.derive(bootstrap::TOTP_KEY_PURPOSE)),
         recovery_key: Arc::new(opened.master_key.derive(bootstrap::RECOVERY_KEY_PURPOSE)),
+        otp_key: Arc::new(opened.master_key.derive(bootstrap::OTP_KEY_PURPOSE)),
+        mailer: crate::mail::Mailer::from_config(&config.smtp).context("could not set up outgoing email")?,
+        public_url: Arc::from(config.public_base_url()),
         trusted_proxies: Arc::new(config.http.trusted_proxies.clone()),
         password_verify_us: calibrate_password_verification().await?,
         argon2_permits: Arc::new(tokio::sync::Semaphore::new(

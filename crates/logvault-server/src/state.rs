@@ -23,6 +23,12 @@ pub struct AppState {
     pub totp_key: Arc<SubKey>,
     /// Key of the HMAC under which recovery codes are stored.
     pub recovery_key: Arc<SubKey>,
+    /// Key of the HMAC under which email sign-in codes are stored.
+    pub otp_key: Arc<SubKey>,
+    /// Outgoing email; `None` when no SMTP relay is configured (email codes are then unavailable).
+    pub mailer: Option<crate::mail::Mailer>,
+    /// The external base URL for links in emails, without a trailing slash.
+    pub public_url: Arc<str>,
     /// Reverse proxies whose X-Forwarded-For is believed.
     pub trusted_proxies: Arc<Vec<IpAddr>>,
     /// The duration of one password verification, measured once at start: a locked account's refusal waits this

@@ -234,8 +234,13 @@ pub trait Store: Send + Sync + std::fmt::Debug {
 
     async fn revoke_invitation(&self, scope: &OrgScope, invitation_id: i64) -> Result<Invitation, StoreError>;
 
-    /// The live invitation with this token hash; `NotFound` if it is unknown, used, revoked or expired.
-    async fn invitation_by_token(&self, token_hash: &[u8; 32], now_us: i64) -> Result<Invitation, StoreError>;
+    /// The live invitation with this token hash and its organisation; `NotFound` if it is unknown, used, revoked or
+    /// expired. The token is the authority here, so no scope is needed.
+    async fn invitation_by_token(
+        &self,
+        token_hash: &[u8; 32],
+        now_us: i64,
+    ) -> Result<(Invitation, Organisation), StoreError>;
 
     /// Uses the invitation, in one transaction: marks it accepted (once only), creates the account if there is none
     /// for its address (with `name` and `password_hash`), gives an existing account without a password this one,

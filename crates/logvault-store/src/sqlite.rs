@@ -348,17 +348,29 @@ impl Store for SqliteStore {
         invitation_from_row(&row)
     }
 
-    async fn invitation_by_token(&self, token_hash: &[u8; 32], now_us: i64) -> Result<Invitation, StoreError> {
+    async fn invitation_by_token(
+        &self,
+        token_hash: &[u8; 32],
+        now_us: i64,
+    ) -> Result<(Invitation, Organisation), StoreError> {
         let row = sqlx::query(
-            "SELECT id, org_id, email, role, invited_by, created_at_us, expires_at_us FROM invitations \
-             WHERE token_hash = ? AND accepted_at_us IS NULL AND revoked = 0 AND expires_at_us > ?",
+            "SELECT i.id, i.org_id, i.email, i.role, i.invited_by, i.created_at_us, i.expires_at_us, \
+             o.name, o.created_at FROM invitations i JOIN organisations o ON o.id = i.org_id \
+             WHERE i.token_hash = ? AND i.accepted_at_us IS NULL AND i.revoked = 0 AND i.expires_at_us > ?",
         )
         .bind(token_hash.as_slice())
         .bind(now_us)
         .fetch_one(&self.pool)
         .await
         .map_err(|err| StoreError::from_sqlx("invitation", err))?;
-        invitation_from_row(&row)
+        let invitation = invitation_from_row(&row)?;
+        let name: String = row.try_get("name")?;
+        let organisation = Organisation {
+            id: invitation.org_id,
+            name: OrgName::parse(&name).map_err(|err| StoreError::Database(sqlx::Error::Decode(Box::new(err))))?,
+            created_at: row.try_get("created_at")?,
+        };
+        Ok((invitation, organisation))
     }
 
     async fn accept_invitation(

@@ -1,4 +1,5 @@
-//! Operator commands that act on the data directly: `logvault user …`, `logvault audit …`.
+//! Operator commands that act on the data directly: `logvault admin bootstrap`, `logvault user …`,
+//! `logvault token create`, `logvault audit …`.
 //!
 //! Whoever runs them holds the data directory and the master key, so they use `OrgScope::for_operator`; every
 //! change they make is audited with the actor `cli`.
@@ -35,12 +36,175 @@ pub enum UserCommand {
         #[arg(long)]
         password_stdin: bool,
     },
+    /// Disable an account: it can no longer sign in, and its sessions and API tokens are revoked at once
+    Disable {
+        /// Email address of the user
+        #[arg(long)]
+        email: String,
+    },
+    /// Enable a disabled account again (its old sessions and tokens stay revoked)
+    Enable {
+        /// Email address of the user
+        #[arg(long)]
+        email: String,
+    },
     /// Clear a user's failed sign-in counters (after a lockout, e.g. 100 consecutive failures)
     Unlock {
         /// Email address of the user
         #[arg(long)]
         email: String,
     },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AdminCommand {
+    /// Create the first organisation and its owner (no password yet) and print a one-time setup link, valid 24
+    /// hours, where the owner chooses a password. Refused once any user exists.
+    Bootstrap {
+        /// Organisation name
+        #[arg(long)]
+        org: String,
+        /// Email address of the owner
+        #[arg(long)]
+        email: String,
+        /// Display name [default: the part of the email before the @]
+        #[arg(long)]
+        name: Option<String>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TokenCommand {
+    /// Create an API token acting for a member of an organisation; prints the token once, on standard output
+    Create {
+        /// Organisation name
+        #[arg(long)]
+        org: String,
+        /// Email address of the member the token acts for
+        #[arg(long)]
+        email: String,
+        /// A label saying what the token is for
+        #[arg(long)]
+        name: String,
+        /// Role of the token; at most the member's own [default: the member's role]
+        #[arg(long)]
+        role: Option<String>,
+        /// Days until the token expires (1 to 365)
+        #[arg(long, default_value_t = logvault_server::http::tokens::DEFAULT_TOKEN_DAYS)]
+        expires: u32,
+    },
+}
+
+/// How long the bootstrap setup link stays valid.
+const SETUP_LINK_HOURS: u32 = 24;
+
+pub async fn admin(config: Config, command: AdminCommand) -> anyhow::Result<()> {
+    let AdminCommand::Bootstrap { org, email, name } = command;
+    let org = OrgName::parse(&org)?;
+    let email = Email::parse(&email)?;
+    let name = name.unwrap_or_else(|| email.local_part().to_owned());
+    let opened = bootstrap::open(&config, Migrations::Apply).await?;
+    let store = opened.store;
+    let result = async {
+        if store.count_users().await? > 0 {
+            anyhow::bail!("this instance is already set up (users exist); invite people from the organisation instead");
+        }
+        let organisation = match store.organisation_by_name(&org).await {
+            Ok(found) => found,
+            Err(StoreError::NotFound { .. }) => store.create_organisation(&org).await?,
+            Err(err) => return Err(err.into()),
+        };
+        let now = now_us();
+        let user = store.create_user(&email, &name, None, now).await?;
+        let scope = OrgScope::for_operator(organisation.id);
+        store.add_member(&scope, user.id, Role::Owner, now).await?;
+        let secret = logvault_core::token::SecretToken::generate("")?;
+        let invitation = store
+            .create_invitation(
+                &scope,
+                logvault_store::NewInvitation {
+                    email: email.clone(),
+                    role: Role::Owner,
+                    token_hash: secret.digest(),
+                    invited_by: None,
+                    now_us: now,
+                    expires_at_us: now.saturating_add(i64::from(SETUP_LINK_HOURS) * 3_600_000_000),
+                },
+            )
+            .await?;
+        store
+            .append_audit(NewEntry {
+                chain_id: organisation.id,
+                occurred_at_us: now,
+                actor: "cli".to_owned(),
+                action: "org.bootstrap".to_owned(),
+                target: Some(format!("user:{}", user.id)),
+                outcome: Outcome::Success,
+                request_id: None,
+                detail: Some(format!("role:owner;invitation:{}", invitation.id)),
+            })
+            .await?;
+        eprintln!(
+            "created organisation {} (id {}) with owner user {}; open this link within {SETUP_LINK_HOURS} hours to \
+             choose a password (single use):",
+            organisation.name, organisation.id, user.id
+        );
+        println!("{}/invite#{}", config.public_base_url(), secret.expose());
+        Ok(())
+    }
+    .await;
+    store.close().await;
+    result
+}
+
+pub async fn token(config: Config, command: TokenCommand) -> anyhow::Result<()> {
+    let TokenCommand::Create { org, email, name, role, expires } = command;
+    let org = OrgName::parse(&org)?;
+    let email = Email::parse(&email)?;
+    let role = role.as_deref().map(Role::parse).transpose()?;
+    let opened = bootstrap::open(&config, Migrations::Apply).await?;
+    let store = opened.store;
+    let result = async {
+        let organisation = match store.organisation_by_name(&org).await {
+            Ok(found) => found,
+            Err(StoreError::NotFound { .. }) => anyhow::bail!("no organisation has this name"),
+            Err(err) => return Err(err.into()),
+        };
+        let user = match store.user_credentials(&email).await {
+            Ok(credentials) if !credentials.user.disabled => credentials.user,
+            Ok(_) => anyhow::bail!("this user is disabled"),
+            Err(StoreError::NotFound { .. }) => anyhow::bail!("no user has this email address"),
+            Err(err) => return Err(err.into()),
+        };
+        let (scope, member_role) = match store.scope_for_member(user.id, organisation.id).await {
+            Ok(found) => found,
+            Err(StoreError::NotFound { .. }) => anyhow::bail!("this user is not a member of the organisation"),
+            Err(err) => return Err(err.into()),
+        };
+        let (name, role, days) = logvault_server::http::tokens::check_request(member_role, &name, role, Some(expires))
+            .map_err(|reason| anyhow::anyhow!(reason))?;
+        let (secret, record) = logvault_server::http::tokens::mint(user.id, name, role, days)
+            .map_err(|_| anyhow::anyhow!("the operating system random number generator failed"))?;
+        let token = store.create_api_token(&scope, record).await?;
+        store
+            .append_audit(NewEntry {
+                chain_id: organisation.id,
+                occurred_at_us: now_us(),
+                actor: "cli".to_owned(),
+                action: "token.create".to_owned(),
+                target: Some(format!("token:{}", token.id)),
+                outcome: Outcome::Success,
+                request_id: None,
+                detail: Some(format!("role:{role};days:{days};user:{}", user.id)),
+            })
+            .await?;
+        eprintln!("created API token {} ({role}, expires in {days} days); it is shown only this once:", token.id);
+        println!("{}", secret.expose());
+        Ok(())
+    }
+    .await;
+    store.close().await;
+    result
 }
 
 #[derive(Debug, Subcommand)]
@@ -55,7 +219,40 @@ pub async fn user(config: Config, command: UserCommand) -> anyhow::Result<()> {
             create_user(config, org, email, name, role, password_stdin).await
         }
         UserCommand::Unlock { email } => unlock_user(config, email).await,
+        UserCommand::Disable { email } => set_disabled(config, email, true).await,
+        UserCommand::Enable { email } => set_disabled(config, email, false).await,
     }
+}
+
+async fn set_disabled(config: Config, email: String, disabled: bool) -> anyhow::Result<()> {
+    let email = Email::parse(&email)?;
+    let opened = bootstrap::open(&config, Migrations::Apply).await?;
+    let store = opened.store;
+    let result = async {
+        let user = match store.user_credentials(&email).await {
+            Ok(credentials) => credentials.user,
+            Err(StoreError::NotFound { .. }) => anyhow::bail!("no user has this email address"),
+            Err(err) => return Err(err.into()),
+        };
+        store.set_user_disabled(user.id, disabled).await?;
+        store
+            .append_audit(NewEntry {
+                chain_id: audit::INSTANCE_CHAIN,
+                occurred_at_us: now_us(),
+                actor: "cli".to_owned(),
+                action: if disabled { "user.disable" } else { "user.enable" }.to_owned(),
+                target: Some(format!("user:{}", user.id)),
+                outcome: Outcome::Success,
+                request_id: None,
+                detail: disabled.then(|| "sessions:revoked;tokens:revoked".to_owned()),
+            })
+            .await?;
+        println!("{} user {}", if disabled { "disabled" } else { "enabled" }, user.id);
+        Ok(())
+    }
+    .await;
+    store.close().await;
+    result
 }
 
 async fn unlock_user(config: Config, email: String) -> anyhow::Result<()> {

@@ -71,6 +71,16 @@ enum Command {
         #[command(subcommand)]
         command: admin::UserCommand,
     },
+    /// First set-up: create the first organisation and its owner, and print a one-time setup link
+    Admin {
+        #[command(subcommand)]
+        command: admin::AdminCommand,
+    },
+    /// Create API tokens for scripts and integrations
+    Token {
+        #[command(subcommand)]
+        command: admin::TokenCommand,
+    },
     /// Inspect the tamper-evident audit log
     Audit {
         #[command(subcommand)]
@@ -132,6 +142,14 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::User { command } => {
             let config = load_config(&global, Overrides::default())?;
             block_on(admin::user(config, command))
+        }
+        Command::Admin { command } => {
+            let config = load_config(&global, Overrides::default())?;
+            block_on(admin::admin(config, command))
+        }
+        Command::Token { command } => {
+            let config = load_config(&global, Overrides::default())?;
+            block_on(admin::token(config, command))
         }
         Command::Audit { command } => {
             let config = load_config(&global, Overrides::default())?;

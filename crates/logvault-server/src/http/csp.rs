@@ -4,18 +4,17 @@
 //! client cannot blow up metric cardinality) and logs the directive. The reported URLs are never logged: they can
 //! carry tokens in their query strings.
 
-use axum::Router;
 use axum::body::Bytes;
 use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode, header};
-use axum::routing::post;
+use axum::http::{HeaderMap, Method, StatusCode, header};
 use serde::Deserialize;
 
 use crate::error::ApiError;
+use crate::http::routes::{Access, Routes};
 use crate::state::AppState;
 
-pub fn router() -> Router<AppState> {
-    Router::new().route("/api/v1/csp-reports", post(receive))
+pub fn routes() -> Routes {
+    Routes::new().add(Method::POST, "/api/v1/csp-reports", Access::Public, receive)
 }
 
 /// `report-uri` format: `{"csp-report": {...}}`.

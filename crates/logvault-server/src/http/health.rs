@@ -1,14 +1,19 @@
 //! Liveness and readiness probes.
 
-use axum::Router;
 use axum::extract::State;
-use axum::routing::get;
+use axum::http::Method;
 
 use crate::error::ApiError;
+use crate::http::routes::{Access, Routes};
 use crate::state::AppState;
 
-pub fn router() -> Router<AppState> {
-    Router::new().route("/healthz", get(healthz)).route("/readyz", get(readyz))
+pub fn routes() -> Routes {
+    Routes::new().add(Method::GET, "/healthz", Access::Public, healthz).add(
+        Method::GET,
+        "/readyz",
+        Access::Public,
+        readyz,
+    )
 }
 
 /// Liveness: the process answers.

@@ -3,11 +3,9 @@
 
 use std::time::Duration;
 
-use axum::Router;
 use axum::extract::State;
-use axum::http::{HeaderMap, HeaderValue, header};
+use axum::http::{HeaderMap, HeaderValue, Method, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
@@ -17,6 +15,7 @@ use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
 use crate::error::ApiError;
+use crate::http::routes::{Access, Routes};
 use crate::state::AppState;
 
 /// The metrics of one server instance.
@@ -97,8 +96,8 @@ impl std::fmt::Debug for Metrics {
 }
 
 /// `/metrics` on the main listener; only mounted when a token is configured.
-pub fn router() -> Router<AppState> {
-    Router::new().route("/metrics", get(guarded))
+pub fn routes() -> Routes {
+    Routes::new().add(Method::GET, "/metrics", Access::Public, guarded)
 }
 
 async fn guarded(State(state): State<AppState>, headers: HeaderMap) -> Result<Response, ApiError> {

@@ -6,11 +6,9 @@
 //! revoked and a new one issued.
 
 use axum::Json;
-use axum::Router;
 use axum::extract::State;
-use axum::http::header;
+use axum::http::{Method, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::post;
 use logvault_core::audit::{INSTANCE_CHAIN, NewEntry, Outcome};
 use logvault_core::throttle::FailureEffect;
 use logvault_core::totp::{self, TotpError, TotpSecret};
@@ -20,17 +18,19 @@ use serde::{Deserialize, Serialize};
 use crate::auth::{self, PendingSecondFactor, Principal, now_us};
 use crate::error::ApiError;
 use crate::http::json::ApiJson;
-use crate::http::session::{lockout_detail, lockout_event, sign_in_event};
+use crate::http::routes::{Access, Routes};
+use crate::http::session::{lockout_detail, lockout_event, notify_lockout, sign_in_event};
 use crate::state::AppState;
 
 /// Wrong codes accepted per account per 30-second step.
 pub const MAX_WRONG_CODES_PER_STEP: i64 = 5;
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/api/v1/auth/mfa", post(second_factor))
-        .route("/api/v1/me/mfa/totp", post(start_enrolment))
-        .route("/api/v1/me/mfa/totp/confirm", post(confirm_enrolment))
+pub fn routes() -> Routes {
+    Routes::new()
+        .add(Method::POST, "/api/v1/auth/mfa", Access::PendingSecondFactor, second_factor)
+        .add(Method::POST, "/api/v1/me/mfa/totp", Access::Session, start_enrolment)
+        .add(Method::DELETE, "/api/v1/me/mfa/totp", Access::Session, remove_totp)
+        .add(Method::POST, "/api/v1/me/mfa/totp/confirm", Access::Session, confirm_enrolment)
 }
 
 /// The current password, to start enrolment (a stolen session alone must not be able to add a second factor).
@@ -56,6 +56,8 @@ struct EnrolmentResponse {
 #[derive(Debug, Serialize)]
 struct ConfirmResponse {
     recovery_codes: Vec<String>,
+    /// The CSRF token of the rotated session.
+    csrf_token: String,
 }
 
 #[derive(Debug, Serialize)]
@@ -118,13 +120,12 @@ async fn record_mfa_event(
     action: &str,
     outcome: Outcome,
 ) -> Result<(), ApiError> {
-    let user = format!("user:{}", principal.user.id);
     let entry = NewEntry {
         chain_id: INSTANCE_CHAIN,
         occurred_at_us: now_us(),
-        actor: user.clone(),
+        actor: principal.actor(),
         action: action.to_owned(),
-        target: Some(user),
+        target: Some(format!("user:{}", principal.user.id)),
         outcome,
         request_id: principal.request_id.clone(),
         detail: Some("factor:totp".to_owned()),
@@ -136,7 +137,7 @@ async fn confirm_enrolment(
     State(state): State<AppState>,
     principal: Principal,
     ApiJson(body): ApiJson<CodeRequest>,
-) -> Result<Json<ConfirmResponse>, ApiError> {
+) -> Result<Response, ApiError> {
     let user_id = principal.user.id;
     let record =
         state.store.totp(user_id).await?.filter(|t| !t.confirmed).ok_or_else(|| {
@@ -164,7 +165,32 @@ async fn confirm_enrolment(
         },
     )
     .await?;
-    Ok(Json(ConfirmResponse { recovery_codes: codes.display().to_vec() }))
+    // A step-up: every other session of the user ends (one an attacker may hold included), and this one is rotated.
+    state.store.revoke_other_sessions(user_id, None).await?;
+    let (cookie, csrf_token) = auth::issue_session(&state, user_id, false).await?;
+    let mut response = Json(ConfirmResponse { recovery_codes: codes.display().to_vec(), csrf_token }).into_response();
+    response.headers_mut().insert(header::SET_COOKIE, cookie);
+    Ok(response)
+}
+
+/// Removes the user's TOTP and recovery codes, after the password again. Refused while an organisation of theirs
+/// requires a second factor.
+async fn remove_totp(
+    State(state): State<AppState>,
+    principal: Principal,
+    ApiJson(body): ApiJson<ReauthRequest>,
+) -> Result<axum::http::StatusCode, ApiError> {
+    reauthenticate(&state, &principal, body.password).await?;
+    if state.store.user_requires_mfa(principal.user.id).await? {
+        return Err(ApiError::Unprocessable(
+            "an organisation you belong to requires a second factor; it cannot be removed".to_owned(),
+        ));
+    }
+    if !state.store.remove_totp(principal.user.id).await? {
+        return Err(ApiError::NotFound);
+    }
+    record_mfa_event(&state, &principal, "mfa.remove", Outcome::Success).await?;
+    Ok(axum::http::StatusCode::NO_CONTENT)
 }
 
 async fn second_factor(
@@ -197,6 +223,9 @@ async fn second_factor(
         if effect != FailureEffect::Counted {
             let event = lockout_event(&target, "auth.lockout", pending.request_id.clone(), lockout_detail(effect));
             auth::record(&state, event).await?;
+            if let Ok(user) = state.store.user_by_id(user_id).await {
+                notify_lockout(&state, &user, effect);
+            }
         }
         auth::record(&state, sign_in_event(target, Outcome::Failure, pending.request_id, "factor:second")).await?;
         return Err(ApiError::InvalidCode);

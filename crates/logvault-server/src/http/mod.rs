@@ -6,11 +6,15 @@
 mod csp;
 mod health;
 pub(crate) mod json;
+mod members;
 pub(crate) mod metrics;
 mod mfa;
 pub(crate) mod middleware;
 mod orgs;
+mod otp;
+pub mod routes;
 pub(crate) mod session;
+pub mod tokens;
 
 use std::time::Duration;
 
@@ -27,15 +31,11 @@ use crate::state::AppState;
 
 /// The main router with all layers applied.
 pub fn router(state: AppState, config: &Config) -> Router {
-    let mut routes = Router::new()
-        .merge(health::router())
-        .merge(csp::router())
-        .merge(session::router())
-        .merge(mfa::router())
-        .merge(orgs::router());
+    let mut routes = routes::api_routes();
     if state.metrics_token_digest.is_some() {
-        routes = routes.merge(metrics::router());
+        routes = routes.merge(metrics::routes());
     }
+    let routes = routes.into_router(&state);
     with_layers(routes, state, config)
 }
 
@@ -60,8 +60,10 @@ fn with_layers(routes: Router<AppState>, state: AppState, config: &Config) -> Ro
 
 /// The router of the separate loopback metrics listener: `/metrics` only, no token.
 pub fn metrics_only_router(state: AppState) -> Router {
-    Router::new()
-        .route("/metrics", axum::routing::get(metrics::render))
+    let routes =
+        routes::Routes::new().add(axum::http::Method::GET, "/metrics", routes::Access::Public, metrics::render);
+    routes
+        .into_router(&state)
         .fallback(|| async { ApiError::NotFound })
         .layer(
             ServiceBuilder::new()
@@ -80,7 +82,6 @@ mod tests {
 
     use axum::body::Body;
     use axum::http::Request;
-    use axum::routing::get;
     use tower::ServiceExt;
 
     use super::*;
@@ -97,18 +98,20 @@ mod tests {
             csrf_key: Arc::new(master.derive("csrf")),
             totp_key: Arc::new(master.derive("totp")),
             recovery_key: Arc::new(master.derive("recovery")),
+            otp_key: Arc::new(master.derive("otp")),
+            mailer: None,
+            public_url: Arc::from("https://localhost"),
             trusted_proxies: Arc::new(Vec::new()),
             password_verify_us: 0,
             argon2_permits: Arc::new(tokio::sync::Semaphore::new(2)),
         };
-        let routes = health::router().route(
-            "/boom",
-            get(|| async {
+        let routes = health::routes()
+            .add(axum::http::Method::GET, "/boom", routes::Access::Public, || async {
                 panic!("secret internal detail");
                 #[allow(unreachable_code)]
                 ""
-            }),
-        );
+            })
+            .into_router(&state);
         let app = with_layers(routes, state, &Config::default());
 
         let response = app.clone().oneshot(Request::get("/boom").body(Body::empty()).unwrap()).await.unwrap();

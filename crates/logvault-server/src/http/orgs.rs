@@ -1,53 +1,147 @@
-//! Organisation resources: members and the audit log.
+//! Organisation resources: the organisation and its policy, its member list and its audit log.
 
 use axum::Json;
-use axum::Router;
-use axum::extract::{Path, Query, State};
-use axum::routing::get;
-use logvault_core::audit::Entry;
+use axum::extract::{Query, State};
+use axum::http::Method;
+use logvault_core::audit::{Entry, NewEntry, Outcome};
 use logvault_core::authz::Permission;
-use logvault_store::Member;
-use serde::Deserialize;
+use logvault_store::{Member, Organisation};
+use serde::{Deserialize, Serialize};
 
-use crate::auth::Principal;
+use crate::auth::{self, OrgAccess, Principal, now_us};
 use crate::error::ApiError;
+use crate::http::json::ApiJson;
+use crate::http::routes::{Access, Routes};
 use crate::state::AppState;
 
-pub fn router() -> Router<AppState> {
-    Router::new().route("/api/v1/orgs/{org_id}/members", get(members)).route("/api/v1/orgs/{org_id}/audit", get(audit))
+pub fn routes() -> Routes {
+    Routes::new()
+        .add(Method::GET, "/api/v1/orgs/{org_id}", Access::Org(Permission::ReadOrganisation), organisation)
+        .add(Method::PATCH, "/api/v1/orgs/{org_id}", Access::Org(Permission::ManageOrganisation), update_policy)
+        .add(Method::GET, "/api/v1/orgs/{org_id}/members", Access::Org(Permission::ReadOrganisation), members)
+        .add(Method::GET, "/api/v1/orgs/{org_id}/audit", Access::Org(Permission::ReadAuditLog), audit)
 }
 
-async fn members(
+#[derive(Debug, Serialize)]
+struct OrganisationView {
+    #[serde(flatten)]
+    organisation: Organisation,
+    require_mfa: bool,
+    /// The caller's role here.
+    role: logvault_core::authz::Role,
+}
+
+async fn organisation(State(state): State<AppState>, access: OrgAccess) -> Result<Json<OrganisationView>, ApiError> {
+    let organisation = state.store.organisation(&access.scope).await?;
+    let require_mfa = state.store.require_mfa(&access.scope).await?;
+    Ok(Json(OrganisationView { organisation, require_mfa, role: access.role }))
+}
+
+/// The organisation's policy. Only the fields given change.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PolicyUpdate {
+    require_mfa: Option<bool>,
+}
+
+async fn update_policy(
     State(state): State<AppState>,
     principal: Principal,
-    Path(org_id): Path<i64>,
-) -> Result<Json<Vec<Member>>, ApiError> {
-    let scope = principal.scope(&state, org_id, Permission::ReadOrganisation).await?;
-    Ok(Json(state.store.members(&scope).await?))
+    access: OrgAccess,
+    ApiJson(body): ApiJson<PolicyUpdate>,
+) -> Result<Json<OrganisationView>, ApiError> {
+    if let Some(require_mfa) = body.require_mfa {
+        // Requiring a second factor one does not have would lock the caller out of their own organisation.
+        if require_mfa && !auth::has_second_factor(&state, principal.user.id).await? {
+            return Err(ApiError::Unprocessable(
+                "enrol a second factor yourself before requiring one of every member".to_owned(),
+            ));
+        }
+        state.store.set_require_mfa(&access.scope, require_mfa).await?;
+        org_event(&state, &principal, &access, "org.policy_change", None, Some(format!("require_mfa:{require_mfa}")))
+            .await?;
+    }
+    organisation(State(state), access).await
 }
 
-/// Paging of the audit log: entries after sequence number `after`, at most `limit` (1–500, default 100).
+async fn members(State(state): State<AppState>, access: OrgAccess) -> Result<Json<Vec<Member>>, ApiError> {
+    Ok(Json(state.store.members(&access.scope).await?))
+}
+
+/// Paging of the audit log: entries after sequence number `after`, at most `limit` (1–500, default 100),
+/// optionally only one `action` or one `outcome`.
 #[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
 struct AuditPage {
     #[serde(default)]
     after: i64,
     #[serde(default = "default_limit")]
     limit: i64,
+    action: Option<String>,
+    outcome: Option<String>,
 }
 
 fn default_limit() -> i64 {
     100
 }
 
+#[derive(Debug, Serialize)]
+struct AuditPageView {
+    entries: Vec<Entry>,
+    /// Pass as `after` for the next page; absent at the end of the log.
+    next_after: Option<i64>,
+}
+
 async fn audit(
     State(state): State<AppState>,
-    principal: Principal,
-    Path(org_id): Path<i64>,
+    access: OrgAccess,
     Query(page): Query<AuditPage>,
-) -> Result<Json<Vec<Entry>>, ApiError> {
-    let scope = principal.scope(&state, org_id, Permission::ReadAuditLog).await?;
+) -> Result<Json<AuditPageView>, ApiError> {
     if !(1..=500).contains(&page.limit) || page.after < 0 {
         return Err(ApiError::Unprocessable("limit must be 1 to 500 and after must not be negative".to_owned()));
     }
-    Ok(Json(state.store.audit_entries(scope.org_id(), page.after, page.limit).await?))
+    let outcome = match page.outcome.as_deref() {
+        Some(raw) => Some(
+            Outcome::parse(raw)
+                .ok_or_else(|| ApiError::Unprocessable("outcome must be success, failure or denied".to_owned()))?,
+        ),
+        None => None,
+    };
+    // Filters apply to the page read (scanned in chain order), so a filtered page may hold fewer than `limit`
+    // entries; `next_after` still moves through the whole chain.
+    let batch = state.store.audit_entries(access.scope.org_id(), page.after, page.limit).await?;
+    let next_after = (batch.len() == usize::try_from(page.limit).unwrap_or(usize::MAX))
+        .then(|| batch.last().map(|entry| entry.seq))
+        .flatten();
+    let entries = batch
+        .into_iter()
+        .filter(|entry| page.action.as_deref().is_none_or(|action| entry.action == action))
+        .filter(|entry| outcome.is_none_or(|outcome| entry.outcome == outcome))
+        .collect();
+    Ok(Json(AuditPageView { entries, next_after }))
+}
+
+/// Appends an event to the organisation's audit chain.
+pub(crate) async fn org_event(
+    state: &AppState,
+    principal: &Principal,
+    access: &OrgAccess,
+    action: &str,
+    target: Option<String>,
+    detail: Option<String>,
+) -> Result<(), ApiError> {
+    auth::record(
+        state,
+        NewEntry {
+            chain_id: access.scope.org_id(),
+            occurred_at_us: now_us(),
+            actor: principal.actor(),
+            action: action.to_owned(),
+            target,
+            outcome: Outcome::Success,
+            request_id: principal.request_id.clone(),
+            detail,
+        },
+    )
+    .await
 }

@@ -5,13 +5,11 @@
 //! whether an account exists.
 
 use axum::Json;
-use axum::Router;
 use std::net::SocketAddr;
 
-use axum::extract::{ConnectInfo, State};
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::extract::{ConnectInfo, Path, State};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
 use logvault_core::Email;
 use logvault_core::audit::{INSTANCE_CHAIN, NewEntry, Outcome};
 use logvault_core::password::{self, PasswordHash, Verification};
@@ -23,13 +21,17 @@ use crate::auth::{self, Principal, now_us};
 use crate::error::ApiError;
 use crate::http::json::ApiJson;
 use crate::http::middleware::RequestId;
+use crate::http::routes::{Access, Routes};
 use crate::state::AppState;
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/api/v1/auth/login", post(login))
-        .route("/api/v1/auth/logout", post(logout))
-        .route("/api/v1/me", get(me))
+pub fn routes() -> Routes {
+    Routes::new()
+        .add(Method::POST, "/api/v1/auth/login", Access::Public, login)
+        .add(Method::POST, "/api/v1/auth/logout", Access::Session, logout)
+        .add(Method::GET, "/api/v1/me", Access::Authenticated, me)
+        .add(Method::GET, "/api/v1/me/sessions", Access::Session, list_sessions)
+        .add(Method::DELETE, "/api/v1/me/sessions", Access::Session, revoke_other_sessions)
+        .add(Method::DELETE, "/api/v1/me/sessions/{session_id}", Access::Session, revoke_session)
 }
 
 /// The sign-in body. No `Debug`: it holds a password.
@@ -42,6 +44,8 @@ struct LoginRequest {
 #[derive(Debug, Serialize)]
 struct LoginResponse {
     mfa_required: bool,
+    /// An organisation of the user requires a second factor they do not have yet: enrol before anything else.
+    mfa_enrolment_required: bool,
     csrf_token: String,
 }
 
@@ -49,7 +53,23 @@ struct LoginResponse {
 struct MeResponse {
     user: User,
     memberships: Vec<Membership>,
-    csrf_token: String,
+    /// Absent for an API token.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    csrf_token: Option<String>,
+    /// Whether the user has a confirmed second factor.
+    second_factor: bool,
+    /// An organisation of the user requires a second factor and they have none: they must enrol.
+    mfa_enrolment_required: bool,
+}
+
+/// One of the user's sessions, as they see it.
+#[derive(Debug, Serialize)]
+struct SessionView {
+    id: i64,
+    created_at_us: i64,
+    last_seen_us: i64,
+    expires_at_us: i64,
+    current: bool,
 }
 
 async fn login(
@@ -145,6 +165,9 @@ async fn login(
             {
                 let detail = lockout_detail(effect);
                 auth::record(&state, lockout_event(&target, "auth.lockout", request_id.clone(), detail)).await?;
+                if let Some(credentials) = &credentials {
+                    notify_lockout(&state, &credentials.user, effect);
+                }
             }
             if bucket.retry_after_secs(now).is_some() {
                 let event = lockout_event("client:throttled", "auth.client_throttled", request_id.clone(), "hours:24");
@@ -158,14 +181,15 @@ async fn login(
 
     // With a confirmed second factor the session stays pending until `POST /api/v1/auth/mfa`, and the account's
     // counters are cleared only once that succeeds (a known password must not reset the guard on the codes).
-    let mfa_required = state.store.totp(user.id).await?.is_some_and(|totp| totp.confirmed);
+    let mfa_required = auth::has_second_factor(&state, user.id).await?;
+    let mfa_enrolment_required = !mfa_required && state.store.user_requires_mfa(user.id).await?;
     if !mfa_required {
         state.store.reset_sign_in_failures(user.id).await?;
     }
     let (cookie, csrf_token) = auth::issue_session(&state, user.id, mfa_required).await?;
     let detail = if mfa_required { "factor:password;second-factor-pending" } else { "factor:password" };
     auth::record(&state, sign_in_event(target, Outcome::Success, request_id, detail)).await?;
-    let mut response = Json(LoginResponse { mfa_required, csrf_token }).into_response();
+    let mut response = Json(LoginResponse { mfa_required, mfa_enrolment_required, csrf_token }).into_response();
     response.headers_mut().insert(header::SET_COOKIE, cookie);
     Ok(response)
 }
@@ -181,6 +205,17 @@ pub(crate) fn lockout_detail(effect: FailureEffect) -> &'static str {
     match effect {
         FailureEffect::LockedUntilUnlocked => "until:operator-unlock",
         FailureEffect::Locked | FailureEffect::Counted => "minutes:15",
+    }
+}
+
+/// Tells the owner of an account that it was locked, by email in the background (when email is configured).
+pub(crate) fn notify_lockout(state: &AppState, user: &User, effect: FailureEffect) {
+    if let Some(mailer) = &state.mailer {
+        let minutes = match effect {
+            FailureEffect::LockedUntilUnlocked => None,
+            FailureEffect::Locked | FailureEffect::Counted => Some(15),
+        };
+        mailer.send_in_background(crate::mail::account_locked(user.email.clone(), minutes));
     }
 }
 
@@ -212,7 +247,8 @@ pub(crate) fn sign_in_event(target: String, outcome: Outcome, request_id: Option
 }
 
 async fn logout(State(state): State<AppState>, principal: Principal) -> Result<Response, ApiError> {
-    state.store.revoke_session(principal.session_id).await?;
+    let session_id = principal.session_id().ok_or(ApiError::SessionRequired)?;
+    state.store.revoke_session(session_id).await?;
     auth::record(
         &state,
         NewEntry {
@@ -220,7 +256,7 @@ async fn logout(State(state): State<AppState>, principal: Principal) -> Result<R
             occurred_at_us: now_us(),
             actor: format!("user:{}", principal.user.id),
             action: "auth.sign_out".to_owned(),
-            target: Some(format!("session:{}", principal.session_id)),
+            target: Some(format!("session:{session_id}")),
             outcome: Outcome::Success,
             request_id: principal.request_id.clone(),
             detail: None,
@@ -238,5 +274,66 @@ async fn logout(State(state): State<AppState>, principal: Principal) -> Result<R
 async fn me(State(state): State<AppState>, principal: Principal) -> Result<Json<MeResponse>, ApiError> {
     let memberships = state.store.memberships(principal.user.id).await?;
     let csrf_token = principal.csrf_token(&state);
-    Ok(Json(MeResponse { user: principal.user, memberships, csrf_token }))
+    let second_factor = auth::has_second_factor(&state, principal.user.id).await?;
+    let mfa_enrolment_required = !second_factor && state.store.user_requires_mfa(principal.user.id).await?;
+    Ok(Json(MeResponse { user: principal.user, memberships, csrf_token, second_factor, mfa_enrolment_required }))
+}
+
+async fn list_sessions(
+    State(state): State<AppState>,
+    principal: Principal,
+) -> Result<Json<Vec<SessionView>>, ApiError> {
+    let current = principal.session_id();
+    let now = now_us();
+    let sessions = state.store.user_sessions(principal.user.id, now).await?;
+    Ok(Json(
+        sessions
+            .into_iter()
+            .filter(|s| !s.mfa_pending && now.saturating_sub(s.last_seen_us) <= auth::IDLE_TIMEOUT_US)
+            .map(|s| SessionView {
+                id: s.id,
+                created_at_us: s.created_at_us,
+                last_seen_us: s.last_seen_us,
+                expires_at_us: s.expires_at_us,
+                current: Some(s.id) == current,
+            })
+            .collect(),
+    ))
+}
+
+/// Revokes one of the caller's own sessions (another user's session id is simply not found).
+async fn revoke_session(
+    State(state): State<AppState>,
+    principal: Principal,
+    Path(session_id): Path<i64>,
+) -> Result<StatusCode, ApiError> {
+    if !state.store.revoke_user_session(principal.user.id, session_id).await? {
+        return Err(ApiError::NotFound);
+    }
+    record_session_revocation(&state, &principal, format!("session:{session_id}")).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Revokes every session of the caller except the current one ("sign out everywhere else").
+async fn revoke_other_sessions(State(state): State<AppState>, principal: Principal) -> Result<StatusCode, ApiError> {
+    let revoked = state.store.revoke_other_sessions(principal.user.id, principal.session_id()).await?;
+    record_session_revocation(&state, &principal, format!("sessions:others;count:{revoked}")).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+async fn record_session_revocation(state: &AppState, principal: &Principal, target: String) -> Result<(), ApiError> {
+    auth::record(
+        state,
+        NewEntry {
+            chain_id: INSTANCE_CHAIN,
+            occurred_at_us: now_us(),
+            actor: principal.actor(),
+            action: "session.revoke".to_owned(),
+            target: Some(target),
+            outcome: Outcome::Success,
+            request_id: principal.request_id.clone(),
+            detail: None,
+        },
+    )
+    .await
 }

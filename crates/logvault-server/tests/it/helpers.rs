@@ -21,6 +21,8 @@ pub struct TestApp {
     pub config: Config,
     pub server: Option<RunningServer>,
     pub data_dir: tempfile::TempDir,
+    /// The SMTP server every test app sends its email to.
+    pub mail: crate::smtp_sink::SmtpSink,
     _postgres: Option<PgTestDb>,
 }
 
@@ -52,6 +54,7 @@ impl TestApp {
             Engine::Sqlite => None,
             Engine::Postgres => Some(PgTestDb::create().await?),
         };
+        let mail = crate::smtp_sink::SmtpSink::start().await;
         let mut config = Config {
             data_dir: data_dir.path().join("data"),
             listen: "127.0.0.1:0".parse().expect("addr"),
@@ -60,11 +63,15 @@ impl TestApp {
                 .map(|db| SecretString::from(logvault_store::testing::expose(db.url()).to_owned())),
             ..Config::default()
         };
+        config.smtp.host = Some("127.0.0.1".to_owned());
+        config.smtp.port = mail.port();
+        config.smtp.security = logvault_server::config::SmtpSecurity::None;
+        config.public_url = Some("https://logvault.example.test".to_owned());
         adjust(&mut config);
         let server = logvault_server::start(&config).await.expect("server starts");
         let url = server.url();
         let client = client_for(&server);
-        Some(TestApp { url, client, engine, config, server: Some(server), data_dir, _postgres: postgres })
+        Some(TestApp { url, client, engine, config, server: Some(server), data_dir, mail, _postgres: postgres })
     }
 
     /// Stops the server and starts it again on the same configuration (data directory, database, port 0).
@@ -161,4 +168,114 @@ macro_rules! both_engines {
             }
         }
     };
+}
+
+/// A long passphrase that passes the password policy.
+pub const PASSWORD: &str = "correct horse battery staple on a cold morning";
+
+/// Creates (or reuses) the organisation and a member with [`PASSWORD`]; returns (org id, user id).
+pub async fn member(app: &TestApp, org: &str, email: &str, role: logvault_core::authz::Role) -> (i64, i64) {
+    use logvault_core::{Email, OrgName, password};
+    let store = &app.server().store;
+    let org = match store.organisation_by_name(&OrgName::parse(org).unwrap()).await {
+        Ok(org) => org,
+        Err(_) => store.create_organisation(&OrgName::parse(org).unwrap()).await.unwrap(),
+    };
+    let hash = password::hash_password(PASSWORD).unwrap();
+    let user = store.create_user(&Email::parse(email).unwrap(), "Test User", Some(hash.as_str()), 1).await.unwrap();
+    store.add_member(&logvault_store::OrgScope::for_operator(org.id), user.id, role, 1).await.unwrap();
+    (org.id, user.id)
+}
+
+/// Signs in with [`PASSWORD`] (no second factor) and returns the session as a caller.
+pub async fn sign_in(app: &TestApp, email: &str) -> Caller {
+    let response = app
+        .client
+        .post(format!("{}/api/v1/auth/login", app.url))
+        .json(&serde_json::json!({"email": email, "password": PASSWORD}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    Caller::from_sign_in(response).await
+}
+
+/// Whoever makes a request: nobody, a browser session (cookie and CSRF token), or an API token.
+#[derive(Debug, Clone, Default)]
+pub struct Caller {
+    pub cookie: Option<String>,
+    pub csrf: Option<String>,
+    pub bearer: Option<String>,
+}
+
+impl Caller {
+    pub fn anonymous() -> Caller {
+        Caller::default()
+    }
+
+    pub fn bearer(token: &str) -> Caller {
+        Caller { bearer: Some(token.to_owned()), ..Caller::default() }
+    }
+
+    /// The session a successful sign-in (or second-factor) response carries.
+    pub async fn from_sign_in(response: reqwest::Response) -> Caller {
+        assert_eq!(response.status(), 200);
+        let cookie = response
+            .headers()
+            .get_all("set-cookie")
+            .iter()
+            .map(|v| v.to_str().unwrap())
+            .find(|v| v.starts_with("__Host-logvault_session="))
+            .expect("a session cookie")
+            .split(';')
+            .next()
+            .unwrap()
+            .to_owned();
+        let body: serde_json::Value = response.json().await.unwrap();
+        Caller { cookie: Some(cookie), csrf: body["csrf_token"].as_str().map(str::to_owned), bearer: None }
+    }
+
+    pub async fn send(
+        &self,
+        app: &TestApp,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<serde_json::Value>,
+    ) -> reqwest::Response {
+        let mut request = app.client.request(method, format!("{}{path}", app.url));
+        if let Some(cookie) = &self.cookie {
+            request = request.header("cookie", cookie);
+        }
+        if let Some(csrf) = &self.csrf {
+            request = request.header("x-csrf-token", csrf);
+        }
+        if let Some(token) = &self.bearer {
+            request = request.bearer_auth(token);
+        }
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        request.send().await.unwrap()
+    }
+
+    pub async fn get(&self, app: &TestApp, path: &str) -> reqwest::Response {
+        self.send(app, reqwest::Method::GET, path, None).await
+    }
+
+    pub async fn post(&self, app: &TestApp, path: &str, body: serde_json::Value) -> reqwest::Response {
+        self.send(app, reqwest::Method::POST, path, Some(body)).await
+    }
+}
+
+impl Caller {
+    /// The pending session (second factor owed) a first-factor response carries.
+    pub async fn from_sign_in_pending(response: reqwest::Response) -> Caller {
+        if response.status() != 200 {
+            panic!("expected a pending session, got {} {}", response.status(), response.text().await.unwrap());
+        }
+        let cookie = response.headers()["set-cookie"].to_str().unwrap().split(';').next().unwrap().to_owned();
+        let body: serde_json::Value = response.json().await.unwrap();
+        assert_eq!(body["mfa_required"], true, "{body}");
+        Caller { cookie: Some(cookie), csrf: body["csrf_token"].as_str().map(str::to_owned), bearer: None }
+    }
 }

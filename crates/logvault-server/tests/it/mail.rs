@@ -69,7 +69,7 @@ async fn background_sends_are_delivered_one_after_another() {
 
     mailer.send_in_background(mail::sign_in_code(ana(), "111111", 10));
     let first = sink.next_message(WAIT).await.expect("the first message");
-    mailer.clone().send_in_background(mail::account_locked(ana(), 15));
+    mailer.clone().send_in_background(mail::account_locked(ana(), Some(15)));
     let second = sink.next_message(WAIT).await.expect("the second message");
 
     assert!(first.text_body().contains("111111"), "{}", first.text_body());

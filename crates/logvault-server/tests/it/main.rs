@@ -3,13 +3,16 @@
 
 #![allow(clippy::unwrap_used, reason = "in a test, a failing unwrap is a failing assertion")]
 
+mod access;
 mod errors;
 mod health;
 mod helpers;
 mod identity;
 mod mail;
+mod members;
 mod metrics;
 mod mfa;
+mod otp;
 mod smtp_sink;
 mod throttle;
 mod tls;

@@ -39,7 +39,7 @@ fn now() -> u64 {
 }
 
 /// Waits until at least `margin` seconds remain in the current 30-second step, so a test's codes stay valid.
-async fn away_from_a_step_boundary(margin: u64) {
+pub(crate) async fn away_from_a_step_boundary(margin: u64) {
     let left = 30 - now() % 30;
     if left < margin {
         tokio::time::sleep(std::time::Duration::from_secs(left + 1)).await;
@@ -90,7 +90,7 @@ async fn completed<'a>(app: &'a TestApp, response: reqwest::Response) -> Client<
 }
 
 /// Creates a member and enrols TOTP through the API; returns the secret and the recovery codes.
-async fn enrolled_member(app: &TestApp, email: &str) -> (Vec<u8>, Vec<String>) {
+pub(crate) async fn enrolled_member(app: &TestApp, email: &str) -> (Vec<u8>, Vec<String>) {
     let store = &app.server().store;
     let org = store.create_organisation(&OrgName::parse(&format!("Org of {email}")).unwrap()).await.unwrap();
     let hash = password::hash_password(PASSWORD).unwrap();

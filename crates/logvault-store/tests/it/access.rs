@@ -135,10 +135,12 @@ conformance!(an_invitation_is_used_once_and_creates_the_account_and_membership, 
         )
         .await
         .unwrap();
-    assert_eq!(db.store.invitations(&acme, 200).await.unwrap(), [invitation.clone()]);
+    assert_eq!(db.store.invitations(&acme, 200).await.unwrap(), std::slice::from_ref(&invitation));
     assert!(db.store.invitations(&acme, 1_000).await.unwrap().is_empty(), "expired ones are not pending");
     assert!(db.store.invitations(&globex, 200).await.unwrap().is_empty());
-    assert_eq!(db.store.invitation_by_token(&[3; 32], 200).await.unwrap(), invitation);
+    let (found, organisation) = db.store.invitation_by_token(&[3; 32], 200).await.unwrap();
+    assert_eq!((found, organisation.id), (invitation.clone(), acme.org_id()));
+    assert_eq!(organisation.name.as_str(), "Acme");
     let err = db.store.invitation_by_token(&[3; 32], 1_000).await.unwrap_err();
     assert!(matches!(err, StoreError::NotFound { .. }), "{err:?}");
 

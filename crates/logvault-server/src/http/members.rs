@@ -1,0 +1,272 @@
+//! Membership management: changing roles, removing members, and invitations by email (single-use, expiring links).
+//!
+//! Who may do what follows `authz::may_assign` / `may_remove` (an admin never touches an owner), and the store keeps
+//! at least one owner in the same transaction as the change. Because every organisation request looks the membership
+//! up afresh, a removal or role change takes effect on the member's very next request.
+
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::{Method, StatusCode};
+use logvault_core::audit::{NewEntry, Outcome};
+use logvault_core::authz::{self, Permission, Role};
+use logvault_core::{Email, password, token};
+use logvault_store::{Invitation, Member, NewInvitation, StoreError};
+use serde::{Deserialize, Serialize};
+
+use crate::auth::{self, OrgAccess, Principal, now_us};
+use crate::error::ApiError;
+use crate::http::json::ApiJson;
+use crate::http::middleware::RequestId;
+use crate::http::orgs::org_event;
+use crate::http::routes::{Access, Routes};
+use crate::state::AppState;
+
+/// How long an invitation link stays valid.
+pub const INVITATION_DAYS: u32 = 7;
+const DAY_US: i64 = 24 * 60 * 60 * 1_000_000;
+
+pub fn routes() -> Routes {
+    let manage = Access::Org(Permission::ManageMembers);
+    Routes::new()
+        .add(Method::PATCH, "/api/v1/orgs/{org_id}/members/{user_id}", manage, change_role)
+        .add(Method::DELETE, "/api/v1/orgs/{org_id}/members/{user_id}", manage, remove_member)
+        .add(Method::GET, "/api/v1/orgs/{org_id}/invitations", manage, list_invitations)
+        .add(Method::POST, "/api/v1/orgs/{org_id}/invitations", manage, invite)
+        .add(Method::DELETE, "/api/v1/orgs/{org_id}/invitations/{invitation_id}", manage, revoke_invitation)
+        .add(Method::POST, "/api/v1/invitations/accept", Access::Public, accept)
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RoleChange {
+    role: Role,
+}
+
+async fn change_role(
+    State(state): State<AppState>,
+    principal: Principal,
+    access: OrgAccess,
+    Path((_, user_id)): Path<(i64, i64)>,
+    ApiJson(body): ApiJson<RoleChange>,
+) -> Result<Json<Member>, ApiError> {
+    let member = state.store.member(&access.scope, user_id).await?;
+    if !authz::may_assign(access.role, Some(member.role), body.role) {
+        return Err(denied(&state, &principal, &access, "member.role_change", user_id).await);
+    }
+    if member.role != body.role {
+        state.store.change_role(&access.scope, user_id, member.role, body.role).await?;
+        let detail = format!("from:{};to:{}", member.role, body.role);
+        org_event(&state, &principal, &access, "member.role_change", Some(format!("user:{user_id}")), Some(detail))
+            .await?;
+    }
+    Ok(Json(state.store.member(&access.scope, user_id).await?))
+}
+
+async fn remove_member(
+    State(state): State<AppState>,
+    principal: Principal,
+    access: OrgAccess,
+    Path((_, user_id)): Path<(i64, i64)>,
+) -> Result<StatusCode, ApiError> {
+    let member = state.store.member(&access.scope, user_id).await?;
+    if !authz::may_remove(access.role, member.role) {
+        return Err(denied(&state, &principal, &access, "member.remove", user_id).await);
+    }
+    state.store.remove_member(&access.scope, user_id, member.role).await?;
+    let detail = format!("role:{}", member.role);
+    org_event(&state, &principal, &access, "member.remove", Some(format!("user:{user_id}")), Some(detail)).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Records and returns the refusal of a membership change the caller's role does not allow (an admin and an owner).
+async fn denied(state: &AppState, principal: &Principal, access: &OrgAccess, action: &str, user_id: i64) -> ApiError {
+    let entry = NewEntry {
+        chain_id: access.scope.org_id(),
+        occurred_at_us: now_us(),
+        actor: principal.actor(),
+        action: "authz.denied".to_owned(),
+        target: Some(format!("user:{user_id}")),
+        outcome: Outcome::Denied,
+        request_id: principal.request_id.clone(),
+        detail: Some(format!("{action};role:{}", access.role)),
+    };
+    match auth::record(state, entry).await {
+        Ok(()) => ApiError::Forbidden,
+        Err(err) => err,
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct InvitationRequest {
+    email: String,
+    role: Role,
+}
+
+#[derive(Debug, Serialize)]
+struct InvitationCreated {
+    #[serde(flatten)]
+    invitation: Invitation,
+    /// Whether the link went out by email. When the server has no SMTP configured, `link` carries it instead, for the
+    /// inviter to pass on.
+    emailed: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    link: Option<String>,
+}
+
+async fn invite(
+    State(state): State<AppState>,
+    principal: Principal,
+    access: OrgAccess,
+    ApiJson(body): ApiJson<InvitationRequest>,
+) -> Result<(StatusCode, Json<InvitationCreated>), ApiError> {
+    let email = Email::parse(&body.email).map_err(|err| ApiError::Unprocessable(err.to_string()))?;
+    if !authz::may_assign(access.role, None, body.role) {
+        return Err(denied(&state, &principal, &access, "invitation.create", 0).await);
+    }
+    let secret = token::SecretToken::generate("").map_err(|err| ApiError::Internal(err.into()))?;
+    let now = now_us();
+    let invitation = state
+        .store
+        .create_invitation(
+            &access.scope,
+            NewInvitation {
+                email: email.clone(),
+                role: body.role,
+                token_hash: secret.digest(),
+                invited_by: Some(principal.user.id),
+                now_us: now,
+                expires_at_us: now.saturating_add(i64::from(INVITATION_DAYS) * DAY_US),
+            },
+        )
+        .await?;
+    let link = invitation_link(&state, secret.expose());
+    let organisation = state.store.organisation(&access.scope).await?;
+    let emailed = match &state.mailer {
+        Some(mailer) => {
+            let mail =
+                crate::mail::invitation(email, organisation.name.as_str(), body.role.as_str(), &link, INVITATION_DAYS);
+            mailer.send_in_background(mail);
+            true
+        }
+        None => false,
+    };
+    let detail = format!("role:{};invitation:{}", body.role, invitation.id);
+    org_event(&state, &principal, &access, "invitation.create", None, Some(detail)).await?;
+    let link = (!emailed).then_some(link);
+    Ok((StatusCode::CREATED, Json(InvitationCreated { invitation, emailed, link })))
+}
+
+/// The link a person opens to accept: the token travels in the fragment, which browsers never send to a server or
+/// put in a `Referer`, so it stays out of access logs.
+pub fn invitation_link(state: &AppState, token: &str) -> String {
+    format!("{}/invite#{token}", state.public_url)
+}
+
+async fn list_invitations(State(state): State<AppState>, access: OrgAccess) -> Result<Json<Vec<Invitation>>, ApiError> {
+    Ok(Json(state.store.invitations(&access.scope, now_us()).await?))
+}
+
+async fn revoke_invitation(
+    State(state): State<AppState>,
+    principal: Principal,
+    access: OrgAccess,
+    Path((_, invitation_id)): Path<(i64, i64)>,
+) -> Result<StatusCode, ApiError> {
+    let revoked = state.store.revoke_invitation(&access.scope, invitation_id).await?;
+    let detail = format!("role:{};invitation:{}", revoked.role, revoked.id);
+    org_event(&state, &principal, &access, "invitation.revoke", None, Some(detail)).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Accepting an invitation. A new account needs a name; a password is optional (without one, the account signs in
+/// by email code), and is checked like any new password. No `Debug`: it holds the token and a password.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AcceptRequest {
+    token: String,
+    name: Option<String>,
+    password: Option<String>,
+}
+
+#[derive(Debug, Serialize)]
+struct Accepted {
+    org_id: i64,
+    role: Role,
+    user_id: i64,
+    created_account: bool,
+}
+
+async fn accept(
+    State(state): State<AppState>,
+    request_id: Option<axum::Extension<RequestId>>,
+    ApiJson(body): ApiJson<AcceptRequest>,
+) -> Result<Json<Accepted>, ApiError> {
+    let request_id = request_id.map(|id| id.0.0);
+    let token_hash = token::digest(&body.token);
+    let now = now_us();
+    let (invitation, organisation) = match state.store.invitation_by_token(&token_hash, now).await {
+        Ok(found) => found,
+        Err(StoreError::NotFound { .. }) => {
+            return Err(ApiError::Unprocessable("the invitation link is wrong, used, revoked or expired".to_owned()));
+        }
+        Err(err) => return Err(err.into()),
+    };
+    let existing = match state.store.user_credentials(&invitation.email).await {
+        Ok(credentials) => Some(credentials),
+        Err(StoreError::NotFound { .. }) => None,
+        Err(err) => return Err(err.into()),
+    };
+    let name = body.name.as_deref().map(str::trim).unwrap_or_default().to_owned();
+    if existing.is_none() && (name.is_empty() || name.chars().count() > 200) {
+        return Err(ApiError::Unprocessable("a name (1 to 200 characters) is needed for the new account".to_owned()));
+    }
+    // A password is set only on an account that has none (a new one, or the bootstrap owner's).
+    let sets_password = existing.as_ref().is_none_or(|c| c.password_hash.is_none());
+    let password_hash = match body.password.filter(|_| sets_password) {
+        Some(password) => {
+            let context = [invitation.email.as_str(), organisation.name.as_str(), name.as_str()];
+            password::check_new_password(&password, &context, false)
+                .map_err(|err| ApiError::Unprocessable(err.to_string()))?;
+            let hash = auth::with_argon2_permit(&state, move || password::hash_password(&password)).await?;
+            Some(hash.map_err(|err| ApiError::Internal(err.into()))?)
+        }
+        None => None,
+    };
+    let accepted = match state
+        .store
+        .accept_invitation(&token_hash, now, &name, password_hash.as_ref().map(|h| h.as_str()))
+        .await
+    {
+        Ok(accepted) => accepted,
+        Err(StoreError::NotFound { .. }) => {
+            return Err(ApiError::Unprocessable("the invitation link is wrong, used, revoked or expired".to_owned()));
+        }
+        Err(err) => return Err(err.into()),
+    };
+    auth::record(
+        &state,
+        NewEntry {
+            chain_id: accepted.org_id,
+            occurred_at_us: now,
+            actor: format!("user:{}", accepted.user.id),
+            action: "invitation.accept".to_owned(),
+            target: Some(format!("user:{}", accepted.user.id)),
+            outcome: Outcome::Success,
+            request_id,
+            detail: Some(format!(
+                "role:{};invitation:{};account:{}",
+                accepted.role,
+                invitation.id,
+                if accepted.created_user { "created" } else { "existing" }
+            )),
+        },
+    )
+    .await?;
+    Ok(Json(Accepted {
+        org_id: accepted.org_id,
+        role: accepted.role,
+        user_id: accepted.user.id,
+        created_account: accepted.created_user,
+    }))
+}
