@@ -2,32 +2,17 @@
 //! the database (as someone with database access who first disables the guards would) is found and named.
 
 use std::io::Write;
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 
 use logvault_core::MasterKey;
 use logvault_store::sqlite::{SQLCIPHER_KEY_PURPOSE, SqliteStore};
-use logvault_store::testing::{PgTestDb, RawPool};
+use logvault_store::testing::RawPool;
 
-use crate::support::{error_line, logvault, run};
+use crate::support::{Instance, error_line, logvault, run};
 
 const PASSWORD: &str = "a long and unusual passphrase for the audit tests";
 
-/// Where the instance under test keeps its data.
-struct Instance {
-    dir: tempfile::TempDir,
-    postgres: Option<PgTestDb>,
-}
-
 impl Instance {
-    fn command(&self) -> Command {
-        let mut command = logvault();
-        command.arg("--data-dir").arg(self.dir.path());
-        if let Some(db) = &self.postgres {
-            command.env("LOGVAULT_DATABASE_URL", logvault_store::testing::expose(db.url()));
-        }
-        command
-    }
-
     fn create_user(&self, email: &str, role: &str) {
         let mut child = self
             .command()
@@ -73,8 +58,7 @@ impl Instance {
 }
 
 async fn instance(postgres: bool) -> Option<Instance> {
-    let postgres = if postgres { Some(PgTestDb::create().await?) } else { None };
-    let instance = Instance { dir: tempfile::tempdir().unwrap(), postgres };
+    let instance = Instance::new(postgres).await?;
     for (email, role) in [("ana@example.test", "owner"), ("bo@example.test", "viewer"), ("cy@example.test", "auditor")]
     {
         instance.create_user(email, role);

@@ -2,6 +2,7 @@
 
 #![allow(clippy::unwrap_used, reason = "in a test, a failing unwrap is a failing assertion")]
 
+mod access;
 mod admin;
 mod audit;
 mod logs;

@@ -131,3 +131,27 @@ pub fn error_line(output: &Output) -> String {
     assert_eq!(lines.len(), 1, "expected exactly one line on stderr, got:\n{stderr}");
     lines[0].to_owned()
 }
+
+/// A data directory (and, for the PostgreSQL half, a fresh database) that commands and servers run against.
+pub struct Instance {
+    pub dir: tempfile::TempDir,
+    pub postgres: Option<logvault_store::testing::PgTestDb>,
+}
+
+impl Instance {
+    /// A fresh instance; `None` when the PostgreSQL half is skipped outside CI.
+    pub async fn new(postgres: bool) -> Option<Instance> {
+        let postgres = if postgres { Some(logvault_store::testing::PgTestDb::create().await?) } else { None };
+        Some(Instance { dir: tempfile::tempdir().unwrap(), postgres })
+    }
+
+    /// `logvault` pointed at this instance.
+    pub fn command(&self) -> Command {
+        let mut command = logvault();
+        command.arg("--data-dir").arg(self.dir.path());
+        if let Some(db) = &self.postgres {
+            command.env("LOGVAULT_DATABASE_URL", logvault_store::testing::expose(db.url()));
+        }
+        command
+    }
+}

@@ -1,0 +1,130 @@
+//! First set-up and access from the command line, against a running server: `logvault admin bootstrap` and its
+//! one-time setup link, `logvault token create`, and `logvault user disable` / `enable` — on both engines.
+
+use serde_json::{Value, json};
+
+use crate::support::{Instance, ServerProcess, client_trusting, error_line, run};
+
+const PASSWORD: &str = "a long and unusual passphrase for the access tests";
+
+fn stdout_line(output: &std::process::Output) -> String {
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let stdout = String::from_utf8(output.stdout.clone()).unwrap();
+    assert_eq!(stdout.lines().count(), 1, "exactly one line on standard output: {stdout:?}");
+    stdout.trim().to_owned()
+}
+
+async fn sign_in_status(client: &reqwest::Client, url: &str, email: &str) -> u16 {
+    let response = client
+        .post(format!("{url}/api/v1/auth/login"))
+        .json(&json!({"email": email, "password": PASSWORD}))
+        .send()
+        .await
+        .unwrap();
+    response.status().as_u16()
+}
+
+async fn bootstrap_token_and_disable(postgres: bool) {
+    let Some(instance) = Instance::new(postgres).await else { return };
+    let link = stdout_line(&run(instance.command().args([
+        "admin",
+        "bootstrap",
+        "--org",
+        "Acme Cold Chain",
+        "--email",
+        "ana@example.test",
+        "--name",
+        "Ana",
+    ])));
+    assert!(link.starts_with("https://localhost:8443/invite#"), "{link}");
+    let line =
+        error_line(&run(instance.command().args(["admin", "bootstrap", "--org", "Other", "--email", "x@y.test"])));
+    assert!(line.contains("already set up"), "{line}");
+
+    let mut serve = instance.command();
+    serve.args(["serve", "--listen", "127.0.0.1:0"]);
+    let server = ServerProcess::start(serve);
+    let client = client_trusting(instance.dir.path());
+    let url = server.url.clone();
+
+    // No password yet: nobody can sign in until the link is used, and the link works once.
+    assert_eq!(sign_in_status(&client, &url, "ana@example.test").await, 401);
+    let token = link.split_once('#').unwrap().1;
+    let accept = |body: Value| client.post(format!("{url}/api/v1/invitations/accept")).json(&body).send();
+    let accepted = accept(json!({"token": token, "password": PASSWORD})).await.unwrap();
+    assert_eq!(accepted.status(), 200);
+    let accepted: Value = accepted.json().await.unwrap();
+    assert_eq!((accepted["role"].as_str(), accepted["created_account"].as_bool()), (Some("owner"), Some(false)));
+    let org_id = accepted["org_id"].as_i64().unwrap();
+    assert_eq!(accept(json!({"token": token, "password": "another long passphrase, eh"})).await.unwrap().status(), 422);
+    assert_eq!(sign_in_status(&client, &url, "ana@example.test").await, 200);
+
+    // An API token, printed once on standard output, works as a Bearer credential for its organisation.
+    let secret = stdout_line(&run(instance.command().args([
+        "token",
+        "create",
+        "--org",
+        "Acme Cold Chain",
+        "--email",
+        "ana@example.test",
+        "--name",
+        "nightly export",
+        "--role",
+        "viewer",
+        "--expires",
+        "30",
+    ])));
+    assert!(secret.starts_with("lv_"), "{secret}");
+    let org = |bearer: String| client.get(format!("{url}/api/v1/orgs/{org_id}")).bearer_auth(bearer).send();
+    let response = org(secret.clone()).await.unwrap();
+    assert_eq!(response.status(), 200);
+    assert_eq!(response.json::<Value>().await.unwrap()["role"], "owner");
+
+    // A token may not do more than its member, and mistakes are one clear line.
+    let output =
+        run(instance.command().args(["user", "create", "--org", "Acme Cold Chain", "--email", "bo@example.test"]));
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let args = ["token", "create", "--org", "Acme Cold Chain", "--email", "bo@example.test", "--name", "x"];
+    let line = error_line(&run(instance.command().args(args).args(["--role", "admin"])));
+    assert!(line.contains("cannot create a token"), "{line}");
+    let line = error_line(&run(instance.command().args(args).args(["--expires", "400"])));
+    assert!(line.contains("365"), "{line}");
+    let line = error_line(&run(instance.command().args([
+        "token",
+        "create",
+        "--org",
+        "Nope",
+        "--email",
+        "bo@example.test",
+        "--name",
+        "x",
+    ])));
+    assert!(line.contains("no organisation"), "{line}");
+
+    // Disabling ends sessions and tokens at once; enabling lets the person sign in again (old tokens stay dead).
+    let output = run(instance.command().args(["user", "disable", "--email", "ana@example.test"]));
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    assert_eq!(sign_in_status(&client, &url, "ana@example.test").await, 401);
+    assert_eq!(org(secret.clone()).await.unwrap().status(), 401);
+    let output = run(instance.command().args(["user", "enable", "--email", "ana@example.test"]));
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    assert_eq!(sign_in_status(&client, &url, "ana@example.test").await, 200);
+    assert_eq!(org(secret).await.unwrap().status(), 401);
+    let line = error_line(&run(instance.command().args(["user", "disable", "--email", "nobody@example.test"])));
+    assert!(line.contains("no user"), "{line}");
+
+    let output = server.stop();
+    assert!(!output.contains(PASSWORD) && !output.contains(token), "a secret reached the server's output");
+    let output = run(instance.command().args(["audit", "verify"]));
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn bootstrap_then_tokens_then_disable_on_sqlite() {
+    bootstrap_token_and_disable(false).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn bootstrap_then_tokens_then_disable_on_postgres() {
+    bootstrap_token_and_disable(true).await;
+}
