@@ -9,7 +9,7 @@ use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, header};
 use logvault_core::audit::{NewEntry, Outcome};
-use logvault_core::authz::{Permission, Role};
+use logvault_core::authz::{self, Permission, Role};
 use logvault_core::token;
 use logvault_store::{ApiToken, OrgScope, StoreError, User};
 
@@ -36,8 +36,8 @@ pub struct Principal {
     pub request_id: Option<String>,
 }
 
-/// How a principal authenticated.
-#[derive(Debug, Clone)]
+/// How a principal authenticated. `Debug` never shows the session token.
+#[derive(Clone)]
 pub enum Via {
     /// The session cookie. The token as presented is kept to derive the CSRF token from; never logged.
     Session { id: i64, token: String },
@@ -45,11 +45,21 @@ pub enum Via {
     ApiToken(ApiToken),
 }
 
+impl std::fmt::Debug for Via {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Via::Session { id, .. } => f.debug_struct("Session").field("id", id).finish_non_exhaustive(),
+            Via::ApiToken(token) => f.debug_tuple("ApiToken").field(token).finish(),
+        }
+    }
+}
+
 /// What the access guard established for an organisation route: the scope, and the role it was granted with.
 #[derive(Debug, Clone, Copy)]
 pub struct OrgAccess {
     pub scope: OrgScope,
-    /// The member's role (for an API token, the member's role; the token's role only narrows what it may do).
+    /// The role the caller acts with: the member's, or for an API token the token's (which the member's must still
+    /// cover). Handlers decide with this role — e.g. who may be given which role — never with the member's alone.
     pub role: Role,
 }
 
@@ -113,6 +123,19 @@ impl FromRequestParts<AppState> for Principal {
     }
 }
 
+/// A principal if the request carries credentials; `None` without any (wrong credentials or a failed CSRF check
+/// are still errors). For public routes that behave differently for a signed-in caller.
+impl axum::extract::OptionalFromRequestParts<AppState> for Principal {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Option<Principal>, ApiError> {
+        if session_cookie(&parts.headers).is_none() && bearer_token(&parts.headers).is_none() {
+            return Ok(None);
+        }
+        <Principal as FromRequestParts<AppState>>::from_request_parts(parts, state).await.map(Some)
+    }
+}
+
 /// The user behind a session or token, unless the account is gone or disabled.
 async fn enabled_user(state: &AppState, user_id: i64) -> Result<User, ApiError> {
     match state.store.user_by_id(user_id).await {
@@ -169,6 +192,25 @@ impl FromRequestParts<AppState> for PendingSecondFactor {
         enabled_user(state, session.user_id).await?;
         let request_id = parts.extensions.get::<RequestId>().map(|id| id.0.clone());
         Ok(PendingSecondFactor { user_id: session.user_id, session_id: session.id, request_id })
+    }
+}
+
+/// Any live session of the request — complete or still owing its second factor — CSRF-checked; for sign-out.
+#[derive(Debug, Clone, Copy)]
+pub struct AnySession {
+    pub session_id: i64,
+    pub user_id: i64,
+}
+
+impl FromRequestParts<AppState> for AnySession {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<AnySession, ApiError> {
+        if let Some(session) = parts.extensions.get::<AnySession>() {
+            return Ok(*session);
+        }
+        let (session, _) = live_session(parts, state).await?;
+        Ok(AnySession { session_id: session.id, user_id: session.user_id })
     }
 }
 
@@ -245,11 +287,14 @@ impl Principal {
             Err(StoreError::NotFound { .. }) => return Err(ApiError::NotFound),
             Err(err) => return Err(err.into()),
         };
-        let token_allows = match &self.via {
-            Via::ApiToken(token) => token.role.allows(permission),
-            Via::Session { .. } => true,
+        // An API token acts with its own role, and only while the member's current role still covers it (a member
+        // demoted since the token was made cannot act above their new role through it).
+        let acting = match &self.via {
+            Via::ApiToken(token) if authz::max_token_role(role, token.role) => Some(token.role),
+            Via::ApiToken(_) => None,
+            Via::Session { .. } => Some(role),
         };
-        if !role.allows(permission) || !token_allows {
+        let Some(acting) = acting.filter(|acting| acting.allows(permission)) else {
             record(
                 state,
                 NewEntry {
@@ -265,11 +310,11 @@ impl Principal {
             )
             .await?;
             return Err(ApiError::Forbidden);
-        }
+        };
         if state.store.require_mfa(&scope).await? && !has_second_factor(state, self.user.id).await? {
             return Err(ApiError::MfaEnrolmentRequired);
         }
-        Ok(OrgAccess { scope, role })
+        Ok(OrgAccess { scope, role: acting })
     }
 }
 

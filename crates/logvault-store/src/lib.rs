@@ -24,8 +24,8 @@ use time::OffsetDateTime;
 
 pub use error::StoreError;
 pub use model::{
-    AcceptedInvitation, ApiToken, Credentials, EmailCode, Invitation, Member, Membership, NewApiToken, NewInvitation,
-    NewSession, OrgScope, Session, TotpRecord, User,
+    Acceptance, AcceptedInvitation, ApiToken, Credentials, EmailCode, Invitation, InvitationPurpose, Member,
+    Membership, NewApiToken, NewInvitation, NewSession, OrgScope, Session, TotpRecord, User,
 };
 
 /// Which engine a store runs on.
@@ -242,15 +242,14 @@ pub trait Store: Send + Sync + std::fmt::Debug {
         now_us: i64,
     ) -> Result<(Invitation, Organisation), StoreError>;
 
-    /// Uses the invitation, in one transaction: marks it accepted (once only), creates the account if there is none
-    /// for its address (with `name` and `password_hash`), gives an existing account without a password this one,
-    /// and adds the membership (an existing membership is left as it is).
+    /// Uses the invitation, in one transaction: marks it accepted (once only), creates the account or checks that
+    /// `acceptance` names the invited address's account (`Conflict` otherwise, nothing changed), sets a password
+    /// only as [`Acceptance`] allows, and adds the membership (an existing membership is left as it is).
     async fn accept_invitation(
         &self,
         token_hash: &[u8; 32],
         now_us: i64,
-        name: &str,
-        password_hash: Option<&str>,
+        acceptance: Acceptance<'_>,
     ) -> Result<AcceptedInvitation, StoreError>;
 
     // API tokens: stored as their SHA-256.
@@ -299,6 +298,10 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     ) -> Result<bool, StoreError>;
 
     async fn email_code(&self, user_id: i64) -> Result<Option<EmailCode>, StoreError>;
+
+    /// Counts one email-code attempt for an address (a keyed hash of it, known account or not) in `step`, before the
+    /// code is checked; returns the count in the newest step seen.
+    async fn record_email_code_attempt(&self, email_key: &[u8; 32], step: i64) -> Result<i64, StoreError>;
 
     /// Marks the code used if it is still `code_hash` and unused; `false` otherwise (used already, or replaced).
     async fn use_email_code(&self, user_id: i64, code_hash: &[u8; 32]) -> Result<bool, StoreError>;

@@ -130,8 +130,47 @@ pub struct NewInvitation {
     pub token_hash: [u8; 32],
     /// `None` for the operator's bootstrap setup link.
     pub invited_by: Option<i64>,
+    pub purpose: InvitationPurpose,
     pub now_us: i64,
     pub expires_at_us: i64,
+}
+
+/// What an invitation is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum InvitationPurpose {
+    /// A member invites someone.
+    Invitation,
+    /// The operator's bootstrap link: the only kind that may give an existing account (created without one) its
+    /// password.
+    Setup,
+}
+
+impl InvitationPurpose {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            InvitationPurpose::Invitation => "invitation",
+            InvitationPurpose::Setup => "setup",
+        }
+    }
+
+    pub(crate) fn parse(raw: &str) -> Result<InvitationPurpose, StoreError> {
+        match raw {
+            "invitation" => Ok(InvitationPurpose::Invitation),
+            "setup" => Ok(InvitationPurpose::Setup),
+            _ => Err(StoreError::Database(sqlx::Error::Decode("unknown invitation purpose".into()))),
+        }
+    }
+}
+
+/// Who accepts an invitation.
+#[derive(Debug, Clone, Copy)]
+pub enum Acceptance<'a> {
+    /// Nobody has the invited address yet: create the account (without a password it signs in by email code).
+    NewAccount { name: &'a str, password_hash: Option<&'a str> },
+    /// The existing account `user_id`, which must be the invited address's (the caller has established that it is
+    /// this person acting). `password_hash` is set only by a setup invitation, and only if the account has none.
+    Existing { user_id: i64, password_hash: Option<&'a str> },
 }
 
 /// A pending invitation, as listed to the organisation's administrators.
@@ -142,6 +181,7 @@ pub struct Invitation {
     pub email: Email,
     pub role: Role,
     pub invited_by: Option<i64>,
+    pub purpose: InvitationPurpose,
     pub created_at_us: i64,
     pub expires_at_us: i64,
 }
@@ -151,9 +191,12 @@ pub struct Invitation {
 pub struct AcceptedInvitation {
     pub user: User,
     pub org_id: i64,
+    /// The member's role now: the invited one, or — if they were a member already — the one they had.
     pub role: Role,
     /// The invitation created the account (rather than adding a membership to an existing one).
     pub created_user: bool,
+    /// The invitation created the membership (the account was not a member yet).
+    pub new_membership: bool,
 }
 
 /// An API token to create. The token itself never reaches the store, only its SHA-256.

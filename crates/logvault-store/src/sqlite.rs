@@ -17,8 +17,9 @@ use sqlx::{ConnectOptions, Row};
 
 use crate::model::{api_token_columns, hash32, now, parse_role};
 use crate::{
-    AcceptedInvitation, ApiToken, Credentials, EmailCode, Engine, Invitation, Member, Membership, MigrationStatus,
-    NewApiToken, NewInvitation, NewSession, OrgScope, Organisation, Session, Store, StoreError, TotpRecord, User,
+    Acceptance, AcceptedInvitation, ApiToken, Credentials, EmailCode, Engine, Invitation, InvitationPurpose, Member,
+    Membership, MigrationStatus, NewApiToken, NewInvitation, NewSession, OrgScope, Organisation, Session, Store,
+    StoreError, TotpRecord, User,
 };
 
 /// The master-key derivation label of the SQLCipher key. Changing it makes every existing database unreadable.
@@ -299,14 +300,15 @@ impl Store for SqliteStore {
 
     async fn create_invitation(&self, scope: &OrgScope, invitation: NewInvitation) -> Result<Invitation, StoreError> {
         let id: i64 = sqlx::query_scalar(
-            "INSERT INTO invitations (org_id, email, role, token_hash, invited_by, created_at_us, expires_at_us) \
-             VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING id",
+            "INSERT INTO invitations (org_id, email, role, token_hash, invited_by, purpose, created_at_us, expires_at_us) \
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
         )
         .bind(scope.org_id())
         .bind(invitation.email.as_str())
         .bind(invitation.role.as_str())
         .bind(invitation.token_hash.as_slice())
         .bind(invitation.invited_by)
+        .bind(invitation.purpose.as_str())
         .bind(invitation.now_us)
         .bind(invitation.expires_at_us)
         .fetch_one(&self.pool)
@@ -318,6 +320,7 @@ impl Store for SqliteStore {
             email: invitation.email,
             role: invitation.role,
             invited_by: invitation.invited_by,
+            purpose: invitation.purpose,
             created_at_us: invitation.now_us,
             expires_at_us: invitation.expires_at_us,
         })
@@ -325,7 +328,7 @@ impl Store for SqliteStore {
 
     async fn invitations(&self, scope: &OrgScope, now_us: i64) -> Result<Vec<Invitation>, StoreError> {
         let rows = sqlx::query(
-            "SELECT id, org_id, email, role, invited_by, created_at_us, expires_at_us FROM invitations \
+            "SELECT id, org_id, email, role, invited_by, purpose, created_at_us, expires_at_us FROM invitations \
              WHERE org_id = ? AND accepted_at_us IS NULL AND revoked = 0 AND expires_at_us > ? ORDER BY id",
         )
         .bind(scope.org_id())
@@ -338,7 +341,7 @@ impl Store for SqliteStore {
     async fn revoke_invitation(&self, scope: &OrgScope, invitation_id: i64) -> Result<Invitation, StoreError> {
         let row = sqlx::query(
             "UPDATE invitations SET revoked = 1 WHERE id = ? AND org_id = ? AND accepted_at_us IS NULL AND revoked = 0 \
-             RETURNING id, org_id, email, role, invited_by, created_at_us, expires_at_us",
+             RETURNING id, org_id, email, role, invited_by, purpose, created_at_us, expires_at_us",
         )
         .bind(invitation_id)
         .bind(scope.org_id())
@@ -354,7 +357,7 @@ impl Store for SqliteStore {
         now_us: i64,
     ) -> Result<(Invitation, Organisation), StoreError> {
         let row = sqlx::query(
-            "SELECT i.id, i.org_id, i.email, i.role, i.invited_by, i.created_at_us, i.expires_at_us, \
+            "SELECT i.id, i.org_id, i.email, i.role, i.invited_by, i.purpose, i.created_at_us, i.expires_at_us, \
              o.name, o.created_at FROM invitations i JOIN organisations o ON o.id = i.org_id \
              WHERE i.token_hash = ? AND i.accepted_at_us IS NULL AND i.revoked = 0 AND i.expires_at_us > ?",
         )
@@ -377,14 +380,13 @@ impl Store for SqliteStore {
         &self,
         token_hash: &[u8; 32],
         now_us: i64,
-        name: &str,
-        password_hash: Option<&str>,
+        acceptance: Acceptance<'_>,
     ) -> Result<AcceptedInvitation, StoreError> {
         let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
         let row = sqlx::query(
             "UPDATE invitations SET accepted_at_us = ? \
              WHERE token_hash = ? AND accepted_at_us IS NULL AND revoked = 0 AND expires_at_us > ? \
-             RETURNING org_id, email, role",
+             RETURNING org_id, email, role, purpose",
         )
         .bind(now_us)
         .bind(token_hash.as_slice())
@@ -394,24 +396,14 @@ impl Store for SqliteStore {
         .map_err(|err| StoreError::from_sqlx("invitation", err))?;
         let org_id: i64 = row.try_get("org_id")?;
         let email: String = row.try_get("email")?;
-        let role = parse_role(&row.try_get::<String, _>("role")?)?;
+        let invited_role = parse_role(&row.try_get::<String, _>("role")?)?;
+        let purpose = InvitationPurpose::parse(&row.try_get::<String, _>("purpose")?)?;
         let existing = sqlx::query("SELECT id, email, name, disabled, created_at_us FROM users WHERE email = ?")
             .bind(&email)
             .fetch_optional(&mut *tx)
             .await?;
-        let (user, created_user) = match existing {
-            Some(row) => {
-                let user = user_from_row(&row)?;
-                if let Some(hash) = password_hash {
-                    sqlx::query("UPDATE users SET password_hash = ? WHERE id = ? AND password_hash IS NULL")
-                        .bind(hash)
-                        .bind(user.id)
-                        .execute(&mut *tx)
-                        .await?;
-                }
-                (user, false)
-            }
-            None => {
+        let (user, created_user) = match (acceptance, existing) {
+            (Acceptance::NewAccount { name, password_hash }, None) => {
                 let row = sqlx::query(
                     "INSERT INTO users (email, name, password_hash, created_at_us) VALUES (?, ?, ?, ?) \
                      RETURNING id, email, name, disabled, created_at_us",
@@ -421,22 +413,49 @@ impl Store for SqliteStore {
                 .bind(password_hash)
                 .bind(now_us)
                 .fetch_one(&mut *tx)
-                .await?;
+                .await
+                .map_err(|err| StoreError::from_sqlx("user", err))?;
                 (user_from_row(&row)?, true)
             }
+            (Acceptance::Existing { user_id, password_hash }, Some(row)) => {
+                let user = user_from_row(&row)?;
+                if user.id != user_id {
+                    return Err(StoreError::Conflict { entity: "invitation" });
+                }
+                if let (InvitationPurpose::Setup, Some(hash)) = (purpose, password_hash) {
+                    sqlx::query("UPDATE users SET password_hash = ? WHERE id = ? AND password_hash IS NULL")
+                        .bind(hash)
+                        .bind(user.id)
+                        .execute(&mut *tx)
+                        .await?;
+                }
+                (user, false)
+            }
+            _ => return Err(StoreError::Conflict { entity: "invitation" }),
         };
-        sqlx::query(
+        let inserted = sqlx::query(
             "INSERT INTO memberships (org_id, user_id, role, created_at_us) VALUES (?, ?, ?, ?) \
              ON CONFLICT (org_id, user_id) DO NOTHING",
         )
         .bind(org_id)
         .bind(user.id)
-        .bind(role.as_str())
+        .bind(invited_role.as_str())
         .bind(now_us)
         .execute(&mut *tx)
         .await?;
+        let role: String = sqlx::query_scalar("SELECT role FROM memberships WHERE org_id = ? AND user_id = ?")
+            .bind(org_id)
+            .bind(user.id)
+            .fetch_one(&mut *tx)
+            .await?;
         tx.commit().await?;
-        Ok(AcceptedInvitation { user, org_id, role, created_user })
+        Ok(AcceptedInvitation {
+            user,
+            org_id,
+            role: parse_role(&role)?,
+            created_user,
+            new_membership: inserted.rows_affected() == 1,
+        })
     }
 
     async fn create_api_token(&self, scope: &OrgScope, token: NewApiToken) -> Result<ApiToken, StoreError> {
@@ -606,6 +625,17 @@ impl Store for SqliteStore {
             })
         })
         .transpose()
+    }
+
+    async fn record_email_code_attempt(&self, email_key: &[u8; 32], step: i64) -> Result<i64, StoreError> {
+        let failures: i64 = sqlx::query_scalar(
+            "INSERT INTO email_code_attempts (email_key, step, failures) VALUES (?, ?, 1) ON CONFLICT (email_key) DO UPDATE SET failures = CASE WHEN excluded.step > email_code_attempts.step THEN 1 ELSE email_code_attempts.failures + 1 END, step = max(email_code_attempts.step, excluded.step) RETURNING failures",
+        )
+        .bind(email_key.as_slice())
+        .bind(step)
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(failures)
     }
 
     async fn use_email_code(&self, user_id: i64, code_hash: &[u8; 32]) -> Result<bool, StoreError> {
@@ -1096,6 +1126,7 @@ fn invitation_from_row(row: &sqlx::sqlite::SqliteRow) -> Result<Invitation, Stor
         email: Email::parse(&email).map_err(|err| StoreError::Database(sqlx::Error::Decode(Box::new(err))))?,
         role: parse_role(&row.try_get::<String, _>("role")?)?,
         invited_by: row.try_get("invited_by")?,
+        purpose: InvitationPurpose::parse(&row.try_get::<String, _>("purpose")?)?,
         created_at_us: row.try_get("created_at_us")?,
         expires_at_us: row.try_get("expires_at_us")?,
     })

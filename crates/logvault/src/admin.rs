@@ -36,6 +36,16 @@ pub enum UserCommand {
         #[arg(long)]
         password_stdin: bool,
     },
+    /// Set a user's password (read from standard input, one line) and sign them out everywhere: for someone locked
+    /// out, or a member without a password whose organisation starts requiring a second factor
+    SetPassword {
+        /// Email address of the user
+        #[arg(long)]
+        email: String,
+        /// Read the password from standard input (required: passwords never go on the command line)
+        #[arg(long, required = true)]
+        password_stdin: bool,
+    },
     /// Disable an account: it can no longer sign in, and its sessions and API tokens are revoked at once
     Disable {
         /// Email address of the user
@@ -127,6 +137,7 @@ pub async fn admin(config: Config, command: AdminCommand) -> anyhow::Result<()> 
                     role: Role::Owner,
                     token_hash: secret.digest(),
                     invited_by: None,
+                    purpose: logvault_store::InvitationPurpose::Setup,
                     now_us: now,
                     expires_at_us: now.saturating_add(i64::from(SETUP_LINK_HOURS) * 3_600_000_000),
                 },
@@ -219,9 +230,59 @@ pub async fn user(config: Config, command: UserCommand) -> anyhow::Result<()> {
             create_user(config, org, email, name, role, password_stdin).await
         }
         UserCommand::Unlock { email } => unlock_user(config, email).await,
+        UserCommand::SetPassword { email, password_stdin: _ } => set_password(config, email).await,
         UserCommand::Disable { email } => set_disabled(config, email, true).await,
         UserCommand::Enable { email } => set_disabled(config, email, false).await,
     }
+}
+
+/// One line of standard input, without its line ending.
+fn read_password_line() -> anyhow::Result<zeroize::Zeroizing<String>> {
+    let mut line = zeroize::Zeroizing::new(String::new());
+    std::io::stdin().read_to_string(&mut line).context("could not read the password from standard input")?;
+    let password = line.strip_suffix('\n').map(|p| p.strip_suffix('\r').unwrap_or(p)).unwrap_or(&line);
+    Ok(zeroize::Zeroizing::new(password.to_owned()))
+}
+
+async fn set_password(config: Config, email: String) -> anyhow::Result<()> {
+    let email = Email::parse(&email)?;
+    let password = read_password_line()?;
+    let opened = bootstrap::open(&config, Migrations::Apply).await?;
+    let store = opened.store;
+    let result = async {
+        let user = match store.user_credentials(&email).await {
+            Ok(credentials) => credentials.user,
+            Err(StoreError::NotFound { .. }) => anyhow::bail!("no user has this email address"),
+            Err(err) => return Err(err.into()),
+        };
+        let second_factor = store.totp(user.id).await?.is_some_and(|totp| totp.confirmed);
+        let memberships = store.memberships(user.id).await?;
+        let mut context = vec![email.as_str(), email.local_part(), user.name.as_str()];
+        context.extend(memberships.iter().map(|m| m.organisation.name.as_str()));
+        password::check_new_password(&password, &context, second_factor)
+            .map_err(|reason| anyhow::anyhow!("{reason}"))?;
+        let hash = password::hash_password(&password).context("could not hash the password")?;
+        store.set_password_hash(user.id, hash.as_str()).await?;
+        let revoked = store.revoke_other_sessions(user.id, None).await?;
+        store.reset_sign_in_failures(user.id).await?;
+        store
+            .append_audit(NewEntry {
+                chain_id: audit::INSTANCE_CHAIN,
+                occurred_at_us: now_us(),
+                actor: "cli".to_owned(),
+                action: "auth.password_change".to_owned(),
+                target: Some(format!("user:{}", user.id)),
+                outcome: Outcome::Success,
+                request_id: None,
+                detail: Some(format!("sessions-revoked:{revoked}")),
+            })
+            .await?;
+        println!("set the password of user {} and signed them out everywhere", user.id);
+        Ok(())
+    }
+    .await;
+    store.close().await;
+    result
 }
 
 async fn set_disabled(config: Config, email: String, disabled: bool) -> anyhow::Result<()> {

@@ -10,7 +10,7 @@ use axum::http::{Method, StatusCode};
 use logvault_core::audit::{NewEntry, Outcome};
 use logvault_core::authz::{self, Permission, Role};
 use logvault_core::{Email, password, token};
-use logvault_store::{Invitation, Member, NewInvitation, StoreError};
+use logvault_store::{Acceptance, Invitation, InvitationPurpose, Member, NewInvitation, StoreError};
 use serde::{Deserialize, Serialize};
 
 use crate::auth::{self, OrgAccess, Principal, now_us};
@@ -135,6 +135,7 @@ async fn invite(
                 role: body.role,
                 token_hash: secret.digest(),
                 invited_by: Some(principal.user.id),
+                purpose: InvitationPurpose::Invitation,
                 now_us: now,
                 expires_at_us: now.saturating_add(i64::from(INVITATION_DAYS) * DAY_US),
             },
@@ -173,14 +174,22 @@ async fn revoke_invitation(
     access: OrgAccess,
     Path((_, invitation_id)): Path<(i64, i64)>,
 ) -> Result<StatusCode, ApiError> {
+    // Revoking is granting in reverse: an admin cannot revoke an invitation to the owner role.
+    let pending = state.store.invitations(&access.scope, now_us()).await?;
+    let invitation = pending.iter().find(|i| i.id == invitation_id).ok_or(ApiError::NotFound)?;
+    if !authz::may_assign(access.role, None, invitation.role) {
+        return Err(denied(&state, &principal, &access, "invitation.revoke", 0).await);
+    }
     let revoked = state.store.revoke_invitation(&access.scope, invitation_id).await?;
     let detail = format!("role:{};invitation:{}", revoked.role, revoked.id);
     org_event(&state, &principal, &access, "invitation.revoke", None, Some(detail)).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
-/// Accepting an invitation. A new account needs a name; a password is optional (without one, the account signs in
-/// by email code), and is checked like any new password. No `Debug`: it holds the token and a password.
+/// Accepting an invitation. For a new account, a name is needed and a password optional (without one, the account
+/// signs in by email code), checked like any new password. An existing account accepts only when signed in as
+/// itself — holding the link proves nothing about the account — except through the operator's setup link, which may
+/// also give the bootstrap owner their first password. No `Debug`: it holds the token and a password.
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct AcceptRequest {
@@ -197,9 +206,14 @@ struct Accepted {
     created_account: bool,
 }
 
+fn invalid_link() -> ApiError {
+    ApiError::Unprocessable("the invitation link is wrong, used, revoked or expired".to_owned())
+}
+
 async fn accept(
     State(state): State<AppState>,
     request_id: Option<axum::Extension<RequestId>>,
+    principal: Option<Principal>,
     ApiJson(body): ApiJson<AcceptRequest>,
 ) -> Result<Json<Accepted>, ApiError> {
     let request_id = request_id.map(|id| id.0.0);
@@ -207,23 +221,41 @@ async fn accept(
     let now = now_us();
     let (invitation, organisation) = match state.store.invitation_by_token(&token_hash, now).await {
         Ok(found) => found,
-        Err(StoreError::NotFound { .. }) => {
-            return Err(ApiError::Unprocessable("the invitation link is wrong, used, revoked or expired".to_owned()));
-        }
+        Err(StoreError::NotFound { .. }) => return Err(invalid_link()),
         Err(err) => return Err(err.into()),
     };
+    // An invitation is only as good as its inviter's right to give that role, now.
+    if let Some(inviter) = invitation.invited_by {
+        match state.store.scope_for_member(inviter, invitation.org_id).await {
+            Ok((_, role)) if authz::may_assign(role, None, invitation.role) => {}
+            Ok(_) | Err(StoreError::NotFound { .. }) => return Err(invalid_link()),
+            Err(err) => return Err(err.into()),
+        }
+    }
     let existing = match state.store.user_credentials(&invitation.email).await {
         Ok(credentials) => Some(credentials),
         Err(StoreError::NotFound { .. }) => None,
         Err(err) => return Err(err.into()),
     };
     let name = body.name.as_deref().map(str::trim).unwrap_or_default().to_owned();
+    let wants_password = match (&existing, invitation.purpose) {
+        (None, _) => true,
+        (Some(credentials), InvitationPurpose::Setup) => credentials.password_hash.is_none(),
+        (Some(_), InvitationPurpose::Invitation) => false,
+    };
+    if let (Some(credentials), InvitationPurpose::Invitation) = (&existing, invitation.purpose) {
+        let signed_in_as_invitee =
+            principal.as_ref().is_some_and(|p| p.user.id == credentials.user.id && p.session_id().is_some());
+        if !signed_in_as_invitee {
+            return Err(ApiError::Unprocessable(
+                "this invitation is for an existing account: sign in as that account, then accept".to_owned(),
+            ));
+        }
+    }
     if existing.is_none() && (name.is_empty() || name.chars().count() > 200) {
         return Err(ApiError::Unprocessable("a name (1 to 200 characters) is needed for the new account".to_owned()));
     }
-    // A password is set only on an account that has none (a new one, or the bootstrap owner's).
-    let sets_password = existing.as_ref().is_none_or(|c| c.password_hash.is_none());
-    let password_hash = match body.password.filter(|_| sets_password) {
+    let password_hash = match body.password.filter(|_| wants_password) {
         Some(password) => {
             let context = [invitation.email.as_str(), organisation.name.as_str(), name.as_str()];
             password::check_new_password(&password, &context, false)
@@ -233,15 +265,15 @@ async fn accept(
         }
         None => None,
     };
-    let accepted = match state
-        .store
-        .accept_invitation(&token_hash, now, &name, password_hash.as_ref().map(|h| h.as_str()))
-        .await
-    {
+    let password_hash = password_hash.as_ref().map(|h| h.as_str());
+    let acceptance = match &existing {
+        None => Acceptance::NewAccount { name: &name, password_hash },
+        Some(credentials) => Acceptance::Existing { user_id: credentials.user.id, password_hash },
+    };
+    let accepted = match state.store.accept_invitation(&token_hash, now, acceptance).await {
         Ok(accepted) => accepted,
-        Err(StoreError::NotFound { .. }) => {
-            return Err(ApiError::Unprocessable("the invitation link is wrong, used, revoked or expired".to_owned()));
-        }
+        // Used meanwhile, or the address's account appeared or changed meanwhile: nothing was changed.
+        Err(StoreError::NotFound { .. } | StoreError::Conflict { .. }) => return Err(invalid_link()),
         Err(err) => return Err(err.into()),
     };
     auth::record(
@@ -255,9 +287,10 @@ async fn accept(
             outcome: Outcome::Success,
             request_id,
             detail: Some(format!(
-                "role:{};invitation:{};account:{}",
+                "role:{};invitation:{};{};account:{}",
                 accepted.role,
                 invitation.id,
+                invitation.purpose.as_str(),
                 if accepted.created_user { "created" } else { "existing" }
             )),
         },

@@ -96,7 +96,7 @@ async fn start_enrolment(
 }
 
 /// Checks the signed-in user's password again (step-up); a wrong one is audited and refused.
-async fn reauthenticate(state: &AppState, principal: &Principal, password: String) -> Result<(), ApiError> {
+pub(crate) async fn reauthenticate(state: &AppState, principal: &Principal, password: String) -> Result<(), ApiError> {
     let stored = state.store.user_credentials(&principal.user.email).await?.password_hash;
     let hash = stored.as_deref().and_then(|h| password::PasswordHash::parse(h).ok());
     let valid = auth::with_argon2_permit(state, move || match hash {

@@ -94,30 +94,26 @@ async fn request_code(
     {
         return Err(ApiError::TooManyRequests { retry_after_secs });
     }
-    let binding = logvault_core::token::SecretToken::generate("").map_err(|err| ApiError::Internal(err.into()))?;
+    // A browser asking again keeps its binding, so the code already on its way still works in it.
+    let binding = match otp_cookie(&headers).filter(|b| is_binding(b)) {
+        Some(binding) => binding.to_owned(),
+        None => logvault_core::token::SecretToken::generate("")
+            .map_err(|err| ApiError::Internal(err.into()))?
+            .expose()
+            .to_owned(),
+    };
     if let Some(user) = enabled_user(&state, &body.email).await? {
-        let code = random_code()?;
-        let expires_at_us = now.saturating_add(i64::from(CODE_VALID_MINUTES) * 60 * 1_000_000);
-        let hash = code_hash(&state, binding.expose(), &code);
-        if state.store.put_email_code(user.id, &hash, now, expires_at_us, MIN_INTERVAL_US).await? {
-            mailer.send_in_background(crate::mail::sign_in_code(user.email.clone(), &code, CODE_VALID_MINUTES));
-            let target = format!("user:{}", user.id);
-            let event = logvault_core::audit::NewEntry {
-                chain_id: logvault_core::audit::INSTANCE_CHAIN,
-                occurred_at_us: now,
-                actor: target.clone(),
-                action: "auth.email_code_sent".to_owned(),
-                target: Some(target),
-                outcome: Outcome::Success,
-                request_id,
-                detail: None,
-            };
-            auth::record(&state, event).await?;
-        }
+        // The rest happens after the answer, so a known address is not slower to answer than an unknown one.
+        let state = state.clone();
+        let binding = binding.clone();
+        tokio::spawn(async move {
+            if let Err(err) = send_code(&state, mailer, user, &binding, now, request_id).await {
+                tracing::warn!(error = %err, "could not issue an email sign-in code");
+            }
+        });
     }
     let cookie = format!(
-        "{OTP_COOKIE}={}; Path=/; Secure; HttpOnly; SameSite=Strict; Max-Age={}",
-        binding.expose(),
+        "{OTP_COOKIE}={binding}; Path=/; Secure; HttpOnly; SameSite=Strict; Max-Age={}",
         CODE_VALID_MINUTES * 60
     );
     let mut response = (
@@ -129,6 +125,41 @@ async fn request_code(
         .headers_mut()
         .insert(header::SET_COOKIE, HeaderValue::from_str(&cookie).map_err(|err| ApiError::Internal(err.into()))?);
     Ok(response)
+}
+
+/// Stores a new code for the user (unless one was issued less than a minute ago), emails it and audits it.
+async fn send_code(
+    state: &AppState,
+    mailer: crate::mail::Mailer,
+    user: User,
+    binding: &str,
+    now: i64,
+    request_id: Option<String>,
+) -> Result<(), ApiError> {
+    let code = random_code()?;
+    let expires_at_us = now.saturating_add(i64::from(CODE_VALID_MINUTES) * 60 * 1_000_000);
+    let hash = code_hash(state, binding, &code);
+    if !state.store.put_email_code(user.id, &hash, now, expires_at_us, MIN_INTERVAL_US).await? {
+        return Ok(());
+    }
+    mailer.send_in_background(crate::mail::sign_in_code(user.email.clone(), &code, CODE_VALID_MINUTES));
+    let target = format!("user:{}", user.id);
+    let event = logvault_core::audit::NewEntry {
+        chain_id: logvault_core::audit::INSTANCE_CHAIN,
+        occurred_at_us: now,
+        actor: target.clone(),
+        action: "auth.email_code_sent".to_owned(),
+        target: Some(target),
+        outcome: Outcome::Success,
+        request_id,
+        detail: None,
+    };
+    auth::record(state, event).await
+}
+
+/// A binding as this server makes them: 43 base64url characters (256 bits).
+fn is_binding(value: &str) -> bool {
+    value.len() == 43 && value.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
 }
 
 async fn verify_code(
@@ -145,18 +176,11 @@ async fn verify_code(
     if let Err(retry_after_secs) = state.store.begin_client_attempt(&client_key, now).await? {
         return Err(ApiError::TooManyRequests { retry_after_secs });
     }
-    let Some(user) = enabled_user(&state, &body.email).await? else {
-        auth::record(
-            &state,
-            sign_in_event("user:unknown".to_owned(), Outcome::Failure, request_id, "factor:email_code"),
-        )
-        .await?;
-        return Err(ApiError::InvalidCode);
-    };
-    let target = format!("user:{}", user.id);
-
-    // Counted before checking, like TOTP codes: at most five wrong codes per account per 30-second step.
-    let attempts = state.store.record_mfa_attempt(user.id, now / 1_000_000 / 30).await?;
+    // Counted before checking, at most five wrong codes per address per 30-second step — per address, known or not,
+    // so that the limit's answer does not tell whether an account exists.
+    let user = enabled_user(&state, &body.email).await?;
+    let target = user.as_ref().map_or_else(|| "user:unknown".to_owned(), |user| format!("user:{}", user.id));
+    let attempts = state.store.record_email_code_attempt(&email_key(&state, &body.email), now / 1_000_000 / 30).await?;
     if attempts > MAX_WRONG_CODES_PER_STEP {
         if attempts == MAX_WRONG_CODES_PER_STEP + 1 {
             auth::record(&state, lockout_event(&target, "auth.mfa_throttled", request_id, "seconds:30")).await?;
@@ -164,6 +188,10 @@ async fn verify_code(
         let retry_after_secs = u64::try_from(30 - (now / 1_000_000) % 30).unwrap_or(30);
         return Err(ApiError::TooManyRequests { retry_after_secs });
     }
+    let Some(user) = user else {
+        auth::record(&state, sign_in_event(target, Outcome::Failure, request_id, "factor:email_code")).await?;
+        return Err(ApiError::InvalidCode);
+    };
     let Some((_, effect)) = state.store.begin_sign_in_attempt(user.id, now).await? else {
         auth::record(&state, sign_in_event(target, Outcome::Failure, request_id, "factor:email_code;locked")).await?;
         return Err(ApiError::InvalidCode);
@@ -245,6 +273,13 @@ fn random_code() -> Result<String, ApiError> {
 /// once more to its 32-byte column.
 fn code_hash(state: &AppState, binding: &str, code: &str) -> [u8; 32] {
     logvault_core::token::digest(&logvault_core::token::bound_token(&state.otp_key, &format!("{binding}\0{code}")))
+}
+
+/// The key under which an address's code attempts are counted: a keyed hash of its normalised form (or of the raw
+/// text, for input that is not an address), so the database never holds the address itself.
+fn email_key(state: &AppState, raw_email: &str) -> [u8; 32] {
+    let normalised = Email::parse(raw_email).map_or_else(|_| raw_email.to_owned(), |email| email.as_str().to_owned());
+    logvault_core::token::digest(&logvault_core::token::bound_token(&state.otp_key, &format!("attempts\0{normalised}")))
 }
 
 /// The binding cookie, if the request carries it.

@@ -17,7 +17,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{MethodFilter, MethodRouter};
 use logvault_core::authz::Permission;
 
-use crate::auth::{OrgAccess, PendingSecondFactor, Principal};
+use crate::auth::{AnySession, OrgAccess, PendingSecondFactor, Principal};
 use crate::error::ApiError;
 use crate::state::AppState;
 
@@ -28,6 +28,8 @@ pub enum Access {
     Public,
     /// Only a session that has given its password but still owes the second factor.
     PendingSecondFactor,
+    /// Any live session, complete or pending (sign-out).
+    AnySession,
     /// A signed-in user by session cookie; API tokens are refused (sign-out, second factors, session management).
     Session,
     /// A signed-in user, by session or API token.
@@ -132,6 +134,10 @@ async fn guard(
         Access::PendingSecondFactor => {
             let pending = PendingSecondFactor::from_request_parts(&mut parts, &state).await?;
             parts.extensions.insert(pending);
+        }
+        Access::AnySession => {
+            let session = AnySession::from_request_parts(&mut parts, &state).await?;
+            parts.extensions.insert(session);
         }
         Access::Session | Access::Authenticated => {
             let principal = Principal::from_request_parts(&mut parts, &state).await?;

@@ -27,8 +27,9 @@ use crate::state::AppState;
 pub fn routes() -> Routes {
     Routes::new()
         .add(Method::POST, "/api/v1/auth/login", Access::Public, login)
-        .add(Method::POST, "/api/v1/auth/logout", Access::Session, logout)
+        .add(Method::POST, "/api/v1/auth/logout", Access::AnySession, logout)
         .add(Method::GET, "/api/v1/me", Access::Authenticated, me)
+        .add(Method::POST, "/api/v1/me/password", Access::Session, change_password)
         .add(Method::GET, "/api/v1/me/sessions", Access::Session, list_sessions)
         .add(Method::DELETE, "/api/v1/me/sessions", Access::Session, revoke_other_sessions)
         .add(Method::DELETE, "/api/v1/me/sessions/{session_id}", Access::Session, revoke_session)
@@ -246,19 +247,23 @@ pub(crate) fn sign_in_event(target: String, outcome: Outcome, request_id: Option
     }
 }
 
-async fn logout(State(state): State<AppState>, principal: Principal) -> Result<Response, ApiError> {
-    let session_id = principal.session_id().ok_or(ApiError::SessionRequired)?;
+async fn logout(
+    State(state): State<AppState>,
+    session: auth::AnySession,
+    request_id: Option<axum::Extension<RequestId>>,
+) -> Result<Response, ApiError> {
+    let session_id = session.session_id;
     state.store.revoke_session(session_id).await?;
     auth::record(
         &state,
         NewEntry {
             chain_id: INSTANCE_CHAIN,
             occurred_at_us: now_us(),
-            actor: format!("user:{}", principal.user.id),
+            actor: format!("user:{}", session.user_id),
             action: "auth.sign_out".to_owned(),
             target: Some(format!("session:{session_id}")),
             outcome: Outcome::Success,
-            request_id: principal.request_id.clone(),
+            request_id: request_id.map(|id| id.0.0),
             detail: None,
         },
     )
@@ -272,11 +277,60 @@ async fn logout(State(state): State<AppState>, principal: Principal) -> Result<R
 }
 
 async fn me(State(state): State<AppState>, principal: Principal) -> Result<Json<MeResponse>, ApiError> {
-    let memberships = state.store.memberships(principal.user.id).await?;
+    let mut memberships = state.store.memberships(principal.user.id).await?;
+    // An API token sees only its own organisation.
+    if let auth::Via::ApiToken(token) = &principal.via {
+        memberships.retain(|m| m.organisation.id == token.org_id);
+    }
     let csrf_token = principal.csrf_token(&state);
     let second_factor = auth::has_second_factor(&state, principal.user.id).await?;
     let mfa_enrolment_required = !second_factor && state.store.user_requires_mfa(principal.user.id).await?;
     Ok(Json(MeResponse { user: principal.user, memberships, csrf_token, second_factor, mfa_enrolment_required }))
+}
+
+/// A password change. No `Debug`: it holds two passwords.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PasswordChange {
+    current_password: String,
+    new_password: String,
+}
+
+/// Changes the password after checking the current one, under the same policy as a new account (the minimum length
+/// depends on whether the user has a second factor); every other session of the user is signed out.
+async fn change_password(
+    State(state): State<AppState>,
+    principal: Principal,
+    ApiJson(body): ApiJson<PasswordChange>,
+) -> Result<StatusCode, ApiError> {
+    crate::http::mfa::reauthenticate(&state, &principal, body.current_password).await?;
+    let second_factor = auth::has_second_factor(&state, principal.user.id).await?;
+    let memberships = state.store.memberships(principal.user.id).await?;
+    let user = &principal.user;
+    let mut context = vec![user.email.as_str(), user.email.local_part(), user.name.as_str()];
+    context.extend(memberships.iter().map(|m| m.organisation.name.as_str()));
+    password::check_new_password(&body.new_password, &context, second_factor)
+        .map_err(|reason| ApiError::Unprocessable(reason.to_string()))?;
+    let new_password = body.new_password;
+    let hash = auth::with_argon2_permit(&state, move || password::hash_password(&new_password)).await?;
+    let hash = hash.map_err(|err| ApiError::Internal(err.into()))?;
+    state.store.set_password_hash(principal.user.id, hash.as_str()).await?;
+    let revoked = state.store.revoke_other_sessions(principal.user.id, principal.session_id()).await?;
+    auth::record(
+        &state,
+        NewEntry {
+            chain_id: INSTANCE_CHAIN,
+            occurred_at_us: now_us(),
+            actor: principal.actor(),
+            action: "auth.password_change".to_owned(),
+            target: Some(format!("user:{}", principal.user.id)),
+            outcome: Outcome::Success,
+            request_id: principal.request_id.clone(),
+            detail: Some(format!("other-sessions-revoked:{revoked}")),
+        },
+    )
+    .await?;
+    Ok(StatusCode::NO_CONTENT)
 }
 
 async fn list_sessions(

@@ -258,3 +258,159 @@ both_engines!(users_list_and_revoke_their_own_sessions, async |app: &TestApp| {
     let forged = Caller { csrf: None, ..laptop.clone() };
     assert_problem(delete(&forged, app, "/api/v1/me/sessions").await, 403, "csrf").await;
 });
+
+both_engines!(a_password_change_needs_the_current_one_and_signs_out_other_sessions, async |app: &TestApp| {
+    let (_, ana_id) = member(app, "Acme", "ana@acme.test", Role::Viewer).await;
+    let laptop = sign_in(app, "ana@acme.test").await;
+    let phone = sign_in(app, "ana@acme.test").await;
+    let change = |current: &str, new: &str| json!({"current_password": current, "new_password": new});
+
+    let wrong = laptop.post(app, "/api/v1/me/password", change("not the password at all", CANARY_PASSWORD)).await;
+    assert_problem(wrong, 401, "invalid-credentials").await;
+    let weak = laptop.post(app, "/api/v1/me/password", change(PASSWORD, "acme.test ana 2024")).await;
+    let body = assert_problem(weak, 422, "validation-failed").await;
+    assert!(!body.to_string().contains("acme.test ana 2024"), "the refused password is not echoed: {body}");
+    let forged = Caller { csrf: None, ..laptop.clone() };
+    assert_problem(forged.post(app, "/api/v1/me/password", change(PASSWORD, CANARY_PASSWORD)).await, 403, "csrf").await;
+
+    assert_eq!(laptop.post(app, "/api/v1/me/password", change(PASSWORD, CANARY_PASSWORD)).await.status(), 204);
+    assert_problem(phone.get(app, "/api/v1/me").await, 401, "unauthorized").await;
+    assert_eq!(laptop.get(app, "/api/v1/me").await.status(), 200);
+    let old = app
+        .client
+        .post(format!("{}/api/v1/auth/login", app.url))
+        .json(&json!({"email": "ana@acme.test", "password": PASSWORD}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(old.status(), 401);
+    let new = app
+        .client
+        .post(format!("{}/api/v1/auth/login", app.url))
+        .json(&json!({"email": "ana@acme.test", "password": CANARY_PASSWORD}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(new.status(), 200);
+    let entries = app.server().store.audit_entries(logvault_core::audit::INSTANCE_CHAIN, 0, 1000).await.unwrap();
+    let target = format!("user:{ana_id}");
+    assert!(entries.iter().any(|e| e.action == "auth.password_change" && e.target.as_deref() == Some(&target)));
+    assert!(entries.iter().all(|e| !format!("{e:?}").contains(CANARY_PASSWORD)));
+});
+
+both_engines!(a_token_acts_with_its_own_role_not_its_creator_s, async |app: &TestApp| {
+    let (org, _) = member(app, "Acme", "owner@acme.test", Role::Owner).await;
+    let (_, bo) = member(app, "Acme", "bo@acme.test", Role::Viewer).await;
+    let owner = sign_in(app, "owner@acme.test").await;
+    let created: Value = owner
+        .post(app, &format!("/api/v1/orgs/{org}/tokens"), json!({"name": "admin script", "role": "admin"}))
+        .await
+        .json()
+        .await
+        .unwrap();
+    let token = Caller::bearer(created["secret"].as_str().unwrap());
+    // As an admin, it may make an operator but not an owner, though its creator could.
+    let path = format!("/api/v1/orgs/{org}/members/{bo}");
+    assert_problem(patch(&token, app, &path, json!({"role": "owner"})).await, 403, "forbidden").await;
+    let invitations = format!("/api/v1/orgs/{org}/invitations");
+    let invite_owner = token.post(app, &invitations, json!({"email": "x@y.test", "role": "owner"})).await;
+    assert_problem(invite_owner, 403, "forbidden").await;
+    assert_eq!(patch(&token, app, &path, json!({"role": "operator"})).await.status(), 200);
+    // Its /me shows its own organisation only.
+    let globex =
+        app.server().store.create_organisation(&logvault_core::OrgName::parse("Globex").unwrap()).await.unwrap();
+    let owner_id = app
+        .server()
+        .store
+        .user_credentials(&logvault_core::Email::parse("owner@acme.test").unwrap())
+        .await
+        .unwrap()
+        .user
+        .id;
+    app.server()
+        .store
+        .add_member(&logvault_store::OrgScope::for_operator(globex.id), owner_id, Role::Viewer, 1)
+        .await
+        .unwrap();
+    let me: Value = token.get(app, "/api/v1/me").await.json().await.unwrap();
+    assert_eq!(me["memberships"].as_array().unwrap().len(), 1);
+});
+
+both_engines!(an_existing_account_accepts_an_invitation_only_when_signed_in_as_itself, async |app: &TestApp| {
+    let (org, _) = member(app, "Acme", "owner@acme.test", Role::Owner).await;
+    member(app, "Globex", "bo@globex.test", Role::Viewer).await;
+    member(app, "Globex", "eve@globex.test", Role::Viewer).await;
+    let owner = sign_in(app, "owner@acme.test").await;
+    owner
+        .post(app, &format!("/api/v1/orgs/{org}/invitations"), json!({"email": "bo@globex.test", "role": "viewer"}))
+        .await;
+    let mail = app.mail.next_message(std::time::Duration::from_secs(10)).await.unwrap();
+    let token = mail.text_body().split_once("/invite#").unwrap().1.split_whitespace().next().unwrap().to_owned();
+    let body = json!({"token": token, "password": CANARY_PASSWORD});
+
+    // Holding the link is not enough: not anonymously, not as someone else, and no password is set either way.
+    let anonymous = Caller::anonymous().post(app, "/api/v1/invitations/accept", body.clone()).await;
+    assert_problem(anonymous, 422, "validation-failed").await;
+    let eve = sign_in(app, "eve@globex.test").await;
+    assert_problem(eve.post(app, "/api/v1/invitations/accept", body.clone()).await, 422, "validation-failed").await;
+    let bo = sign_in(app, "bo@globex.test").await;
+    let accepted = bo.post(app, "/api/v1/invitations/accept", body).await;
+    assert_eq!(accepted.status(), 200);
+    assert_eq!(accepted.json::<Value>().await.unwrap()["created_account"], false);
+    assert_eq!(bo.get(app, &format!("/api/v1/orgs/{org}")).await.status(), 200);
+    let login = app
+        .client
+        .post(format!("{}/api/v1/auth/login", app.url))
+        .json(&json!({"email": "bo@globex.test", "password": CANARY_PASSWORD}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(login.status(), 401, "the password was not replaced");
+});
+
+both_engines!(
+    an_invitation_dies_with_its_inviter_s_right_and_admins_cannot_revoke_owner_invitations,
+    async |app: &TestApp| {
+        let (org, _) = member(app, "Acme", "owner@acme.test", Role::Owner).await;
+        let (_, admin_id) = member(app, "Acme", "admin@acme.test", Role::Admin).await;
+        let owner = sign_in(app, "owner@acme.test").await;
+        let admin = sign_in(app, "admin@acme.test").await;
+        let invitations = format!("/api/v1/orgs/{org}/invitations");
+        let to_owner: Value = owner
+            .post(app, &invitations, json!({"email": "o2@acme.test", "role": "owner"}))
+            .await
+            .json()
+            .await
+            .unwrap();
+        app.mail.next_message(std::time::Duration::from_secs(10)).await.unwrap();
+        let id = to_owner["id"].as_i64().unwrap();
+        assert_problem(delete(&admin, app, &format!("{invitations}/{id}")).await, 403, "forbidden").await;
+
+        admin.post(app, &invitations, json!({"email": "cy@acme.test", "role": "operator"})).await;
+        let mail = app.mail.next_message(std::time::Duration::from_secs(10)).await.unwrap();
+        let token = mail.text_body().split_once("/invite#").unwrap().1.split_whitespace().next().unwrap().to_owned();
+        assert_eq!(delete(&owner, app, &format!("/api/v1/orgs/{org}/members/{admin_id}")).await.status(), 204);
+        let accept = json!({"token": token, "name": "Cy", "password": CANARY_PASSWORD});
+        assert_problem(
+            Caller::anonymous().post(app, "/api/v1/invitations/accept", accept).await,
+            422,
+            "validation-failed",
+        )
+        .await;
+    }
+);
+
+both_engines!(a_session_still_owing_its_second_factor_can_sign_out, async |app: &TestApp| {
+    let (_, recovery_codes) = crate::mfa::enrolled_member(app, "ana@acme.test").await;
+    let response = app
+        .client
+        .post(format!("{}/api/v1/auth/login", app.url))
+        .json(&json!({"email": "ana@acme.test", "password": PASSWORD}))
+        .send()
+        .await
+        .unwrap();
+    let pending = Caller::from_sign_in_pending(response).await;
+    assert_eq!(pending.post(app, "/api/v1/auth/logout", json!({})).await.status(), 204);
+    let after = pending.post(app, "/api/v1/auth/mfa", json!({"code": recovery_codes[0]})).await;
+    assert_problem(after, 401, "unauthorized").await;
+});

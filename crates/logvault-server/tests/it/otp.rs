@@ -191,3 +191,34 @@ both_engines!(a_lockout_emails_the_owner_of_the_account, async |app: &TestApp| {
     assert!(mail.text_body().contains("15 minutes"), "{}", mail.text_body());
     assert!(app.mail.next_message(Duration::from_millis(300)).await.is_none(), "one email per lockout");
 });
+
+both_engines!(
+    asking_again_keeps_the_first_code_working_and_unknown_addresses_are_limited_alike,
+    async |app: &TestApp| {
+        member(app, "Acme", "ana@acme.test", Role::Viewer).await;
+        let binding = request_code(app, "ana@acme.test").await;
+        let code = code_from_mail(app, "ana@acme.test").await;
+        // The same browser asks again (the email is slow, say): it keeps its binding, and the code still works.
+        let again = app
+            .client
+            .post(format!("{}/api/v1/auth/otp/request", app.url))
+            .header("cookie", &binding)
+            .json(&json!({"email": "ana@acme.test"}))
+            .send()
+            .await
+            .unwrap();
+        let again = again.headers()["set-cookie"].to_str().unwrap().split(';').next().unwrap().to_owned();
+        assert_eq!(again, binding);
+        assert_eq!(verify(app, Some(&binding), "ana@acme.test", &code).await.status(), 200);
+
+        // Five wrong codes, then 429 — for an address with no account exactly as for one with an account.
+        member(app, "Acme", "bo@acme.test", Role::Viewer).await;
+        away_from_a_step_boundary(20).await;
+        for email in ["bo@acme.test", "nobody@acme.test"] {
+            for _ in 0..5 {
+                assert_problem(verify(app, Some(&binding), email, "00000001").await, 401, "invalid-code").await;
+            }
+            assert_problem(verify(app, Some(&binding), email, "00000001").await, 429, "rate-limited").await;
+        }
+    }
+);

@@ -4,7 +4,8 @@
 -- `require_mfa`: members without a second factor must enrol before they can use the organisation.
 ALTER TABLE organisations ADD COLUMN require_mfa BOOLEAN NOT NULL DEFAULT FALSE;
 
--- Single-use, expiring invitations. `invited_by` is NULL for the operator's bootstrap setup link.
+-- Single-use, expiring invitations. `setup` is the operator's bootstrap link (no inviter): the only kind that may
+-- give an existing account (the new owner's, created without one) its password.
 CREATE TABLE invitations (
     id              BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
     org_id          BIGINT  NOT NULL REFERENCES organisations (id),
@@ -15,7 +16,8 @@ CREATE TABLE invitations (
     created_at_us   BIGINT  NOT NULL,
     expires_at_us   BIGINT  NOT NULL,
     accepted_at_us  BIGINT,
-    revoked         BOOLEAN NOT NULL DEFAULT FALSE
+    revoked         BOOLEAN NOT NULL DEFAULT FALSE,
+    purpose         TEXT    NOT NULL DEFAULT 'invitation' CHECK (purpose IN ('invitation', 'setup'))
 );
 CREATE INDEX invitations_by_org ON invitations (org_id);
 
@@ -41,4 +43,12 @@ CREATE TABLE email_codes (
     created_at_us   BIGINT  NOT NULL,
     expires_at_us   BIGINT  NOT NULL,
     used            BOOLEAN NOT NULL DEFAULT FALSE
+);
+
+-- Wrong email codes per address (keyed hash) in the current 30-second step: counted for unknown addresses too, so
+-- the limit's answer does not tell whether an account exists.
+CREATE TABLE email_code_attempts (
+    email_key  BYTEA  PRIMARY KEY,
+    step       BIGINT NOT NULL,
+    failures   BIGINT NOT NULL
 );

@@ -4,7 +4,8 @@
 -- `require_mfa`: members without a second factor must enrol before they can use the organisation.
 ALTER TABLE organisations ADD COLUMN require_mfa INTEGER NOT NULL DEFAULT 0 CHECK (require_mfa IN (0, 1));
 
--- Single-use, expiring invitations. `invited_by` is NULL for the operator's bootstrap setup link.
+-- Single-use, expiring invitations. `setup` is the operator's bootstrap link (no inviter): the only kind that may
+-- give an existing account (the new owner's, created without one) its password.
 CREATE TABLE invitations (
     id              INTEGER PRIMARY KEY AUTOINCREMENT,
     org_id          INTEGER NOT NULL REFERENCES organisations (id),
@@ -15,7 +16,8 @@ CREATE TABLE invitations (
     created_at_us   INTEGER NOT NULL,
     expires_at_us   INTEGER NOT NULL,
     accepted_at_us  INTEGER,
-    revoked         INTEGER NOT NULL DEFAULT 0 CHECK (revoked IN (0, 1))
+    revoked         INTEGER NOT NULL DEFAULT 0 CHECK (revoked IN (0, 1)),
+    purpose         TEXT    NOT NULL DEFAULT 'invitation' CHECK (purpose IN ('invitation', 'setup'))
 ) STRICT;
 CREATE INDEX invitations_by_org ON invitations (org_id);
 
@@ -41,4 +43,12 @@ CREATE TABLE email_codes (
     created_at_us   INTEGER NOT NULL,
     expires_at_us   INTEGER NOT NULL,
     used            INTEGER NOT NULL DEFAULT 0 CHECK (used IN (0, 1))
+) STRICT;
+
+-- Wrong email codes per address (keyed hash) in the current 30-second step: counted for unknown addresses too, so
+-- the limit's answer does not tell whether an account exists.
+CREATE TABLE email_code_attempts (
+    email_key  BLOB  PRIMARY KEY,
+    step       INTEGER NOT NULL,
+    failures   INTEGER NOT NULL
 ) STRICT;

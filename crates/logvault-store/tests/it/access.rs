@@ -4,10 +4,16 @@
 use logvault_core::authz::Role;
 use logvault_core::{Email, OrgName};
 use logvault_store::testing::TestDatabase;
-use logvault_store::{NewApiToken, NewInvitation, NewSession, OrgScope, StoreError, conformance};
+use logvault_store::{
+    Acceptance, InvitationPurpose, NewApiToken, NewInvitation, NewSession, OrgScope, StoreError, conformance,
+};
 
 fn email(raw: &str) -> Email {
     Email::parse(raw).unwrap()
+}
+
+fn new_account<'a>(name: &'a str, password_hash: Option<&'a str>) -> Acceptance<'a> {
+    Acceptance::NewAccount { name, password_hash }
 }
 
 async fn org_with_owner(db: &TestDatabase, name: &str, owner: &str) -> (OrgScope, i64) {
@@ -129,6 +135,7 @@ conformance!(an_invitation_is_used_once_and_creates_the_account_and_membership, 
                 role: Role::Operator,
                 token_hash: [3; 32],
                 invited_by: Some(ana),
+                purpose: InvitationPurpose::Invitation,
                 now_us: 100,
                 expires_at_us: 1_000,
             },
@@ -144,15 +151,15 @@ conformance!(an_invitation_is_used_once_and_creates_the_account_and_membership, 
     let err = db.store.invitation_by_token(&[3; 32], 1_000).await.unwrap_err();
     assert!(matches!(err, StoreError::NotFound { .. }), "{err:?}");
 
-    let accepted = db.store.accept_invitation(&[3; 32], 300, "Cy", Some("$argon2id$cy")).await.unwrap();
-    assert!(accepted.created_user);
+    let accepted = db.store.accept_invitation(&[3; 32], 300, new_account("Cy", Some("$argon2id$cy"))).await.unwrap();
+    assert!(accepted.created_user && accepted.new_membership);
     assert_eq!((accepted.org_id, accepted.role), (acme.org_id(), Role::Operator));
     assert_eq!(accepted.user.email, email("cy@example.test"));
     let credentials = db.store.user_credentials(&email("cy@example.test")).await.unwrap();
     assert_eq!(credentials.password_hash.as_deref(), Some("$argon2id$cy"));
     assert_eq!(db.store.scope_for_member(accepted.user.id, acme.org_id()).await.unwrap().1, Role::Operator);
 
-    let err = db.store.accept_invitation(&[3; 32], 301, "Mallory", Some("$argon2id$other")).await.unwrap_err();
+    let err = db.store.accept_invitation(&[3; 32], 301, new_account("Mallory", None)).await.unwrap_err();
     assert!(matches!(err, StoreError::NotFound { .. }), "a second use is refused: {err:?}");
     assert!(db.store.invitations(&acme, 200).await.unwrap().is_empty());
 });
@@ -165,23 +172,69 @@ conformance!(an_invitation_for_an_existing_account_keeps_its_password, |db: Test
         role: Role::Viewer,
         token_hash: [hash; 32],
         invited_by: Some(ana),
+        purpose: InvitationPurpose::Invitation,
         now_us: 100,
         expires_at_us,
     };
+    // Creating a new account for a taken address, or accepting as another account, changes nothing.
     db.store.create_invitation(&acme, invite(4, 1_000)).await.unwrap();
-    let accepted = db.store.accept_invitation(&[4; 32], 200, "ignored", Some("$argon2id$new")).await.unwrap();
-    assert!(!accepted.created_user);
+    let err = db.store.accept_invitation(&[4; 32], 200, new_account("Mallory", Some("$x"))).await.unwrap_err();
+    assert!(matches!(err, StoreError::Conflict { .. }), "{err:?}");
+    let as_ana = Acceptance::Existing { user_id: ana, password_hash: None };
+    let err = db.store.accept_invitation(&[4; 32], 200, as_ana).await.unwrap_err();
+    assert!(matches!(err, StoreError::Conflict { .. }), "{err:?}");
+    let as_bo = Acceptance::Existing { user_id: bo.id, password_hash: Some("$argon2id$new") };
+    let accepted = db.store.accept_invitation(&[4; 32], 200, as_bo).await.unwrap();
+    assert!(!accepted.created_user && accepted.new_membership);
     assert_eq!(accepted.user.id, bo.id);
     assert_eq!(db.store.user_credentials(&bo.email).await.unwrap().password_hash.as_deref(), Some("$argon2id$bo"));
 
+    // A member already: the role they have stays, and the result says so.
+    db.store.change_role(&acme, bo.id, Role::Viewer, Role::Operator).await.unwrap();
+    let mut again = invite(7, 1_000);
+    again.role = Role::Auditor;
+    db.store.create_invitation(&acme, again).await.unwrap();
+    let accepted = db.store.accept_invitation(&[7; 32], 200, as_bo).await.unwrap();
+    assert_eq!((accepted.role, accepted.new_membership), (Role::Operator, false));
+
     // Expired and revoked invitations cannot be used.
     db.store.create_invitation(&acme, invite(5, 150)).await.unwrap();
-    let err = db.store.accept_invitation(&[5; 32], 200, "Bo", None).await.unwrap_err();
+    let err = db.store.accept_invitation(&[5; 32], 200, as_bo).await.unwrap_err();
     assert!(matches!(err, StoreError::NotFound { .. }), "{err:?}");
     let revocable = db.store.create_invitation(&acme, invite(6, 1_000)).await.unwrap();
     db.store.revoke_invitation(&acme, revocable.id).await.unwrap();
-    let err = db.store.accept_invitation(&[6; 32], 200, "Bo", None).await.unwrap_err();
+    let err = db.store.accept_invitation(&[6; 32], 200, as_bo).await.unwrap_err();
     assert!(matches!(err, StoreError::NotFound { .. }), "{err:?}");
+});
+
+conformance!(only_a_setup_link_gives_an_existing_passwordless_account_its_password, |db: TestDatabase| async move {
+    let (acme, ana) = org_with_owner(&db, "Acme", "ana@example.test").await;
+    let invite = |hash: u8, purpose: InvitationPurpose| NewInvitation {
+        email: email("ana@example.test"),
+        role: Role::Owner,
+        token_hash: [hash; 32],
+        invited_by: None,
+        purpose,
+        now_us: 100,
+        expires_at_us: 1_000,
+    };
+    let as_ana = Acceptance::Existing { user_id: ana, password_hash: Some("$argon2id$chosen") };
+    db.store.create_invitation(&acme, invite(1, InvitationPurpose::Invitation)).await.unwrap();
+    db.store.accept_invitation(&[1; 32], 200, as_ana).await.unwrap();
+    assert_eq!(db.store.user_credentials(&email("ana@example.test")).await.unwrap().password_hash, None);
+    let setup = db.store.create_invitation(&acme, invite(2, InvitationPurpose::Setup)).await.unwrap();
+    assert_eq!(setup.purpose, InvitationPurpose::Setup);
+    db.store.accept_invitation(&[2; 32], 200, as_ana).await.unwrap();
+    let hash = db.store.user_credentials(&email("ana@example.test")).await.unwrap().password_hash;
+    assert_eq!(hash.as_deref(), Some("$argon2id$chosen"));
+});
+
+conformance!(email_code_attempts_are_counted_per_address_and_step, |db: TestDatabase| async move {
+    assert_eq!(db.store.record_email_code_attempt(&[1; 32], 10).await.unwrap(), 1);
+    assert_eq!(db.store.record_email_code_attempt(&[1; 32], 10).await.unwrap(), 2);
+    assert_eq!(db.store.record_email_code_attempt(&[2; 32], 10).await.unwrap(), 1);
+    assert_eq!(db.store.record_email_code_attempt(&[1; 32], 11).await.unwrap(), 1, "a new step starts over");
+    assert_eq!(db.store.record_email_code_attempt(&[1; 32], 10).await.unwrap(), 2, "the step never moves back");
 });
 
 conformance!(users_list_and_revoke_their_own_sessions_and_disabling_revokes_all, |db: TestDatabase| async move {

@@ -78,7 +78,7 @@ async fn bootstrap_token_and_disable(postgres: bool) {
     let org = |bearer: String| client.get(format!("{url}/api/v1/orgs/{org_id}")).bearer_auth(bearer).send();
     let response = org(secret.clone()).await.unwrap();
     assert_eq!(response.status(), 200);
-    assert_eq!(response.json::<Value>().await.unwrap()["role"], "owner");
+    assert_eq!(response.json::<Value>().await.unwrap()["role"], "viewer", "a token acts with its own role");
 
     // A token may not do more than its member, and mistakes are one clear line.
     let output =
@@ -110,6 +110,20 @@ async fn bootstrap_token_and_disable(postgres: bool) {
     assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
     assert_eq!(sign_in_status(&client, &url, "ana@example.test").await, 200);
     assert_eq!(org(secret).await.unwrap().status(), 401);
+    // An operator can set a password (from standard input) and sign the person out everywhere.
+    let mut child = instance
+        .command()
+        .args(["user", "set-password", "--email", "ana@example.test", "--password-stdin"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    use std::io::Write as _;
+    child.stdin.take().unwrap().write_all(b"an operator-chosen passphrase, quite long\n").unwrap();
+    let output = child.wait_with_output().unwrap();
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    assert_eq!(sign_in_status(&client, &url, "ana@example.test").await, 401, "the old password no longer works");
     let line = error_line(&run(instance.command().args(["user", "disable", "--email", "nobody@example.test"])));
     assert!(line.contains("no user"), "{line}");
 
