@@ -400,13 +400,18 @@ pub fn client_key(addr: std::net::IpAddr, salt: &logvault_core::SubKey) -> [u8; 
 
 /// The session token from the `Cookie` headers, if any.
 pub fn session_cookie(headers: &HeaderMap) -> Option<&str> {
+    cookie(headers, SESSION_COOKIE)
+}
+
+/// The non-empty value of the cookie `name` from the `Cookie` headers, if any.
+pub fn cookie<'h>(headers: &'h HeaderMap, name: &str) -> Option<&'h str> {
     headers
         .get_all(header::COOKIE)
         .iter()
         .filter_map(|value| value.to_str().ok())
         .flat_map(|value| value.split(';'))
         .filter_map(|pair| pair.trim().split_once('='))
-        .find(|(name, value)| *name == SESSION_COOKIE && !value.is_empty())
+        .find(|(cookie, value)| *cookie == name && !value.is_empty())
         .map(|(_, value)| value)
 }
 

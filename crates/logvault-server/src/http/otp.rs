@@ -284,12 +284,5 @@ fn email_key(state: &AppState, raw_email: &str) -> [u8; 32] {
 
 /// The binding cookie, if the request carries it.
 fn otp_cookie(headers: &HeaderMap) -> Option<&str> {
-    headers
-        .get_all(header::COOKIE)
-        .iter()
-        .filter_map(|value| value.to_str().ok())
-        .flat_map(|value| value.split(';'))
-        .filter_map(|pair| pair.trim().split_once('='))
-        .find(|(name, value)| *name == OTP_COOKIE && !value.is_empty())
-        .map(|(_, value)| value)
+    auth::cookie(headers, OTP_COOKIE)
 }

@@ -2,28 +2,10 @@
 
 use logvault_core::audit::{self, INSTANCE_CHAIN};
 use logvault_core::authz::Role;
-use logvault_core::{Email, OrgName, password};
-use logvault_store::OrgScope;
 use serde_json::{Value, json};
 
 use crate::both_engines;
-use crate::helpers::{CANARY_EMAIL, CANARY_PASSWORD, TestApp, assert_problem};
-
-/// A long passphrase that passes the password policy.
-const PASSWORD: &str = "correct horse battery staple on a cold morning";
-
-/// Creates an organisation member with `PASSWORD`; returns (org id, user id).
-async fn member(app: &TestApp, org: &str, email: &str, role: Role) -> (i64, i64) {
-    let store = &app.server().store;
-    let org = match store.organisation_by_name(&OrgName::parse(org).unwrap()).await {
-        Ok(org) => org,
-        Err(_) => store.create_organisation(&OrgName::parse(org).unwrap()).await.unwrap(),
-    };
-    let hash = password::hash_password(PASSWORD).unwrap();
-    let user = store.create_user(&Email::parse(email).unwrap(), "Test User", Some(hash.as_str()), 1).await.unwrap();
-    store.add_member(&OrgScope::for_operator(org.id), user.id, role, 1).await.unwrap();
-    (org.id, user.id)
-}
+use crate::helpers::{CANARY_EMAIL, CANARY_PASSWORD, PASSWORD, TestApp, assert_problem, member};
 
 /// Signs in and returns (cookie header value, CSRF token).
 async fn sign_in(app: &TestApp, email: &str) -> (String, String) {
