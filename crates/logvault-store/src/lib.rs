@@ -25,7 +25,7 @@ use time::OffsetDateTime;
 pub use error::StoreError;
 pub use model::{
     Acceptance, AcceptedInvitation, ApiToken, Credentials, EmailCode, Invitation, InvitationPurpose, Member,
-    Membership, NewApiToken, NewInvitation, NewSession, OrgScope, Session, TotpRecord, User,
+    Membership, NewApiToken, NewInvitation, NewSession, OrgScope, Session, Site, TotpRecord, User,
 };
 
 /// Which engine a store runs on.
@@ -219,6 +219,19 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     // — the role the caller's authorisation decision was based on.
 
     async fn member(&self, scope: &OrgScope, user_id: i64) -> Result<Member, StoreError>;
+
+    // Sites.
+
+    /// Creates a site; `Conflict` if the organisation has one of that name.
+    async fn create_site(&self, scope: &OrgScope, name: &str, now_us: i64) -> Result<Site, StoreError>;
+
+    /// The organisation's sites — only the scope's own site for a site-scoped scope.
+    async fn sites(&self, scope: &OrgScope) -> Result<Vec<Site>, StoreError>;
+
+    /// Scopes a membership to one of the organisation's sites, or (with `None`) to the whole organisation again.
+    /// `NotFound` if the member or the site is not the organisation's; `Conflict` for an owner or admin, who are
+    /// never scoped.
+    async fn set_member_site(&self, scope: &OrgScope, user_id: i64, site_id: Option<i64>) -> Result<(), StoreError>;
 
     async fn change_role(&self, scope: &OrgScope, user_id: i64, expected: Role, role: Role) -> Result<(), StoreError>;
 

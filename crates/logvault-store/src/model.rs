@@ -20,25 +20,43 @@ pub(crate) use api_token_columns;
 /// [`Store::scope_for_member`](crate::Store::scope_for_member) — which checks a membership in the database — and
 /// [`OrgScope::for_operator`], reserved for the command line, where whoever holds the data directory and the master
 /// key is the authority. A handler therefore cannot forget a tenant filter: without a scope it cannot call the store.
+///
+/// A scope may be narrowed to one site (a membership scoped to a site): store calls for site-grouped data (devices
+/// and what hangs off them) then see that site only, again without the handler having to remember it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct OrgScope {
     org_id: i64,
+    site_id: Option<i64>,
 }
 
 impl OrgScope {
-    pub(crate) fn new(org_id: i64) -> OrgScope {
-        OrgScope { org_id }
+    pub(crate) fn new(org_id: i64, site_id: Option<i64>) -> OrgScope {
+        OrgScope { org_id, site_id }
     }
 
-    /// A scope for the operator's command line (`logvault user create`, `admin bootstrap`). Never use it in a
-    /// request handler.
+    /// A whole-organisation scope for the operator's command line (`logvault user create`, `admin bootstrap`).
+    /// Never use it in a request handler.
     pub fn for_operator(org_id: i64) -> OrgScope {
-        OrgScope { org_id }
+        OrgScope { org_id, site_id: None }
     }
 
     pub fn org_id(&self) -> i64 {
         self.org_id
     }
+
+    /// The one site this scope is narrowed to, if any.
+    pub fn site_id(&self) -> Option<i64> {
+        self.site_id
+    }
+}
+
+/// A site: a group of an organisation's devices.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Site {
+    pub id: i64,
+    pub org_id: i64,
+    pub name: String,
+    pub created_at_us: i64,
 }
 
 /// A person. Name and email only (data minimisation).
@@ -64,6 +82,8 @@ pub struct Credentials {
 pub struct Membership {
     pub organisation: Organisation,
     pub role: Role,
+    /// The site the membership is scoped to, if any.
+    pub site_id: Option<i64>,
 }
 
 /// A member of an organisation, as listed to its administrators.
@@ -71,6 +91,8 @@ pub struct Membership {
 pub struct Member {
     pub user: User,
     pub role: Role,
+    /// The site the membership is scoped to, if any.
+    pub site_id: Option<i64>,
 }
 
 /// A session to create. The token itself never reaches the store, only its SHA-256.

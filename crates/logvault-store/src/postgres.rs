@@ -16,7 +16,7 @@ use sqlx::{ConnectOptions, Row};
 use crate::model::{api_token_columns, hash32, now, parse_role};
 use crate::{
     Acceptance, AcceptedInvitation, ApiToken, Credentials, EmailCode, Engine, Invitation, InvitationPurpose, Member,
-    Membership, MigrationStatus, NewApiToken, NewInvitation, NewSession, OrgScope, Organisation, Session, Store,
+    Membership, MigrationStatus, NewApiToken, NewInvitation, NewSession, OrgScope, Organisation, Session, Site, Store,
     StoreError, TotpRecord, User,
 };
 
@@ -166,7 +166,7 @@ impl Store for PgStore {
 
     async fn member(&self, scope: &OrgScope, user_id: i64) -> Result<Member, StoreError> {
         let row = sqlx::query(
-            "SELECT u.id, u.email, u.name, u.disabled, u.created_at_us, m.role FROM memberships m \
+            "SELECT u.id, u.email, u.name, u.disabled, u.created_at_us, m.role, m.site_id FROM memberships m \
              JOIN users u ON u.id = m.user_id WHERE m.org_id = $1 AND m.user_id = $2",
         )
         .bind(scope.org_id())
@@ -175,7 +175,72 @@ impl Store for PgStore {
         .await
         .map_err(|err| StoreError::from_sqlx("member", err))?;
         let role: String = row.try_get("role")?;
-        Ok(Member { user: user_from_row(&row)?, role: parse_role(&role)? })
+        Ok(Member { user: user_from_row(&row)?, role: parse_role(&role)?, site_id: row.try_get("site_id")? })
+    }
+
+    async fn create_site(&self, scope: &OrgScope, name: &str, now_us: i64) -> Result<Site, StoreError> {
+        let id: i64 =
+            sqlx::query_scalar("INSERT INTO sites (org_id, name, created_at_us) VALUES ($1, $2, $3) RETURNING id")
+                .bind(scope.org_id())
+                .bind(name)
+                .bind(now_us)
+                .fetch_one(&self.pool)
+                .await
+                .map_err(|err| StoreError::from_sqlx("site", err))?;
+        Ok(Site { id, org_id: scope.org_id(), name: name.to_owned(), created_at_us: now_us })
+    }
+
+    async fn sites(&self, scope: &OrgScope) -> Result<Vec<Site>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT id, org_id, name, created_at_us FROM sites \
+             WHERE org_id = $1 AND ($2 IS NULL OR id = $3) ORDER BY name",
+        )
+        .bind(scope.org_id())
+        .bind(scope.site_id())
+        .bind(scope.site_id())
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|row| {
+                Ok(Site {
+                    id: row.try_get("id")?,
+                    org_id: row.try_get("org_id")?,
+                    name: row.try_get("name")?,
+                    created_at_us: row.try_get("created_at_us")?,
+                })
+            })
+            .collect()
+    }
+
+    async fn set_member_site(&self, scope: &OrgScope, user_id: i64, site_id: Option<i64>) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin().await?;
+        if let Some(site_id) = site_id {
+            let found: Option<i64> = sqlx::query_scalar("SELECT id FROM sites WHERE id = $1 AND org_id = $2")
+                .bind(site_id)
+                .bind(scope.org_id())
+                .fetch_optional(&mut *tx)
+                .await?;
+            if found.is_none() {
+                return Err(StoreError::NotFound { entity: "site" });
+            }
+        }
+        let role: String = sqlx::query_scalar("SELECT role FROM memberships WHERE org_id = $1 AND user_id = $2")
+            .bind(scope.org_id())
+            .bind(user_id)
+            .fetch_one(&mut *tx)
+            .await
+            .map_err(|err| StoreError::from_sqlx("member", err))?;
+        if site_id.is_some() && matches!(parse_role(&role)?, Role::Owner | Role::Admin) {
+            return Err(StoreError::Conflict { entity: "site scope of an owner or admin" });
+        }
+        sqlx::query("UPDATE memberships SET site_id = $1 WHERE org_id = $2 AND user_id = $3")
+            .bind(site_id)
+            .bind(scope.org_id())
+            .bind(user_id)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(())
     }
 
     async fn change_role(&self, scope: &OrgScope, user_id: i64, expected: Role, role: Role) -> Result<(), StoreError> {
@@ -634,21 +699,22 @@ impl Store for PgStore {
     }
 
     async fn scope_for_member(&self, user_id: i64, org_id: i64) -> Result<(OrgScope, Role), StoreError> {
-        let role: String = sqlx::query_scalar(
-            "SELECT m.role FROM memberships m JOIN users u ON u.id = m.user_id \
-             WHERE m.user_id = $1 AND m.org_id = $2 AND NOT u.disabled",
+        let row = sqlx::query(
+            "SELECT m.role, m.site_id FROM memberships m JOIN users u ON u.id = m.user_id \
+             WHERE m.user_id = $1 AND m.org_id = $2 AND u.disabled = FALSE",
         )
         .bind(user_id)
         .bind(org_id)
         .fetch_one(&self.pool)
         .await
         .map_err(|err| StoreError::from_sqlx("membership", err))?;
-        Ok((OrgScope::new(org_id), parse_role(&role)?))
+        let role: String = row.try_get("role")?;
+        Ok((OrgScope::new(org_id, row.try_get("site_id")?), parse_role(&role)?))
     }
 
     async fn memberships(&self, user_id: i64) -> Result<Vec<Membership>, StoreError> {
         let rows = sqlx::query(
-            "SELECT o.id, o.name, o.created_at, m.role FROM memberships m \
+            "SELECT o.id, o.name, o.created_at, m.role, m.site_id FROM memberships m \
              JOIN organisations o ON o.id = m.org_id WHERE m.user_id = $1 ORDER BY o.name",
         )
         .bind(user_id)
@@ -657,7 +723,11 @@ impl Store for PgStore {
         rows.iter()
             .map(|row| {
                 let role: String = row.try_get("role")?;
-                Ok(Membership { organisation: organisation_from_row(row)?, role: parse_role(&role)? })
+                Ok(Membership {
+                    organisation: organisation_from_row(row)?,
+                    role: parse_role(&role)?,
+                    site_id: row.try_get("site_id")?,
+                })
             })
             .collect()
     }
@@ -676,7 +746,7 @@ impl Store for PgStore {
 
     async fn members(&self, scope: &OrgScope) -> Result<Vec<Member>, StoreError> {
         let rows = sqlx::query(
-            "SELECT u.id, u.email, u.name, u.disabled, u.created_at_us, m.role FROM memberships m \
+            "SELECT u.id, u.email, u.name, u.disabled, u.created_at_us, m.role, m.site_id FROM memberships m \
              JOIN users u ON u.id = m.user_id WHERE m.org_id = $1 ORDER BY u.email",
         )
         .bind(scope.org_id())
@@ -685,7 +755,7 @@ impl Store for PgStore {
         rows.iter()
             .map(|row| {
                 let role: String = row.try_get("role")?;
-                Ok(Member { user: user_from_row(row)?, role: parse_role(&role)? })
+                Ok(Member { user: user_from_row(row)?, role: parse_role(&role)?, site_id: row.try_get("site_id")? })
             })
             .collect()
     }

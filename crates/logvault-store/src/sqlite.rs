@@ -18,7 +18,7 @@ use sqlx::{ConnectOptions, Row};
 use crate::model::{api_token_columns, hash32, now, parse_role};
 use crate::{
     Acceptance, AcceptedInvitation, ApiToken, Credentials, EmailCode, Engine, Invitation, InvitationPurpose, Member,
-    Membership, MigrationStatus, NewApiToken, NewInvitation, NewSession, OrgScope, Organisation, Session, Store,
+    Membership, MigrationStatus, NewApiToken, NewInvitation, NewSession, OrgScope, Organisation, Session, Site, Store,
     StoreError, TotpRecord, User,
 };
 
@@ -244,7 +244,7 @@ impl Store for SqliteStore {
 
     async fn member(&self, scope: &OrgScope, user_id: i64) -> Result<Member, StoreError> {
         let row = sqlx::query(
-            "SELECT u.id, u.email, u.name, u.disabled, u.created_at_us, m.role FROM memberships m \
+            "SELECT u.id, u.email, u.name, u.disabled, u.created_at_us, m.role, m.site_id FROM memberships m \
              JOIN users u ON u.id = m.user_id WHERE m.org_id = ? AND m.user_id = ?",
         )
         .bind(scope.org_id())
@@ -253,7 +253,72 @@ impl Store for SqliteStore {
         .await
         .map_err(|err| StoreError::from_sqlx("member", err))?;
         let role: String = row.try_get("role")?;
-        Ok(Member { user: user_from_row(&row)?, role: parse_role(&role)? })
+        Ok(Member { user: user_from_row(&row)?, role: parse_role(&role)?, site_id: row.try_get("site_id")? })
+    }
+
+    async fn create_site(&self, scope: &OrgScope, name: &str, now_us: i64) -> Result<Site, StoreError> {
+        let id: i64 =
+            sqlx::query_scalar("INSERT INTO sites (org_id, name, created_at_us) VALUES (?, ?, ?) RETURNING id")
+                .bind(scope.org_id())
+                .bind(name)
+                .bind(now_us)
+                .fetch_one(&self.pool)
+                .await
+                .map_err(|err| StoreError::from_sqlx("site", err))?;
+        Ok(Site { id, org_id: scope.org_id(), name: name.to_owned(), created_at_us: now_us })
+    }
+
+    async fn sites(&self, scope: &OrgScope) -> Result<Vec<Site>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT id, org_id, name, created_at_us FROM sites \
+             WHERE org_id = ? AND (? IS NULL OR id = ?) ORDER BY name",
+        )
+        .bind(scope.org_id())
+        .bind(scope.site_id())
+        .bind(scope.site_id())
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|row| {
+                Ok(Site {
+                    id: row.try_get("id")?,
+                    org_id: row.try_get("org_id")?,
+                    name: row.try_get("name")?,
+                    created_at_us: row.try_get("created_at_us")?,
+                })
+            })
+            .collect()
+    }
+
+    async fn set_member_site(&self, scope: &OrgScope, user_id: i64, site_id: Option<i64>) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        if let Some(site_id) = site_id {
+            let found: Option<i64> = sqlx::query_scalar("SELECT id FROM sites WHERE id = ? AND org_id = ?")
+                .bind(site_id)
+                .bind(scope.org_id())
+                .fetch_optional(&mut *tx)
+                .await?;
+            if found.is_none() {
+                return Err(StoreError::NotFound { entity: "site" });
+            }
+        }
+        let role: String = sqlx::query_scalar("SELECT role FROM memberships WHERE org_id = ? AND user_id = ?")
+            .bind(scope.org_id())
+            .bind(user_id)
+            .fetch_one(&mut *tx)
+            .await
+            .map_err(|err| StoreError::from_sqlx("member", err))?;
+        if site_id.is_some() && matches!(parse_role(&role)?, Role::Owner | Role::Admin) {
+            return Err(StoreError::Conflict { entity: "site scope of an owner or admin" });
+        }
+        sqlx::query("UPDATE memberships SET site_id = ? WHERE org_id = ? AND user_id = ?")
+            .bind(site_id)
+            .bind(scope.org_id())
+            .bind(user_id)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(())
     }
 
     async fn change_role(&self, scope: &OrgScope, user_id: i64, expected: Role, role: Role) -> Result<(), StoreError> {
@@ -703,8 +768,8 @@ impl Store for SqliteStore {
     }
 
     async fn scope_for_member(&self, user_id: i64, org_id: i64) -> Result<(OrgScope, Role), StoreError> {
-        let role: String = sqlx::query_scalar(
-            "SELECT m.role FROM memberships m JOIN users u ON u.id = m.user_id \
+        let row = sqlx::query(
+            "SELECT m.role, m.site_id FROM memberships m JOIN users u ON u.id = m.user_id \
              WHERE m.user_id = ? AND m.org_id = ? AND u.disabled = 0",
         )
         .bind(user_id)
@@ -712,12 +777,13 @@ impl Store for SqliteStore {
         .fetch_one(&self.pool)
         .await
         .map_err(|err| StoreError::from_sqlx("membership", err))?;
-        Ok((OrgScope::new(org_id), parse_role(&role)?))
+        let role: String = row.try_get("role")?;
+        Ok((OrgScope::new(org_id, row.try_get("site_id")?), parse_role(&role)?))
     }
 
     async fn memberships(&self, user_id: i64) -> Result<Vec<Membership>, StoreError> {
         let rows = sqlx::query(
-            "SELECT o.id, o.name, o.created_at, m.role FROM memberships m \
+            "SELECT o.id, o.name, o.created_at, m.role, m.site_id FROM memberships m \
              JOIN organisations o ON o.id = m.org_id WHERE m.user_id = ? ORDER BY o.name",
         )
         .bind(user_id)
@@ -726,7 +792,11 @@ impl Store for SqliteStore {
         rows.iter()
             .map(|row| {
                 let role: String = row.try_get("role")?;
-                Ok(Membership { organisation: organisation_from_row(row)?, role: parse_role(&role)? })
+                Ok(Membership {
+                    organisation: organisation_from_row(row)?,
+                    role: parse_role(&role)?,
+                    site_id: row.try_get("site_id")?,
+                })
             })
             .collect()
     }
@@ -745,7 +815,7 @@ impl Store for SqliteStore {
 
     async fn members(&self, scope: &OrgScope) -> Result<Vec<Member>, StoreError> {
         let rows = sqlx::query(
-            "SELECT u.id, u.email, u.name, u.disabled, u.created_at_us, m.role FROM memberships m \
+            "SELECT u.id, u.email, u.name, u.disabled, u.created_at_us, m.role, m.site_id FROM memberships m \
              JOIN users u ON u.id = m.user_id WHERE m.org_id = ? ORDER BY u.email",
         )
         .bind(scope.org_id())
@@ -754,7 +824,7 @@ impl Store for SqliteStore {
         rows.iter()
             .map(|row| {
                 let role: String = row.try_get("role")?;
-                Ok(Member { user: user_from_row(row)?, role: parse_role(&role)? })
+                Ok(Member { user: user_from_row(row)?, role: parse_role(&role)?, site_id: row.try_get("site_id")? })
             })
             .collect()
     }

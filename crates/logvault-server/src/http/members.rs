@@ -30,6 +30,7 @@ pub fn routes() -> Routes {
     Routes::new()
         .add(Method::PATCH, "/api/v1/orgs/{org_id}/members/{user_id}", manage, change_role)
         .add(Method::DELETE, "/api/v1/orgs/{org_id}/members/{user_id}", manage, remove_member)
+        .add(Method::PUT, "/api/v1/orgs/{org_id}/members/{user_id}/site", manage, set_site)
         .add(Method::GET, "/api/v1/orgs/{org_id}/invitations", manage, list_invitations)
         .add(Method::POST, "/api/v1/orgs/{org_id}/invitations", manage, invite)
         .add(Method::DELETE, "/api/v1/orgs/{org_id}/invitations/{invitation_id}", manage, revoke_invitation)
@@ -76,6 +77,39 @@ async fn remove_member(
     let detail = format!("role:{}", member.role);
     org_event(&state, &principal, &access, "member.remove", Some(format!("user:{user_id}")), Some(detail)).await?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// `{"site_id": id}` scopes the membership to one site; `{"site_id": null}` to the whole organisation again.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SiteScope {
+    site_id: Option<i64>,
+}
+
+async fn set_site(
+    State(state): State<AppState>,
+    principal: Principal,
+    access: OrgAccess,
+    Path((_, user_id)): Path<(i64, i64)>,
+    ApiJson(body): ApiJson<SiteScope>,
+) -> Result<Json<Member>, ApiError> {
+    let member = state.store.member(&access.scope, user_id).await?;
+    if !authz::may_assign(access.role, Some(member.role), member.role) {
+        return Err(denied(&state, &principal, &access, "member.site_change", user_id).await);
+    }
+    match state.store.set_member_site(&access.scope, user_id, body.site_id).await {
+        Ok(()) => {}
+        Err(StoreError::NotFound { entity: "site" }) => {
+            return Err(ApiError::Unprocessable("no such site in this organisation".to_owned()));
+        }
+        Err(StoreError::Conflict { .. }) => {
+            return Err(ApiError::Unprocessable("owners and admins are never scoped to a site".to_owned()));
+        }
+        Err(err) => return Err(err.into()),
+    }
+    let detail = body.site_id.map_or_else(|| "site:all".to_owned(), |site| format!("site:{site}"));
+    org_event(&state, &principal, &access, "member.site_change", Some(format!("user:{user_id}")), Some(detail)).await?;
+    Ok(Json(state.store.member(&access.scope, user_id).await?))
 }
 
 /// Records and returns the refusal of a membership change the caller's role does not allow (an admin and an owner).

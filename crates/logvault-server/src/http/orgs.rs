@@ -5,7 +5,7 @@ use axum::extract::{Query, State};
 use axum::http::Method;
 use logvault_core::audit::{Entry, NewEntry, Outcome};
 use logvault_core::authz::Permission;
-use logvault_store::{Member, Organisation};
+use logvault_store::{Member, Organisation, Site};
 use serde::{Deserialize, Serialize};
 
 use crate::auth::{self, OrgAccess, Principal, now_us};
@@ -19,6 +19,8 @@ pub fn routes() -> Routes {
         .add(Method::GET, "/api/v1/orgs/{org_id}", Access::Org(Permission::ReadOrganisation), organisation)
         .add(Method::PATCH, "/api/v1/orgs/{org_id}", Access::Org(Permission::ManageOrganisation), update_policy)
         .add(Method::GET, "/api/v1/orgs/{org_id}/members", Access::Org(Permission::ReadOrganisation), members)
+        .add(Method::GET, "/api/v1/orgs/{org_id}/sites", Access::Org(Permission::ReadOrganisation), sites)
+        .add(Method::POST, "/api/v1/orgs/{org_id}/sites", Access::Org(Permission::ManageOrganisation), create_site)
         .add(Method::GET, "/api/v1/orgs/{org_id}/audit", Access::Org(Permission::ReadAuditLog), audit)
 }
 
@@ -66,6 +68,32 @@ async fn update_policy(
 
 async fn members(State(state): State<AppState>, access: OrgAccess) -> Result<Json<Vec<Member>>, ApiError> {
     Ok(Json(state.store.members(&access.scope).await?))
+}
+
+/// The organisation's sites (a site-scoped member sees their own only).
+async fn sites(State(state): State<AppState>, access: OrgAccess) -> Result<Json<Vec<Site>>, ApiError> {
+    Ok(Json(state.store.sites(&access.scope).await?))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NewSite {
+    name: String,
+}
+
+async fn create_site(
+    State(state): State<AppState>,
+    principal: Principal,
+    access: OrgAccess,
+    ApiJson(body): ApiJson<NewSite>,
+) -> Result<(axum::http::StatusCode, Json<Site>), ApiError> {
+    let name = body.name.trim();
+    if name.is_empty() || name.chars().count() > 100 || name.chars().any(char::is_control) {
+        return Err(ApiError::Unprocessable("a site name is 1 to 100 printable characters".to_owned()));
+    }
+    let site = state.store.create_site(&access.scope, name, now_us()).await?;
+    org_event(&state, &principal, &access, "site.create", Some(format!("site:{}", site.id)), None).await?;
+    Ok((axum::http::StatusCode::CREATED, Json(site)))
 }
 
 /// Paging of the audit log: entries after sequence number `after`, at most `limit` (1–500, default 100),

@@ -414,3 +414,39 @@ both_engines!(a_session_still_owing_its_second_factor_can_sign_out, async |app: 
     let after = pending.post(app, "/api/v1/auth/mfa", json!({"code": recovery_codes[0]})).await;
     assert_problem(after, 401, "unauthorized").await;
 });
+
+both_engines!(a_member_can_be_scoped_to_one_site, async |app: &TestApp| {
+    let (org, _) = member(app, "Acme", "owner@acme.test", Role::Owner).await;
+    let (_, bo) = member(app, "Acme", "bo@acme.test", Role::Operator).await;
+    let (_, admin) = member(app, "Acme", "admin@acme.test", Role::Admin).await;
+    let owner = sign_in(app, "owner@acme.test").await;
+    let sites = format!("/api/v1/orgs/{org}/sites");
+    let cold: Value = owner.post(app, &sites, json!({"name": "Cold store"})).await.json().await.unwrap();
+    owner.post(app, &sites, json!({"name": "Plant room"})).await;
+    assert_problem(owner.post(app, &sites, json!({"name": "Cold store"})).await, 409, "conflict").await;
+    assert_problem(owner.post(app, &sites, json!({"name": "  "})).await, 422, "validation-failed").await;
+
+    let scope = async |user: i64, site: Value| {
+        let path = format!("/api/v1/orgs/{org}/members/{user}/site");
+        owner.send(app, Method::PUT, &path, Some(json!({"site_id": site}))).await
+    };
+    let scoped = scope(bo, cold["id"].clone()).await;
+    assert_eq!(scoped.status(), 200);
+    assert_eq!(scoped.json::<Value>().await.unwrap()["site_id"], cold["id"]);
+    assert_problem(scope(admin, cold["id"].clone()).await, 422, "validation-failed").await;
+    assert_problem(scope(bo, json!(999_999)).await, 422, "validation-failed").await;
+
+    // The scoped member sees their site only; /me says which.
+    let bo_session = sign_in(app, "bo@acme.test").await;
+    let seen: Value = bo_session.get(app, &sites).await.json().await.unwrap();
+    assert_eq!(seen.as_array().unwrap().len(), 1);
+    assert_eq!(seen[0]["name"], "Cold store");
+    let me: Value = bo_session.get(app, "/api/v1/me").await.json().await.unwrap();
+    assert_eq!(me["memberships"][0]["site_id"], cold["id"]);
+    assert_eq!(owner.get(app, &sites).await.json::<Value>().await.unwrap().as_array().unwrap().len(), 2);
+
+    // Back to the whole organisation.
+    assert_eq!(scope(bo, Value::Null).await.status(), 200);
+    let seen: Value = bo_session.get(app, &sites).await.json().await.unwrap();
+    assert_eq!(seen.as_array().unwrap().len(), 2);
+});

@@ -326,3 +326,33 @@ conformance!(removing_totp_removes_its_recovery_codes, |db: TestDatabase| async 
     assert!(db.store.unused_recovery_codes(ana).await.unwrap().is_empty());
     assert_eq!(db.store.count_users().await.unwrap(), 1);
 });
+
+conformance!(a_membership_scoped_to_a_site_narrows_the_scope_to_that_site, |db: TestDatabase| async move {
+    let (acme, ana) = org_with_owner(&db, "Acme", "ana@example.test").await;
+    let (globex, _) = org_with_owner(&db, "Globex", "gus@example.test").await;
+    let cold = db.store.create_site(&acme, "Cold store", 1).await.unwrap();
+    let plant = db.store.create_site(&acme, "Plant room", 1).await.unwrap();
+    let foreign = db.store.create_site(&globex, "Cold store", 1).await.unwrap();
+    let err = db.store.create_site(&acme, "Cold store", 2).await.unwrap_err();
+    assert!(matches!(err, StoreError::Conflict { .. }), "{err:?}");
+    let bo = db.store.create_user(&email("bo@example.test"), "Bo", None, 1).await.unwrap();
+    db.store.add_member(&acme, bo.id, Role::Operator, 1).await.unwrap();
+
+    // Only the organisation's own sites, and never for an owner or admin.
+    let err = db.store.set_member_site(&acme, bo.id, Some(foreign.id)).await.unwrap_err();
+    assert!(matches!(err, StoreError::NotFound { .. }), "{err:?}");
+    let err = db.store.set_member_site(&acme, ana, Some(cold.id)).await.unwrap_err();
+    assert!(matches!(err, StoreError::Conflict { .. }), "{err:?}");
+    db.store.set_member_site(&acme, bo.id, Some(cold.id)).await.unwrap();
+
+    let (scope, _) = db.store.scope_for_member(bo.id, acme.org_id()).await.unwrap();
+    assert_eq!(scope.site_id(), Some(cold.id));
+    assert_eq!(db.store.sites(&scope).await.unwrap(), std::slice::from_ref(&cold));
+    assert_eq!(db.store.sites(&acme).await.unwrap(), [cold.clone(), plant]);
+    assert_eq!(db.store.member(&acme, bo.id).await.unwrap().site_id, Some(cold.id));
+    assert_eq!(db.store.memberships(bo.id).await.unwrap()[0].site_id, Some(cold.id));
+
+    db.store.set_member_site(&acme, bo.id, None).await.unwrap();
+    let (scope, _) = db.store.scope_for_member(bo.id, acme.org_id()).await.unwrap();
+    assert_eq!(scope.site_id(), None);
+});
