@@ -8,7 +8,7 @@
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, header};
-use logvault_core::audit::{NewEntry, Outcome};
+use logvault_core::audit::{INSTANCE_CHAIN, NewEntry, Outcome};
 use logvault_core::authz::{self, Permission, Role};
 use logvault_core::token;
 use logvault_store::{ApiToken, OrgScope, StoreError, User};
@@ -92,6 +92,12 @@ async fn live_session(parts: &Parts, state: &AppState) -> Result<(logvault_store
     if !parts.method.is_safe() {
         let presented = parts.headers.get(CSRF_HEADER).and_then(|v| v.to_str().ok()).unwrap_or("");
         if !token::verify_bound_token(&state.csrf_key, token, presented) {
+            // A live session's cookie without its token: a cross-site request, or a broken client. Either way a
+            // security event.
+            let request_id = parts.extensions.get::<RequestId>().map(|id| id.0.clone());
+            let user = format!("user:{}", session.user_id);
+            let detail = if presented.is_empty() { "csrf:missing" } else { "csrf:wrong" };
+            record(state, denial(INSTANCE_CHAIN, user, format!("session:{}", session.id), request_id, detail)).await?;
             return Err(ApiError::CsrfRejected);
         }
     }
@@ -280,11 +286,31 @@ impl Principal {
         if let Via::ApiToken(token) = &self.via
             && token.org_id != org_id
         {
+            let entry = denial(
+                INSTANCE_CHAIN,
+                self.actor(),
+                format!("org:{org_id}"),
+                self.request_id.clone(),
+                "token-of-another-organisation",
+            );
+            record(state, entry).await?;
             return Err(ApiError::NotFound);
         }
         let (scope, role) = match state.store.scope_for_member(self.user.id, org_id).await {
             Ok(found) => found,
-            Err(StoreError::NotFound { .. }) => return Err(ApiError::NotFound),
+            Err(StoreError::NotFound { .. }) => {
+                // Recorded on the instance chain, not the organisation's (which a stranger must not be able to
+                // fill), and the answer is the same 404 as for an organisation that does not exist.
+                let entry = denial(
+                    INSTANCE_CHAIN,
+                    self.actor(),
+                    format!("org:{org_id}"),
+                    self.request_id.clone(),
+                    "not-a-member",
+                );
+                record(state, entry).await?;
+                return Err(ApiError::NotFound);
+            }
             Err(err) => return Err(err.into()),
         };
         // An API token acts with its own role, and only while the member's current role still covers it (a member
@@ -315,6 +341,20 @@ impl Principal {
             return Err(ApiError::MfaEnrolmentRequired);
         }
         Ok(OrgAccess { scope, role: acting })
+    }
+}
+
+/// An `authz.denied` audit entry.
+fn denial(chain_id: i64, actor: String, target: String, request_id: Option<String>, detail: &str) -> NewEntry {
+    NewEntry {
+        chain_id,
+        occurred_at_us: now_us(),
+        actor,
+        action: "authz.denied".to_owned(),
+        target: Some(target),
+        outcome: Outcome::Denied,
+        request_id,
+        detail: Some(detail.to_owned()),
     }
 }
 

@@ -61,7 +61,13 @@ both_engines!(a_member_signs_in_sees_themselves_and_signs_out, async |app: &Test
 
     let trail = app.server().store.audit_entries(INSTANCE_CHAIN, 0, 100).await.unwrap();
     let actions: Vec<(&str, &str)> = trail.iter().map(|e| (e.action.as_str(), e.outcome.as_str())).collect();
-    assert_eq!(actions, [("auth.sign_in", "success"), ("auth.sign_out", "success")]);
+    let expected = [
+        ("auth.sign_in", "success"),
+        ("authz.denied", "denied"),
+        ("authz.denied", "denied"),
+        ("auth.sign_out", "success"),
+    ];
+    assert_eq!(actions, expected, "the two CSRF refusals are security events");
     assert_eq!(trail[0].target.as_deref(), Some(format!("user:{user_id}").as_str()));
 });
 
@@ -106,6 +112,17 @@ both_engines!(a_non_member_gets_404_and_a_member_without_permission_403_with_an_
     let foreign = without_request_id(assert_problem(foreign, 404, "not-found").await);
     let missing = get_as(app, "/api/v1/orgs/999999/members", &ana).await;
     assert_eq!(foreign, without_request_id(assert_problem(missing, 404, "not-found").await));
+    // Both probes are security events on the instance chain, and nothing lands in the foreign organisation's chain.
+    let instance = app.server().store.audit_entries(INSTANCE_CHAIN, 0, 1000).await.unwrap();
+    for target in [format!("org:{globex}"), "org:999999".to_owned()] {
+        assert!(
+            instance.iter().any(|e| e.action == "authz.denied"
+                && e.target.as_deref() == Some(target.as_str())
+                && e.detail.as_deref() == Some("not-a-member")),
+            "{target}: {instance:?}"
+        );
+    }
+    assert!(app.server().store.audit_entries(globex, 0, 100).await.unwrap().iter().all(|e| e.action != "authz.denied"));
 
     assert_problem(get_as(app, &format!("/api/v1/orgs/{acme}/audit"), &ana).await, 403, "forbidden").await;
     let trail = app.server().store.audit_entries(acme, 0, 100).await.unwrap();

@@ -257,6 +257,11 @@ both_engines!(users_list_and_revoke_their_own_sessions, async |app: &TestApp| {
     // State-changing session requests need the CSRF token.
     let forged = Caller { csrf: None, ..laptop.clone() };
     assert_problem(delete(&forged, app, "/api/v1/me/sessions").await, 403, "csrf").await;
+    let wrong = Caller { csrf: Some("not-the-token".to_owned()), ..laptop.clone() };
+    assert_problem(delete(&wrong, app, "/api/v1/me/sessions").await, 403, "csrf").await;
+    let entries = app.server().store.audit_entries(logvault_core::audit::INSTANCE_CHAIN, 0, 1000).await.unwrap();
+    let csrf: Vec<_> = entries.iter().filter(|e| e.action == "authz.denied").filter_map(|e| e.detail.clone()).collect();
+    assert_eq!(csrf, ["csrf:missing", "csrf:wrong"], "each CSRF refusal is a security event");
 });
 
 both_engines!(a_password_change_needs_the_current_one_and_signs_out_other_sessions, async |app: &TestApp| {
