@@ -143,6 +143,18 @@ impl MasterKey {
 }
 
 impl SubKey {
+    /// A fresh random 256-bit key from the operating system (a per-organisation data key).
+    pub fn generate() -> Result<SubKey, crate::token::RandomError> {
+        let mut key = [0u8; 32];
+        getrandom::fill(&mut key).map_err(|_| crate::token::RandomError)?;
+        Ok(SubKey(key))
+    }
+
+    /// A key from its bytes (an unwrapped data key).
+    pub(crate) fn from_bytes(bytes: [u8; 32]) -> SubKey {
+        SubKey(bytes)
+    }
+
     /// The raw key bytes, for handing to a cipher.
     pub fn expose(&self) -> &[u8; 32] {
         &self.0

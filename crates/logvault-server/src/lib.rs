@@ -6,6 +6,7 @@
 pub mod auth;
 pub mod bootstrap;
 pub mod config;
+pub mod devices;
 pub mod error;
 pub mod http;
 pub mod mail;

@@ -23,6 +23,8 @@ pub struct AppState {
     pub totp_key: Arc<SubKey>,
     /// Key of the HMAC under which recovery codes are stored.
     pub recovery_key: Arc<SubKey>,
+    /// Key wrapping each organisation's data key (under which device keys are sealed).
+    pub data_key_wrap: Arc<SubKey>,
     /// Key of the HMAC under which email sign-in codes are stored.
     pub otp_key: Arc<SubKey>,
     /// Outgoing email; `None` when no SMTP relay is configured (email codes are then unavailable).

@@ -24,8 +24,8 @@ use time::OffsetDateTime;
 
 pub use error::StoreError;
 pub use model::{
-    Acceptance, AcceptedInvitation, ApiToken, Credentials, EmailCode, Invitation, InvitationPurpose, Member,
-    Membership, NewApiToken, NewInvitation, NewSession, OrgScope, Session, Site, TotpRecord, User,
+    Acceptance, AcceptedInvitation, ApiToken, Credentials, Device, EmailCode, Invitation, InvitationPurpose, Member,
+    Membership, NewApiToken, NewDevice, NewInvitation, NewSession, OrgScope, Session, Site, TotpRecord, User,
 };
 
 /// Which engine a store runs on.
@@ -237,6 +237,30 @@ pub trait Store: Send + Sync + std::fmt::Debug {
 
     /// Removes the membership and revokes the member's API tokens of this organisation.
     async fn remove_member(&self, scope: &OrgScope, user_id: i64, expected: Role) -> Result<(), StoreError>;
+
+    // Devices and key custody.
+
+    /// The organisation's wrapped data key, if it has one yet.
+    async fn org_data_key(&self, scope: &OrgScope) -> Result<Option<Vec<u8>>, StoreError>;
+
+    /// Stores the organisation's wrapped data key unless it has one; returns the one stored (the first writer's, if
+    /// two raced), which the caller must use.
+    async fn put_org_data_key(&self, scope: &OrgScope, wrapped: &[u8], now_us: i64) -> Result<Vec<u8>, StoreError>;
+
+    /// Registers a device with its first key, in one transaction. `Conflict` for a serial already registered
+    /// (anywhere); `NotFound` for a site that is not the organisation's, or — for a site-scoped scope — not its site
+    /// (a site-scoped caller's device goes to their site when none is given).
+    async fn create_device(&self, scope: &OrgScope, device: NewDevice) -> Result<Device, StoreError>;
+
+    /// The scope's devices (a site-scoped scope: that site's only), by serial.
+    async fn devices(&self, scope: &OrgScope) -> Result<Vec<Device>, StoreError>;
+
+    /// One device of the scope; `NotFound` for another organisation's or another site's.
+    async fn device(&self, scope: &OrgScope, serial: &str) -> Result<Device, StoreError>;
+
+    /// The organisation a serial is registered to. Unscoped: it only routes a request for `/devices/{serial}` to the
+    /// organisation whose membership is then checked.
+    async fn device_org(&self, serial: &str) -> Result<Option<i64>, StoreError>;
 
     // Invitations: single use, expiring; the token is stored as its SHA-256.
 

@@ -254,3 +254,25 @@ pub struct EmailCode {
     pub expires_at_us: i64,
     pub used: bool,
 }
+
+/// A device to register: its first key (generation 0) arrives already sealed.
+#[derive(Debug, Clone)]
+pub struct NewDevice {
+    pub serial: String,
+    pub name: String,
+    pub site_id: Option<i64>,
+    /// The device key sealed under the organisation's data key (`logvault_core::custody`).
+    pub key_sealed: Vec<u8>,
+    pub now_us: i64,
+}
+
+/// A registered device. Its keys are not part of it: they are read only where they are used.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Device {
+    pub id: i64,
+    pub serial: String,
+    pub org_id: i64,
+    pub name: String,
+    pub site_id: Option<i64>,
+    pub created_at_us: i64,
+}

@@ -15,9 +15,9 @@ use sqlx::{ConnectOptions, Row};
 
 use crate::model::{api_token_columns, hash32, now, parse_role};
 use crate::{
-    Acceptance, AcceptedInvitation, ApiToken, Credentials, EmailCode, Engine, Invitation, InvitationPurpose, Member,
-    Membership, MigrationStatus, NewApiToken, NewInvitation, NewSession, OrgScope, Organisation, Session, Site, Store,
-    StoreError, TotpRecord, User,
+    Acceptance, AcceptedInvitation, ApiToken, Credentials, Device, EmailCode, Engine, Invitation, InvitationPurpose,
+    Member, Membership, MigrationStatus, NewApiToken, NewDevice, NewInvitation, NewSession, OrgScope, Organisation,
+    Session, Site, Store, StoreError, TotpRecord, User,
 };
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
@@ -283,6 +283,112 @@ impl Store for PgStore {
             .await?;
         tx.commit().await?;
         Ok(())
+    }
+
+    async fn org_data_key(&self, scope: &OrgScope) -> Result<Option<Vec<u8>>, StoreError> {
+        Ok(sqlx::query_scalar("SELECT wrapped FROM org_data_keys WHERE org_id = $1")
+            .bind(scope.org_id())
+            .fetch_optional(&self.pool)
+            .await?)
+    }
+
+    async fn put_org_data_key(&self, scope: &OrgScope, wrapped: &[u8], now_us: i64) -> Result<Vec<u8>, StoreError> {
+        sqlx::query(
+            "INSERT INTO org_data_keys (org_id, wrapped, created_at_us) VALUES ($1, $2, $3) \
+             ON CONFLICT (org_id) DO NOTHING",
+        )
+        .bind(scope.org_id())
+        .bind(wrapped)
+        .bind(now_us)
+        .execute(&self.pool)
+        .await?;
+        Ok(sqlx::query_scalar("SELECT wrapped FROM org_data_keys WHERE org_id = $1")
+            .bind(scope.org_id())
+            .fetch_one(&self.pool)
+            .await?)
+    }
+
+    async fn create_device(&self, scope: &OrgScope, device: NewDevice) -> Result<Device, StoreError> {
+        let site_id = match (scope.site_id(), device.site_id) {
+            (Some(own), Some(asked)) if own != asked => return Err(StoreError::NotFound { entity: "site" }),
+            (Some(own), _) => Some(own),
+            (None, asked) => asked,
+        };
+        let mut tx = self.pool.begin().await?;
+        if let Some(site_id) = site_id {
+            let found: Option<i64> = sqlx::query_scalar("SELECT id FROM sites WHERE id = $1 AND org_id = $2")
+                .bind(site_id)
+                .bind(scope.org_id())
+                .fetch_optional(&mut *tx)
+                .await?;
+            if found.is_none() {
+                return Err(StoreError::NotFound { entity: "site" });
+            }
+        }
+        let id: i64 = sqlx::query_scalar(
+            "INSERT INTO devices (serial, org_id, name, site_id, created_at_us) VALUES ($1, $2, $3, $4, $5) \
+             RETURNING id",
+        )
+        .bind(&device.serial)
+        .bind(scope.org_id())
+        .bind(&device.name)
+        .bind(site_id)
+        .bind(device.now_us)
+        .fetch_one(&mut *tx)
+        .await
+        .map_err(|err| StoreError::from_sqlx("device", err))?;
+        sqlx::query(
+            "INSERT INTO device_keys (device_id, generation, key_sealed, created_at_us) VALUES ($1, 0, $2, $3)",
+        )
+        .bind(id)
+        .bind(&device.key_sealed)
+        .bind(device.now_us)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(Device {
+            id,
+            serial: device.serial,
+            org_id: scope.org_id(),
+            name: device.name,
+            site_id,
+            created_at_us: device.now_us,
+        })
+    }
+
+    async fn devices(&self, scope: &OrgScope) -> Result<Vec<Device>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT id, serial, org_id, name, site_id, created_at_us FROM devices \
+             WHERE org_id = $1 AND ($2 IS NULL OR site_id = $3) ORDER BY serial",
+        )
+        .bind(scope.org_id())
+        .bind(scope.site_id())
+        .bind(scope.site_id())
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(device_from_row).collect()
+    }
+
+    async fn device(&self, scope: &OrgScope, serial: &str) -> Result<Device, StoreError> {
+        let row = sqlx::query(
+            "SELECT id, serial, org_id, name, site_id, created_at_us FROM devices \
+             WHERE serial = $1 AND org_id = $2 AND ($3 IS NULL OR site_id = $4)",
+        )
+        .bind(serial)
+        .bind(scope.org_id())
+        .bind(scope.site_id())
+        .bind(scope.site_id())
+        .fetch_one(&self.pool)
+        .await
+        .map_err(|err| StoreError::from_sqlx("device", err))?;
+        device_from_row(&row)
+    }
+
+    async fn device_org(&self, serial: &str) -> Result<Option<i64>, StoreError> {
+        Ok(sqlx::query_scalar("SELECT org_id FROM devices WHERE serial = $1")
+            .bind(serial)
+            .fetch_optional(&self.pool)
+            .await?)
     }
 
     async fn create_invitation(&self, scope: &OrgScope, invitation: NewInvitation) -> Result<Invitation, StoreError> {
@@ -1110,6 +1216,17 @@ impl Store for PgStore {
         .fetch_all(&self.pool)
         .await?)
     }
+}
+
+fn device_from_row(row: &sqlx::postgres::PgRow) -> Result<Device, StoreError> {
+    Ok(Device {
+        id: row.try_get("id")?,
+        serial: row.try_get("serial")?,
+        org_id: row.try_get("org_id")?,
+        name: row.try_get("name")?,
+        site_id: row.try_get("site_id")?,
+        created_at_us: row.try_get("created_at_us")?,
+    })
 }
 
 fn session_from_row(row: &sqlx::postgres::PgRow) -> Result<Session, StoreError> {

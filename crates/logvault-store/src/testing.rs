@@ -45,6 +45,31 @@ impl RawPool {
         }
     }
 
+    /// The first column of every row of `sql`, as bytes (for looking at stored blobs as an attacker would).
+    pub async fn blobs(&self, sql: &str) -> Result<Vec<Vec<u8>>, sqlx::Error> {
+        let sql = sqlx::AssertSqlSafe(sql.to_owned());
+        match self {
+            RawPool::Sqlite(pool) => sqlx::query_scalar(sql).fetch_all(pool).await,
+            RawPool::Postgres(pool) => sqlx::query_scalar(sql).fetch_all(pool).await,
+        }
+    }
+
+    /// Opens a second connection pool to the database a server in `data_dir` (and at `database_url`, for
+    /// PostgreSQL) uses, with the master key found there.
+    pub async fn open_beside(data_dir: &std::path::Path, database_url: Option<&SecretString>) -> RawPool {
+        match database_url {
+            Some(url) => {
+                RawPool::Postgres(crate::postgres::PgStore::open(url).await.expect("postgres opens").pool().clone())
+            }
+            None => {
+                let master = logvault_core::MasterKey::load(&data_dir.join("master.key")).expect("master key");
+                let key = master.derive(crate::sqlite::SQLCIPHER_KEY_PURPOSE);
+                let store = crate::sqlite::SqliteStore::open(&data_dir.join("logvault.db"), &key).await.expect("opens");
+                RawPool::Sqlite(store.pool().clone())
+            }
+        }
+    }
+
     /// Executes one statement; returns the number of rows affected.
     pub async fn execute(&self, sql: &str) -> Result<u64, sqlx::Error> {
         let sql = sqlx::AssertSqlSafe(sql.to_owned());

@@ -105,6 +105,79 @@ pub enum TokenCommand {
     },
 }
 
+#[derive(Debug, Subcommand)]
+pub enum DeviceCommand {
+    /// Register a device in an organisation and print its new key once (32 hex digits, on standard output) for the
+    /// firmware or `logvault sim link --key`
+    Add {
+        /// Organisation name
+        #[arg(long)]
+        org: String,
+        /// Device serial (1-32 characters of A-Z, a-z, 0-9, '-'), unique across the instance
+        #[arg(long)]
+        serial: String,
+        /// Display name [default: the serial]
+        #[arg(long)]
+        name: Option<String>,
+        /// Id of the organisation's site the device belongs to
+        #[arg(long)]
+        site_id: Option<i64>,
+    },
+}
+
+pub async fn device(config: Config, command: DeviceCommand) -> anyhow::Result<()> {
+    let DeviceCommand::Add { org, serial, name, site_id } = command;
+    let org = OrgName::parse(&org)?;
+    let opened = bootstrap::open(&config, Migrations::Apply).await?;
+    let store = opened.store;
+    let wrapping_key = opened.master_key.derive(logvault_core::custody::DATA_KEY_WRAP_PURPOSE);
+    let result = async {
+        let organisation = match store.organisation_by_name(&org).await {
+            Ok(found) => found,
+            Err(StoreError::NotFound { .. }) => anyhow::bail!("no organisation has this name"),
+            Err(err) => return Err(err.into()),
+        };
+        let scope = OrgScope::for_operator(organisation.id);
+        let (device, key) = logvault_server::devices::register(
+            store.as_ref(),
+            &wrapping_key,
+            &scope,
+            &serial,
+            name.as_deref(),
+            site_id,
+        )
+        .await
+        .map_err(|err| anyhow::anyhow!("{err}"))?;
+        store
+            .append_audit(NewEntry {
+                chain_id: organisation.id,
+                occurred_at_us: now_us(),
+                actor: "cli".to_owned(),
+                action: "device.create".to_owned(),
+                target: Some(format!("device:{}", device.serial)),
+                outcome: Outcome::Success,
+                request_id: None,
+                detail: Some("key:generation-0".to_owned()),
+            })
+            .await?;
+        eprintln!(
+            "registered device {} in organisation {}; its key is shown only this once:",
+            device.serial, organisation.name
+        );
+        let key_hex = zeroize::Zeroizing::new(hex_lower(key.as_slice()));
+        println!("{}", key_hex.as_str());
+        Ok(())
+    }
+    .await;
+    store.close().await;
+    result
+}
+
+/// Lower-case hex of `bytes`.
+fn hex_lower(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
 /// How long the bootstrap setup link stays valid.
 const SETUP_LINK_HOURS: u32 = 24;
 

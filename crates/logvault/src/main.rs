@@ -76,6 +76,11 @@ enum Command {
         #[command(subcommand)]
         command: admin::AdminCommand,
     },
+    /// Register data loggers
+    Device {
+        #[command(subcommand)]
+        command: admin::DeviceCommand,
+    },
     /// Create API tokens for scripts and integrations
     Token {
         #[command(subcommand)]
@@ -146,6 +151,10 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Admin { command } => {
             let config = load_config(&global, Overrides::default())?;
             block_on(admin::admin(config, command))
+        }
+        Command::Device { command } => {
+            let config = load_config(&global, Overrides::default())?;
+            block_on(admin::device(config, command))
         }
         Command::Token { command } => {
             let config = load_config(&global, Overrides::default())?;

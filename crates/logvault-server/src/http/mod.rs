@@ -4,6 +4,7 @@
 //! request id) → security headers → access log and metrics → panic catcher → timeout → body limit → routes.
 
 mod csp;
+mod devices;
 mod health;
 pub(crate) mod json;
 mod members;
@@ -99,6 +100,7 @@ mod tests {
             totp_key: Arc::new(master.derive("totp")),
             recovery_key: Arc::new(master.derive("recovery")),
             otp_key: Arc::new(master.derive("otp")),
+            data_key_wrap: Arc::new(master.derive("wrap")),
             mailer: None,
             public_url: Arc::from("https://localhost"),
             trusted_proxies: Arc::new(Vec::new()),

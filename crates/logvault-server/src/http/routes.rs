@@ -174,6 +174,7 @@ pub fn api_routes() -> Routes {
         .merge(super::members::routes())
         .merge(super::tokens::routes())
         .merge(super::otp::routes())
+        .merge(super::devices::routes())
 }
 
 /// Extracts the organisation access the guard established. A handler that takes it on a route not declared

@@ -49,6 +49,9 @@ const AUTHENTICATED: &[(&str, &str)] = &[
     ("POST", "/api/v1/orgs/{org_id}/tokens"),
     ("DELETE", "/api/v1/orgs/{org_id}/tokens/{token_id}"),
     ("GET", "/api/v1/orgs/{org_id}/audit"),
+    ("GET", "/api/v1/orgs/{org_id}/devices"),
+    ("POST", "/api/v1/orgs/{org_id}/devices"),
+    ("GET", "/api/v1/devices/{serial}"),
 ];
 
 fn fill(path: &str, values: &[(&str, i64)]) -> String {
@@ -88,7 +91,7 @@ fn every_registered_route_is_on_exactly_one_list_and_every_listed_route_is_regis
 }
 
 both_engines!(every_route_off_the_public_list_refuses_a_caller_without_credentials, async |app: &TestApp| {
-    let ids = [("org_id", 1), ("user_id", 1), ("session_id", 1), ("invitation_id", 1), ("token_id", 1)];
+    let ids = [("org_id", 1), ("user_id", 1), ("session_id", 1), ("invitation_id", 1), ("token_id", 1), ("serial", 1)];
     for route in api_routes().table() {
         let method = Method::from_bytes(route.method.as_str().as_bytes()).unwrap();
         let path = fill(route.path, &ids);

@@ -26,6 +26,14 @@ pub struct TestApp {
     _postgres: Option<PgTestDb>,
 }
 
+/// Everything this test process has logged so far.
+pub fn read_test_logs() -> String {
+    let path = std::path::Path::new(env!("CARGO_TARGET_TMPDIR"))
+        .join("test-logs")
+        .join(format!("server-it-{}.log", std::process::id()));
+    std::fs::read_to_string(path).expect("the test log")
+}
+
 /// Writes this test binary's logs (debug level, JSON) to `target/tmp/test-logs/`, once per process.
 pub fn init_logging() {
     static ONCE: Once = Once::new();

@@ -4,6 +4,7 @@
 
 mod access;
 mod audit;
+mod devices;
 mod encryption;
 mod identity;
 mod migrations;

@@ -142,3 +142,55 @@ async fn bootstrap_then_tokens_then_disable_on_sqlite() {
 async fn bootstrap_then_tokens_then_disable_on_postgres() {
     bootstrap_token_and_disable(true).await;
 }
+
+async fn device_add_prints_a_key_the_simulator_can_use(postgres: bool) {
+    let Some(instance) = Instance::new(postgres).await else { return };
+    let output = run(instance.command().args(["user", "create", "--org", "Acme", "--email", "ana@example.test"]));
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let add = ["device", "add", "--org", "Acme", "--serial", "LV-0042", "--name", "Plant room DHW"];
+    let key = stdout_line(&run(instance.command().args(add)));
+    assert!(key.len() == 32 && key.bytes().all(|b| b.is_ascii_hexdigit()), "{key}");
+
+    // The key seals a block that opens with the same key: it is the device's working key.
+    let link = stdout_line(&run(instance.command().args([
+        "sim",
+        "link",
+        "--serial",
+        "LV-0042",
+        "--key",
+        &key,
+        "--base-url",
+        "https://lv.example.test",
+    ])));
+    let decoded = run(instance.command().args(["sim", "decode", "--key", &key, &link]));
+    assert!(decoded.status.success(), "{}", String::from_utf8_lossy(&decoded.stderr));
+    assert!(String::from_utf8_lossy(&decoded.stdout).contains("LV-0042"));
+
+    let line = error_line(&run(instance.command().args(add)));
+    assert!(line.contains("already registered"), "{line}");
+    let line = error_line(&run(instance.command().args(["device", "add", "--org", "Nope", "--serial", "LV-1"])));
+    assert!(line.contains("no organisation"), "{line}");
+    let line = error_line(&run(instance.command().args(["device", "add", "--org", "Acme", "--serial", "bad serial"])));
+    assert!(line.contains("serial"), "{line}");
+    let line = error_line(&run(instance.command().args([
+        "device",
+        "add",
+        "--org",
+        "Acme",
+        "--serial",
+        "LV-7",
+        "--site-id",
+        "99",
+    ])));
+    assert!(line.contains("site"), "{line}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn device_add_prints_a_key_the_simulator_can_use_on_sqlite() {
+    device_add_prints_a_key_the_simulator_can_use(false).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn device_add_prints_a_key_the_simulator_can_use_on_postgres() {
+    device_add_prints_a_key_the_simulator_can_use(true).await;
+}

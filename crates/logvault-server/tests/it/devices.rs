@@ -1,0 +1,72 @@
+//! Registering devices: the key is returned once and kept only sealed; devices are seen by their organisation (and
+//! site) only.
+
+use logvault_core::authz::Role;
+use logvault_core::custody;
+use logvault_store::OrgScope;
+use serde_json::{Value, json};
+
+use crate::both_engines;
+use crate::helpers::{Caller, TestApp, assert_problem, member, sign_in};
+
+both_engines!(a_registered_device_s_key_is_shown_once_and_kept_only_sealed, async |app: &TestApp| {
+    let (org, _) = member(app, "Acme", "op@acme.test", Role::Operator).await;
+    let operator = sign_in(app, "op@acme.test").await;
+    let devices = format!("/api/v1/orgs/{org}/devices");
+    let response = operator.post(app, &devices, json!({"serial": "LV-0001", "name": "Vaccine fridge 1"})).await;
+    assert_eq!(response.status(), 201);
+    let created: Value = response.json().await.unwrap();
+    let key_hex = created["key_hex"].as_str().unwrap().to_owned();
+    assert!(key_hex.len() == 32 && key_hex.bytes().all(|b| b.is_ascii_hexdigit()), "{key_hex}");
+    assert_eq!(created["serial"], "LV-0001");
+
+    // Never again: not in the listing, not by serial.
+    let listed = operator.get(app, &devices).await.text().await.unwrap();
+    assert!(listed.contains("LV-0001") && !listed.contains(&key_hex), "{listed}");
+    let one = operator.get(app, "/api/v1/devices/LV-0001").await.text().await.unwrap();
+    assert!(one.contains("Vaccine fridge 1") && !one.contains(&key_hex), "{one}");
+
+    // Stored sealed under the organisation's data key, itself wrapped under the master key.
+    let store = &app.server().store;
+    let scope = OrgScope::for_operator(org);
+    let wrapped = store.org_data_key(&scope).await.unwrap().expect("a data key was made");
+    let master = logvault_core::MasterKey::load(&app.config.data_dir.join("master.key")).unwrap();
+    let data_key = custody::unwrap_data_key(&master.derive(custody::DATA_KEY_WRAP_PURPOSE), org, &wrapped).unwrap();
+    let key = hex_decode(&key_hex);
+    let pool =
+        logvault_store::testing::RawPool::open_beside(&app.config.data_dir, app.config.database_url.as_ref()).await;
+    let raw = pool.blobs("SELECT key_sealed FROM device_keys").await.unwrap();
+    pool.close().await;
+    assert_eq!(raw.len(), 1);
+    assert!(!raw[0].windows(16).any(|w| w == key.as_slice()), "the key is not stored in clear");
+    let opened = custody::open_device_key(&data_key, org, "LV-0001", 0, &raw[0]).unwrap();
+    assert_eq!(opened.as_slice(), key.as_slice());
+
+    // Nor does it reach the logs.
+    let logs = crate::helpers::read_test_logs();
+    assert!(!logs.contains(&key_hex), "the device key reached a log");
+});
+
+both_engines!(devices_are_seen_by_their_organisation_only, async |app: &TestApp| {
+    let (org, _) = member(app, "Acme", "owner@acme.test", Role::Owner).await;
+    member(app, "Acme", "viewer@acme.test", Role::Viewer).await;
+    member(app, "Globex", "gus@globex.test", Role::Owner).await;
+    let owner = sign_in(app, "owner@acme.test").await;
+    let devices = format!("/api/v1/orgs/{org}/devices");
+    assert_eq!(owner.post(app, &devices, json!({"serial": "LV-0001"})).await.status(), 201);
+    assert_problem(owner.post(app, &devices, json!({"serial": "LV-0001"})).await, 409, "conflict").await;
+    assert_problem(owner.post(app, &devices, json!({"serial": "no spaces"})).await, 422, "validation-failed").await;
+    let viewer = sign_in(app, "viewer@acme.test").await;
+    assert_problem(viewer.post(app, &devices, json!({"serial": "LV-0002"})).await, 403, "forbidden").await;
+    assert_eq!(viewer.get(app, "/api/v1/devices/LV-0001").await.status(), 200);
+
+    let gus = sign_in(app, "gus@globex.test").await;
+    let foreign = assert_problem(gus.get(app, "/api/v1/devices/LV-0001").await, 404, "not-found").await;
+    let unknown = assert_problem(gus.get(app, "/api/v1/devices/LV-9999").await, 404, "not-found").await;
+    assert_eq!(foreign["detail"], unknown["detail"]);
+    assert_problem(Caller::anonymous().get(app, "/api/v1/devices/LV-0001").await, 401, "unauthorized").await;
+});
+
+fn hex_decode(text: &str) -> Vec<u8> {
+    (0..text.len()).step_by(2).map(|i| u8::from_str_radix(&text[i..i + 2], 16).unwrap()).collect()
+}
