@@ -5,6 +5,7 @@
 
 pub mod audit;
 pub mod authz;
+pub mod blockchain;
 pub mod custody;
 pub mod email;
 pub mod envelope;

@@ -6,6 +6,7 @@
 //! `logvault migrate`.
 
 mod error;
+mod ingest;
 mod model;
 pub mod postgres;
 pub mod sqlite;
@@ -24,8 +25,9 @@ use time::OffsetDateTime;
 
 pub use error::StoreError;
 pub use model::{
-    Acceptance, AcceptedInvitation, ApiToken, Credentials, Device, EmailCode, Invitation, InvitationPurpose, Member,
-    Membership, NewApiToken, NewDevice, NewInvitation, NewSession, OrgScope, Session, Site, TotpRecord, User,
+    Acceptance, AcceptedInvitation, ApiToken, Credentials, Device, EmailCode, IncomingBlock, IncomingSample,
+    IngestDevice, IngestOutcome, Invitation, InvitationPurpose, Measurement, MeasurementQuery, Member, Membership,
+    NewApiToken, NewDevice, NewInvitation, NewSession, OrgScope, Session, Site, TotpRecord, User,
 };
 
 /// Which engine a store runs on.
@@ -261,6 +263,36 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     /// The organisation a serial is registered to. Unscoped: it only routes a request for `/devices/{serial}` to the
     /// organisation whose membership is then checked.
     async fn device_org(&self, serial: &str) -> Result<Option<i64>, StoreError>;
+
+    // Ingest. Unscoped where the device MAC is the authority; reads are scoped.
+
+    /// The device with this serial and its sealed keys; `None` for an unknown serial.
+    async fn ingest_device(&self, serial: &str) -> Result<Option<IngestDevice>, StoreError>;
+
+    /// Keeps a block in one transaction, serialised per device: the raw block as a new link of the device's chain,
+    /// and each of its samples not already stored. An identical block, a reused counter and a changed channel
+    /// layout change nothing (see [`IngestOutcome`]). Durable when it returns.
+    async fn store_block(&self, block: IncomingBlock) -> Result<IngestOutcome, StoreError>;
+
+    /// Measurements of one of the scope's devices.
+    async fn measurements(
+        &self,
+        scope: &OrgScope,
+        device_id: i64,
+        query: MeasurementQuery,
+    ) -> Result<Vec<Measurement>, StoreError>;
+
+    /// A device's chain, in order, for verification (operator only: no scope).
+    async fn device_chain(
+        &self,
+        device_id: i64,
+    ) -> Result<(Vec<logvault_core::blockchain::ChainedBlock>, Option<(i64, [u8; 32])>), StoreError>;
+
+    /// The measurements kept from one block (by its chain position), for verification.
+    async fn block_measurements(&self, device_id: i64, seq: i64) -> Result<Vec<Measurement>, StoreError>;
+
+    /// Every device, for verification (operator only: no scope).
+    async fn all_devices(&self) -> Result<Vec<Device>, StoreError>;
 
     // Invitations: single use, expiring; the token is stored as its SHA-256.
 

@@ -276,3 +276,69 @@ pub struct Device {
     pub site_id: Option<i64>,
     pub created_at_us: i64,
 }
+
+/// What ingest needs to verify a block from a serial: the device, its organisation, and its sealed keys.
+#[derive(Debug, Clone)]
+pub struct IngestDevice {
+    pub device_id: i64,
+    pub org_id: i64,
+    pub serial: String,
+    /// Sealed keys by generation.
+    pub keys: Vec<(u8, Vec<u8>)>,
+}
+
+/// One sample of an opened block: device time in UTC seconds and one value per channel (thousandths of the unit).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IncomingSample {
+    pub t_s: i64,
+    pub values: Vec<i32>,
+}
+
+/// A verified, opened and validated block, ready to be kept.
+#[derive(Debug, Clone)]
+pub struct IncomingBlock {
+    pub device_id: i64,
+    pub serial: String,
+    pub counter: i64,
+    pub key_generation: u8,
+    pub raw: Vec<u8>,
+    pub received_at_us: i64,
+    pub source: logvault_core::blockchain::Source,
+    /// The channels' quantities in order, e.g. `temperature,relative_humidity`.
+    pub channel_layout: String,
+    pub samples: Vec<IncomingSample>,
+}
+
+/// What keeping a block came to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IngestOutcome {
+    /// Kept: `new` samples were not stored before, `duplicates` were (an overlapping window).
+    Stored { new: u64, duplicates: u64 },
+    /// The very same block was kept before: nothing changed.
+    Duplicate { samples: u64 },
+    /// A block with this counter but other content was kept before: nothing changed (a cloned device or a firmware
+    /// bug).
+    CounterReused,
+    /// The block's channels differ from the ones the device has sent so far: nothing changed.
+    LayoutChanged,
+}
+
+/// One stored value.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Measurement {
+    pub t_s: i64,
+    pub ordinal: i32,
+    pub channel: i32,
+    /// Thousandths of the channel's unit.
+    pub value: i32,
+}
+
+/// A page of measurements: `[from_s, to_s)` of one channel, after the cursor `(t_s, ordinal)`, at most `limit`.
+#[derive(Debug, Clone, Copy)]
+pub struct MeasurementQuery {
+    pub channel: i32,
+    pub from_s: i64,
+    pub to_s: i64,
+    pub after: Option<(i64, i32)>,
+    pub limit: i64,
+}

@@ -15,11 +15,13 @@ use logvault_core::{Email, OrgName, SubKey};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{ConnectOptions, Row};
 
+use crate::ingest;
 use crate::model::{api_token_columns, hash32, now, parse_role};
 use crate::{
-    Acceptance, AcceptedInvitation, ApiToken, Credentials, Device, EmailCode, Engine, Invitation, InvitationPurpose,
-    Member, Membership, MigrationStatus, NewApiToken, NewDevice, NewInvitation, NewSession, OrgScope, Organisation,
-    Session, Site, Store, StoreError, TotpRecord, User,
+    Acceptance, AcceptedInvitation, ApiToken, Credentials, Device, EmailCode, Engine, IncomingBlock, IngestDevice,
+    IngestOutcome, Invitation, InvitationPurpose, Measurement, MeasurementQuery, Member, Membership, MigrationStatus,
+    NewApiToken, NewDevice, NewInvitation, NewSession, OrgScope, Organisation, Session, Site, Store, StoreError,
+    TotpRecord, User,
 };
 
 /// The master-key derivation label of the SQLCipher key. Changing it makes every existing database unreadable.
@@ -465,6 +467,209 @@ impl Store for SqliteStore {
             .bind(serial)
             .fetch_optional(&self.pool)
             .await?)
+    }
+
+    async fn ingest_device(&self, serial: &str) -> Result<Option<IngestDevice>, StoreError> {
+        let Some(row) = sqlx::query("SELECT id, org_id, serial FROM devices WHERE serial = ?")
+            .bind(serial)
+            .fetch_optional(&self.pool)
+            .await?
+        else {
+            return Ok(None);
+        };
+        let device_id: i64 = row.try_get("id")?;
+        let keys =
+            sqlx::query("SELECT generation, key_sealed FROM device_keys WHERE device_id = ? ORDER BY generation")
+                .bind(device_id)
+                .fetch_all(&self.pool)
+                .await?
+                .iter()
+                .map(|row| {
+                    let generation: i64 = row.try_get("generation")?;
+                    let generation = u8::try_from(generation)
+                        .map_err(|_| StoreError::Database(sqlx::Error::Decode("key generation out of range".into())))?;
+                    Ok((generation, row.try_get("key_sealed")?))
+                })
+                .collect::<Result<Vec<_>, StoreError>>()?;
+        Ok(Some(IngestDevice { device_id, org_id: row.try_get("org_id")?, serial: row.try_get("serial")?, keys }))
+    }
+
+    async fn store_block(&self, block: IncomingBlock) -> Result<IngestOutcome, StoreError> {
+        // BEGIN IMMEDIATE takes the write lock: blocks of one device (of any device) are kept one at a time.
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        let counter_taken: Option<Vec<u8>> =
+            sqlx::query_scalar("SELECT raw FROM blocks WHERE device_id = ? AND counter = ?")
+                .bind(block.device_id)
+                .bind(block.counter)
+                .fetch_optional(&mut *tx)
+                .await?;
+        if let Some(raw) = counter_taken {
+            return Ok(ingest::repeated(&raw, &block));
+        }
+        let layout: Option<String> = sqlx::query_scalar("SELECT channel_layout FROM devices WHERE id = ?")
+            .bind(block.device_id)
+            .fetch_one(&mut *tx)
+            .await?;
+        match layout {
+            Some(layout) if layout != block.channel_layout => return Ok(IngestOutcome::LayoutChanged),
+            Some(_) => {}
+            None => {
+                sqlx::query("UPDATE devices SET channel_layout = ? WHERE id = ?")
+                    .bind(&block.channel_layout)
+                    .bind(block.device_id)
+                    .execute(&mut *tx)
+                    .await?;
+            }
+        }
+        let stored = match ingest::time_range(&block) {
+            Some((first, last)) => sqlx::query(
+                "SELECT t_s, ordinal, channel, value FROM measurements \
+                 WHERE device_id = ? AND t_s BETWEEN ? AND ? ORDER BY t_s, ordinal, channel",
+            )
+            .bind(block.device_id)
+            .bind(first)
+            .bind(last)
+            .fetch_all(&mut *tx)
+            .await?
+            .iter()
+            .map(|row| {
+                Ok((row.try_get("t_s")?, row.try_get("ordinal")?, row.try_get("channel")?, row.try_get("value")?))
+            })
+            .collect::<Result<Vec<(i64, i32, i32, i32)>, StoreError>>()?,
+            None => Vec::new(),
+        };
+        let plan = ingest::plan(&block, &stored);
+        let head = sqlx::query("SELECT seq, block_hash FROM device_chain_heads WHERE device_id = ?")
+            .bind(block.device_id)
+            .fetch_optional(&mut *tx)
+            .await?;
+        let head = match head {
+            Some(row) => Some((row.try_get::<i64, _>("seq")?, hash32(row.try_get("block_hash")?)?)),
+            None => None,
+        };
+        let link = ingest::link(&block, head);
+        let block_id: i64 = sqlx::query_scalar(
+            "INSERT INTO blocks (device_id, seq, counter, key_generation, raw, received_at_us, source, \
+             first_sample_s, last_sample_s, n_samples, n_new, prev_hash, block_hash) \
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
+        )
+        .bind(block.device_id)
+        .bind(link.seq)
+        .bind(block.counter)
+        .bind(i64::from(block.key_generation))
+        .bind(&block.raw)
+        .bind(block.received_at_us)
+        .bind(block.source.as_str())
+        .bind(ingest::time_range(&block).map(|r| r.0))
+        .bind(ingest::time_range(&block).map(|r| r.1))
+        .bind(ingest::count(block.samples.len()))
+        .bind(ingest::count(plan.new.len()))
+        .bind(link.prev_hash.as_slice())
+        .bind(link.block_hash.as_slice())
+        .fetch_one(&mut *tx)
+        .await?;
+        if head.is_some() {
+            sqlx::query("UPDATE device_chain_heads SET seq = ?, block_hash = ? WHERE device_id = ?")
+                .bind(link.seq)
+                .bind(link.block_hash.as_slice())
+                .bind(block.device_id)
+                .execute(&mut *tx)
+                .await?;
+        } else {
+            sqlx::query("INSERT INTO device_chain_heads (device_id, seq, block_hash) VALUES (?, ?, ?)")
+                .bind(block.device_id)
+                .bind(link.seq)
+                .bind(link.block_hash.as_slice())
+                .execute(&mut *tx)
+                .await?;
+        }
+        for chunk in plan.rows().collect::<Vec<_>>().chunks(ingest::ROWS_PER_INSERT) {
+            let mut insert = sqlx::QueryBuilder::<sqlx::Sqlite>::new(
+                "INSERT INTO measurements (device_id, t_s, ordinal, channel, value, block_id) ",
+            );
+            insert.push_values(chunk, |mut row, (t_s, ordinal, channel, value)| {
+                row.push_bind(block.device_id)
+                    .push_bind(*t_s)
+                    .push_bind(*ordinal)
+                    .push_bind(*channel)
+                    .push_bind(*value)
+                    .push_bind(block_id);
+            });
+            insert.build().execute(&mut *tx).await?;
+        }
+        tx.commit().await?;
+        Ok(IngestOutcome::Stored { new: ingest::count_u64(plan.new.len()), duplicates: plan.duplicates })
+    }
+
+    async fn measurements(
+        &self,
+        scope: &OrgScope,
+        device_id: i64,
+        query: MeasurementQuery,
+    ) -> Result<Vec<Measurement>, StoreError> {
+        let (after_t, after_ordinal) = query.after.unwrap_or((i64::MIN, i32::MIN));
+        let rows = sqlx::query(
+            "SELECT m.t_s, m.ordinal, m.channel, m.value FROM measurements m JOIN devices d ON d.id = m.device_id \
+             WHERE m.device_id = ? AND d.org_id = ? AND (? IS NULL OR d.site_id = ?) AND m.channel = ? \
+             AND m.t_s >= ? AND m.t_s < ? AND (m.t_s > ? OR (m.t_s = ? AND m.ordinal > ?)) \
+             ORDER BY m.t_s, m.ordinal LIMIT ?",
+        )
+        .bind(device_id)
+        .bind(scope.org_id())
+        .bind(scope.site_id())
+        .bind(scope.site_id())
+        .bind(query.channel)
+        .bind(query.from_s)
+        .bind(query.to_s)
+        .bind(after_t)
+        .bind(after_t)
+        .bind(after_ordinal)
+        .bind(query.limit)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(measurement_from_row).collect()
+    }
+
+    async fn device_chain(
+        &self,
+        device_id: i64,
+    ) -> Result<(Vec<logvault_core::blockchain::ChainedBlock>, Option<(i64, [u8; 32])>), StoreError> {
+        let rows = sqlx::query(
+            "SELECT d.serial, b.seq, b.counter, b.key_generation, b.received_at_us, b.source, b.raw, b.prev_hash, \
+             b.block_hash FROM blocks b JOIN devices d ON d.id = b.device_id WHERE b.device_id = ? ORDER BY b.id",
+        )
+        .bind(device_id)
+        .fetch_all(&self.pool)
+        .await?;
+        let blocks = rows.iter().map(chained_block_from_row).collect::<Result<Vec<_>, _>>()?;
+        let head = sqlx::query("SELECT seq, block_hash FROM device_chain_heads WHERE device_id = ?")
+            .bind(device_id)
+            .fetch_optional(&self.pool)
+            .await?;
+        let head = match head {
+            Some(row) => Some((row.try_get::<i64, _>("seq")?, hash32(row.try_get("block_hash")?)?)),
+            None => None,
+        };
+        Ok((blocks, head))
+    }
+
+    async fn block_measurements(&self, device_id: i64, seq: i64) -> Result<Vec<Measurement>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT m.t_s, m.ordinal, m.channel, m.value FROM measurements m JOIN blocks b ON b.id = m.block_id \
+             WHERE b.device_id = ? AND b.seq = ? ORDER BY m.t_s, m.ordinal, m.channel",
+        )
+        .bind(device_id)
+        .bind(seq)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(measurement_from_row).collect()
+    }
+
+    async fn all_devices(&self) -> Result<Vec<Device>, StoreError> {
+        let rows = sqlx::query("SELECT id, serial, org_id, name, site_id, created_at_us FROM devices ORDER BY serial")
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(device_from_row).collect()
     }
 
     async fn create_invitation(&self, scope: &OrgScope, invitation: NewInvitation) -> Result<Invitation, StoreError> {
@@ -1277,6 +1482,33 @@ fn user_from_row(row: &sqlx::sqlite::SqliteRow) -> Result<User, StoreError> {
         name: row.try_get("name")?,
         disabled: row.try_get::<i64, _>("disabled")? != 0,
         created_at_us: row.try_get("created_at_us")?,
+    })
+}
+
+fn measurement_from_row(row: &sqlx::sqlite::SqliteRow) -> Result<Measurement, StoreError> {
+    Ok(Measurement {
+        t_s: row.try_get("t_s")?,
+        ordinal: row.try_get("ordinal")?,
+        channel: row.try_get("channel")?,
+        value: row.try_get("value")?,
+    })
+}
+
+fn chained_block_from_row(
+    row: &sqlx::sqlite::SqliteRow,
+) -> Result<logvault_core::blockchain::ChainedBlock, StoreError> {
+    let decode = |what: &'static str| StoreError::Database(sqlx::Error::Decode(what.into()));
+    let source: String = row.try_get("source")?;
+    Ok(logvault_core::blockchain::ChainedBlock {
+        serial: row.try_get("serial")?,
+        seq: row.try_get("seq")?,
+        counter: row.try_get("counter")?,
+        key_generation: u8::try_from(row.try_get::<i64, _>("key_generation")?).map_err(|_| decode("key generation"))?,
+        received_at_us: row.try_get("received_at_us")?,
+        source: logvault_core::blockchain::Source::parse(&source).ok_or_else(|| decode("block source"))?,
+        raw: row.try_get("raw")?,
+        prev_hash: hash32(row.try_get("prev_hash")?)?,
+        block_hash: hash32(row.try_get("block_hash")?)?,
     })
 }
 

@@ -7,5 +7,6 @@ mod audit;
 mod devices;
 mod encryption;
 mod identity;
+mod ingest;
 mod migrations;
 mod organisations;

@@ -1,0 +1,150 @@
+//! The engine-independent part of keeping a block: which samples are new, and the block's link in its device's
+//! chain. Both engines run this inside their write transaction, on what they read there.
+
+use std::collections::BTreeMap;
+
+use logvault_core::blockchain::{self, GENESIS};
+
+use crate::{IncomingBlock, IngestOutcome};
+
+/// Measurement rows per INSERT statement (6 bound values each: within both engines' limits on parameters).
+pub(crate) const ROWS_PER_INSERT: usize = 1_000;
+
+/// What a block adds: its samples not stored before (with their ordinal within their second), and how many it
+/// repeats.
+pub(crate) struct Plan {
+    pub new: Vec<(i64, i32, Vec<i32>)>,
+    pub duplicates: u64,
+}
+
+impl Plan {
+    /// One row per channel value: `(t_s, ordinal, channel, value)`.
+    pub fn rows(&self) -> impl Iterator<Item = (i64, i32, i32, i32)> + '_ {
+        self.new.iter().flat_map(|(t_s, ordinal, values)| {
+            values
+                .iter()
+                .enumerate()
+                .map(move |(channel, value)| (*t_s, *ordinal, i32::try_from(channel).unwrap_or(i32::MAX), *value))
+        })
+    }
+}
+
+/// The block's new link: its position and hashes.
+pub(crate) struct Link {
+    pub seq: i64,
+    pub prev_hash: [u8; 32],
+    pub block_hash: [u8; 32],
+}
+
+/// A block whose counter is already kept: the same block again, or another one reusing the counter.
+pub(crate) fn repeated(stored_raw: &[u8], block: &IncomingBlock) -> IngestOutcome {
+    if stored_raw == block.raw.as_slice() {
+        IngestOutcome::Duplicate { samples: count_u64(block.samples.len()) }
+    } else {
+        IngestOutcome::CounterReused
+    }
+}
+
+/// The first and last sample times, if the block has samples.
+pub(crate) fn time_range(block: &IncomingBlock) -> Option<(i64, i64)> {
+    Some((block.samples.first()?.t_s, block.samples.last()?.t_s))
+}
+
+/// Which of the block's samples are new, given the rows `(t_s, ordinal, channel, value)` stored for its time range.
+///
+/// Samples are compared whole (time and every channel's value) as multisets per second: a sample is a duplicate if
+/// an identical one is stored at that second and not already matched. So overlapping windows store each sample
+/// once, even where a window begins in the middle of a second holding several samples.
+pub(crate) fn plan(block: &IncomingBlock, stored: &[(i64, i32, i32, i32)]) -> Plan {
+    // Stored samples per second: ordinal → values by channel.
+    let mut by_second: BTreeMap<i64, BTreeMap<i32, Vec<i32>>> = BTreeMap::new();
+    for (t_s, ordinal, _channel, value) in stored {
+        by_second.entry(*t_s).or_default().entry(*ordinal).or_default().push(*value);
+    }
+    let mut unmatched: BTreeMap<i64, Vec<Vec<i32>>> =
+        by_second.iter().map(|(t, samples)| (*t, samples.values().cloned().collect())).collect();
+    let mut next_ordinal: BTreeMap<i64, i32> = by_second
+        .iter()
+        .map(|(t, samples)| (*t, samples.keys().max().map_or(0, |max| max.saturating_add(1))))
+        .collect();
+    let mut new = Vec::new();
+    let mut duplicates = 0u64;
+    for sample in &block.samples {
+        let candidates = unmatched.entry(sample.t_s).or_default();
+        if let Some(position) = candidates.iter().position(|values| *values == sample.values) {
+            candidates.swap_remove(position);
+            duplicates += 1;
+        } else {
+            let ordinal = next_ordinal.entry(sample.t_s).or_insert(0);
+            new.push((sample.t_s, *ordinal, sample.values.clone()));
+            *ordinal = ordinal.saturating_add(1);
+        }
+    }
+    Plan { new, duplicates }
+}
+
+/// The link after `head` (the device's chain head, if it has one).
+pub(crate) fn link(block: &IncomingBlock, head: Option<(i64, [u8; 32])>) -> Link {
+    let (seq, prev_hash) = match head {
+        Some((seq, hash)) => (seq.saturating_add(1), hash),
+        None => (1, GENESIS),
+    };
+    let block_hash = blockchain::block_hash(
+        &prev_hash,
+        &block.serial,
+        seq,
+        block.counter,
+        block.key_generation,
+        block.received_at_us,
+        block.source,
+        &block.raw,
+    );
+    Link { seq, prev_hash, block_hash }
+}
+
+pub(crate) fn count(n: usize) -> i64 {
+    i64::try_from(n).unwrap_or(i64::MAX)
+}
+
+pub(crate) fn count_u64(n: usize) -> u64 {
+    u64::try_from(n).unwrap_or(u64::MAX)
+}
+
+#[cfg(test)]
+mod tests {
+    use logvault_core::blockchain::Source;
+
+    use super::*;
+    use crate::IncomingSample;
+
+    fn block(samples: &[(i64, i32)]) -> IncomingBlock {
+        IncomingBlock {
+            device_id: 1,
+            serial: "LV-1".to_owned(),
+            counter: 1,
+            key_generation: 0,
+            raw: vec![1, 2, 3],
+            received_at_us: 0,
+            source: Source::Api,
+            channel_layout: "temperature".to_owned(),
+            samples: samples.iter().map(|(t_s, v)| IncomingSample { t_s: *t_s, values: vec![*v] }).collect(),
+        }
+    }
+
+    #[test]
+    fn an_overlapping_window_adds_only_its_new_samples_even_within_a_shared_second() {
+        // Stored: second 10 holds two samples (ordinals 0, 1), second 20 one.
+        let stored = [(10, 0, 0, 5_000), (10, 1, 0, 5_100), (20, 0, 0, 5_200)];
+        // The new window starts with the second sample of second 10.
+        let plan = plan(&block(&[(10, 5_100), (20, 5_200), (20, 5_300), (30, 5_400)]), &stored);
+        assert_eq!(plan.duplicates, 2);
+        assert_eq!(plan.new, [(20, 1, vec![5_300]), (30, 0, vec![5_400])]);
+    }
+
+    #[test]
+    fn a_repeated_value_in_one_second_is_kept_as_often_as_it_was_sampled() {
+        let plan = plan(&block(&[(10, 5_000), (10, 5_000)]), &[(10, 0, 0, 5_000)]);
+        assert_eq!(plan.duplicates, 1);
+        assert_eq!(plan.new, [(10, 1, vec![5_000])]);
+    }
+}

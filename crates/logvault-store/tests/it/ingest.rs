@@ -1,0 +1,116 @@
+//! Keeping blocks on both engines: each sample once however often it arrives, a reused counter refused, the
+//! device's chain verifiable, and measurements and blocks beyond UPDATE and DELETE.
+
+use logvault_core::OrgName;
+use logvault_core::blockchain::{self, Source};
+use logvault_store::testing::TestDatabase;
+use logvault_store::{
+    IncomingBlock, IncomingSample, IngestOutcome, MeasurementQuery, NewDevice, OrgScope, conformance,
+};
+
+async fn device(db: &TestDatabase) -> (OrgScope, i64) {
+    let org = db.store.create_organisation(&OrgName::parse("Acme").unwrap()).await.unwrap();
+    let scope = OrgScope::for_operator(org.id);
+    let new = NewDevice {
+        serial: "LV-1".to_owned(),
+        name: "Fridge".to_owned(),
+        site_id: None,
+        key_sealed: vec![1],
+        now_us: 1,
+    };
+    let device = db.store.create_device(&scope, new).await.unwrap();
+    (scope, device.id)
+}
+
+fn block(device_id: i64, counter: i64, samples: &[(i64, i32)]) -> IncomingBlock {
+    IncomingBlock {
+        device_id,
+        serial: "LV-1".to_owned(),
+        counter,
+        key_generation: 0,
+        raw: format!("raw block {counter} {samples:?}").into_bytes(),
+        received_at_us: counter * 1_000,
+        source: Source::Qr,
+        channel_layout: "temperature".to_owned(),
+        samples: samples.iter().map(|(t_s, v)| IncomingSample { t_s: *t_s, values: vec![*v] }).collect(),
+    }
+}
+
+async fn values(db: &TestDatabase, scope: &OrgScope, device_id: i64) -> Vec<(i64, i32)> {
+    let query = MeasurementQuery { channel: 0, from_s: 0, to_s: i64::MAX, after: None, limit: 10_000 };
+    db.store.measurements(scope, device_id, query).await.unwrap().into_iter().map(|m| (m.t_s, m.value)).collect()
+}
+
+conformance!(each_sample_is_kept_once_however_often_it_arrives, |db: TestDatabase| async move {
+    let (scope, id) = device(&db).await;
+    let first = block(id, 1, &[(100, 4_000), (400, 4_100), (700, 4_200)]);
+    assert_eq!(db.store.store_block(first.clone()).await.unwrap(), IngestOutcome::Stored { new: 3, duplicates: 0 });
+    for _ in 0..5 {
+        assert_eq!(db.store.store_block(first.clone()).await.unwrap(), IngestOutcome::Duplicate { samples: 3 });
+    }
+    // The next scan's window overlaps the first.
+    let overlapping = block(id, 2, &[(400, 4_100), (700, 4_200), (1_000, 4_300)]);
+    assert_eq!(db.store.store_block(overlapping).await.unwrap(), IngestOutcome::Stored { new: 1, duplicates: 2 });
+    assert_eq!(values(&db, &scope, id).await, [(100, 4_000), (400, 4_100), (700, 4_200), (1_000, 4_300)]);
+
+    // The same counter with other content changes nothing.
+    let clone = block(id, 2, &[(1_300, 9_999)]);
+    assert_eq!(db.store.store_block(clone).await.unwrap(), IngestOutcome::CounterReused);
+    // A block with other channels than the device has sent so far changes nothing either.
+    let mut humid = block(id, 3, &[(1_300, 50_000)]);
+    humid.channel_layout = "temperature,relative_humidity".to_owned();
+    assert_eq!(db.store.store_block(humid).await.unwrap(), IngestOutcome::LayoutChanged);
+    assert_eq!(values(&db, &scope, id).await.len(), 4);
+
+    // Two links, verifiable, the second naming only its new sample.
+    let (chain, head) = db.store.device_chain(id).await.unwrap();
+    assert_eq!(chain.iter().map(|b| b.counter).collect::<Vec<_>>(), [1, 2]);
+    assert_eq!(blockchain::verify_chain("LV-1", &chain, head), Ok(()));
+    let second: Vec<_> = db.store.block_measurements(id, 2).await.unwrap().into_iter().map(|m| m.t_s).collect();
+    assert_eq!(second, [1_000]);
+});
+
+conformance!(measurements_are_paged_and_seen_by_their_organisation_only, |db: TestDatabase| async move {
+    let (scope, id) = device(&db).await;
+    let samples: Vec<(i64, i32)> = (0..25).map(|i| (i * 60, 4_000 + i32::try_from(i).unwrap())).collect();
+    db.store.store_block(block(id, 1, &samples)).await.unwrap();
+    let mut query = MeasurementQuery { channel: 0, from_s: 60, to_s: 1_200, after: None, limit: 7 };
+    let mut seen = Vec::new();
+    loop {
+        let page = db.store.measurements(&scope, id, query).await.unwrap();
+        let Some(last) = page.last() else { break };
+        query.after = Some((last.t_s, last.ordinal));
+        seen.extend(page.into_iter().map(|m| m.t_s));
+    }
+    assert_eq!(seen, (1..20).map(|i| i * 60).collect::<Vec<_>>(), "[from, to) in pages");
+    let globex = db.store.create_organisation(&OrgName::parse("Globex").unwrap()).await.unwrap();
+    let query = MeasurementQuery { channel: 0, from_s: 0, to_s: i64::MAX, after: None, limit: 100 };
+    let foreign = db.store.measurements(&OrgScope::for_operator(globex.id), id, query).await.unwrap();
+    assert!(foreign.is_empty());
+});
+
+conformance!(
+    measurements_and_blocks_refuse_update_and_delete_on_the_application_s_connection,
+    |db: TestDatabase| async move {
+        let (_, id) = device(&db).await;
+        db.store.store_block(block(id, 1, &[(100, 4_000)])).await.unwrap();
+        let raw = db.raw_pool().await;
+        for sql in [
+            "UPDATE measurements SET value = 0",
+            "DELETE FROM measurements",
+            "UPDATE blocks SET raw = x'00'",
+            "DELETE FROM blocks",
+            "DELETE FROM device_chain_heads",
+            "UPDATE device_chain_heads SET seq = 5",
+        ] {
+            let sql = if db.store.engine() == logvault_store::Engine::Postgres {
+                sql.replace("x'00'", "'\\x00'::bytea")
+            } else {
+                sql.to_owned()
+            };
+            assert!(raw.execute(&sql).await.is_err(), "{sql} was allowed");
+        }
+        let (chain, head) = db.store.device_chain(id).await.unwrap();
+        assert_eq!(blockchain::verify_chain("LV-1", &chain, head), Ok(()));
+    }
+);
