@@ -48,6 +48,8 @@ pub enum ApiError {
     SecondFactorRequired,
     #[error("API tokens cannot do this; sign in")]
     SessionRequired,
+    #[error("the block was not accepted (unknown device, failed authentication, or invalid content)")]
+    BlockRejected,
     #[error("too many failed sign-ins from this address; retry after {retry_after_secs} seconds")]
     TooManyRequests { retry_after_secs: u64 },
     #[error("this server has no email configured, so email codes are unavailable; sign in with a password")]
@@ -109,6 +111,7 @@ impl ApiError {
                 (StatusCode::FORBIDDEN, "second-factor-required", "Second Factor Required")
             }
             ApiError::SessionRequired => (StatusCode::FORBIDDEN, "session-required", "Session Required"),
+            ApiError::BlockRejected => (StatusCode::UNPROCESSABLE_ENTITY, "block-rejected", "Block Rejected"),
             ApiError::TooManyRequests { .. } => (StatusCode::TOO_MANY_REQUESTS, "rate-limited", "Too Many Requests"),
             ApiError::Busy => (StatusCode::SERVICE_UNAVAILABLE, "busy", "Server Busy"),
             ApiError::EmailUnavailable => (StatusCode::SERVICE_UNAVAILABLE, "email-unavailable", "Email Unavailable"),

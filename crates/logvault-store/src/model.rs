@@ -30,6 +30,12 @@ pub struct OrgScope {
 }
 
 impl OrgScope {
+    /// The scope of the organisation a device is registered to, for ingest: a request authenticated by the
+    /// device's MAC acts only on its own device and organisation. Only the store can make an [`IngestDevice`].
+    pub fn of_device(device: &crate::IngestDevice) -> OrgScope {
+        OrgScope { org_id: device.org_id, site_id: None }
+    }
+
     pub(crate) fn new(org_id: i64, site_id: Option<i64>) -> OrgScope {
         OrgScope { org_id, site_id }
     }
@@ -274,11 +280,15 @@ pub struct Device {
     pub org_id: i64,
     pub name: String,
     pub site_id: Option<i64>,
+    /// The channels' quantities in order (`temperature,relative_humidity`), set by the first accepted block.
+    pub channel_layout: Option<String>,
     pub created_at_us: i64,
 }
 
-/// What ingest needs to verify a block from a serial: the device, its organisation, and its sealed keys.
+/// What ingest needs to verify a block from a serial: the device, its organisation, and its sealed keys. Made only
+/// by the store (`non_exhaustive`), so [`OrgScope::of_device`] cannot be given a made-up organisation.
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub struct IngestDevice {
     pub device_id: i64,
     pub org_id: i64,

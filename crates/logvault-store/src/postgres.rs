@@ -354,13 +354,14 @@ impl Store for PgStore {
             org_id: scope.org_id(),
             name: device.name,
             site_id,
+            channel_layout: None,
             created_at_us: device.now_us,
         })
     }
 
     async fn devices(&self, scope: &OrgScope) -> Result<Vec<Device>, StoreError> {
         let rows = sqlx::query(
-            "SELECT id, serial, org_id, name, site_id, created_at_us FROM devices \
+            "SELECT id, serial, org_id, name, site_id, channel_layout, created_at_us FROM devices \
              WHERE org_id = $1 AND ($2 IS NULL OR site_id = $3) ORDER BY serial",
         )
         .bind(scope.org_id())
@@ -373,7 +374,7 @@ impl Store for PgStore {
 
     async fn device(&self, scope: &OrgScope, serial: &str) -> Result<Device, StoreError> {
         let row = sqlx::query(
-            "SELECT id, serial, org_id, name, site_id, created_at_us FROM devices \
+            "SELECT id, serial, org_id, name, site_id, channel_layout, created_at_us FROM devices \
              WHERE serial = $1 AND org_id = $2 AND ($3 IS NULL OR site_id = $4)",
         )
         .bind(serial)
@@ -591,9 +592,11 @@ impl Store for PgStore {
     }
 
     async fn all_devices(&self) -> Result<Vec<Device>, StoreError> {
-        let rows = sqlx::query("SELECT id, serial, org_id, name, site_id, created_at_us FROM devices ORDER BY serial")
-            .fetch_all(&self.pool)
-            .await?;
+        let rows = sqlx::query(
+            "SELECT id, serial, org_id, name, site_id, channel_layout, created_at_us FROM devices ORDER BY serial",
+        )
+        .fetch_all(&self.pool)
+        .await?;
         rows.iter().map(device_from_row).collect()
     }
 
@@ -1456,6 +1459,7 @@ fn device_from_row(row: &sqlx::postgres::PgRow) -> Result<Device, StoreError> {
         org_id: row.try_get("org_id")?,
         name: row.try_get("name")?,
         site_id: row.try_get("site_id")?,
+        channel_layout: row.try_get("channel_layout")?,
         created_at_us: row.try_get("created_at_us")?,
     })
 }

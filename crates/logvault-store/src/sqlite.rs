@@ -430,13 +430,14 @@ impl Store for SqliteStore {
             org_id: scope.org_id(),
             name: device.name,
             site_id,
+            channel_layout: None,
             created_at_us: device.now_us,
         })
     }
 
     async fn devices(&self, scope: &OrgScope) -> Result<Vec<Device>, StoreError> {
         let rows = sqlx::query(
-            "SELECT id, serial, org_id, name, site_id, created_at_us FROM devices \
+            "SELECT id, serial, org_id, name, site_id, channel_layout, created_at_us FROM devices \
              WHERE org_id = ? AND (? IS NULL OR site_id = ?) ORDER BY serial",
         )
         .bind(scope.org_id())
@@ -449,7 +450,7 @@ impl Store for SqliteStore {
 
     async fn device(&self, scope: &OrgScope, serial: &str) -> Result<Device, StoreError> {
         let row = sqlx::query(
-            "SELECT id, serial, org_id, name, site_id, created_at_us FROM devices \
+            "SELECT id, serial, org_id, name, site_id, channel_layout, created_at_us FROM devices \
              WHERE serial = ? AND org_id = ? AND (? IS NULL OR site_id = ?)",
         )
         .bind(serial)
@@ -666,9 +667,11 @@ impl Store for SqliteStore {
     }
 
     async fn all_devices(&self) -> Result<Vec<Device>, StoreError> {
-        let rows = sqlx::query("SELECT id, serial, org_id, name, site_id, created_at_us FROM devices ORDER BY serial")
-            .fetch_all(&self.pool)
-            .await?;
+        let rows = sqlx::query(
+            "SELECT id, serial, org_id, name, site_id, channel_layout, created_at_us FROM devices ORDER BY serial",
+        )
+        .fetch_all(&self.pool)
+        .await?;
         rows.iter().map(device_from_row).collect()
     }
 
@@ -1519,6 +1522,7 @@ fn device_from_row(row: &sqlx::sqlite::SqliteRow) -> Result<Device, StoreError> 
         org_id: row.try_get("org_id")?,
         name: row.try_get("name")?,
         site_id: row.try_get("site_id")?,
+        channel_layout: row.try_get("channel_layout")?,
         created_at_us: row.try_get("created_at_us")?,
     })
 }

@@ -24,6 +24,13 @@ pub struct Metrics {
     requests: Family<RequestLabels, Counter>,
     latency: Family<RouteLabels, Histogram>,
     csp_violations: Family<DirectiveLabels, Counter>,
+    ingest_blocks: Family<OutcomeLabels, Counter>,
+    ingest_samples: Counter,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct OutcomeLabels {
+    outcome: String,
 }
 
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -62,7 +69,15 @@ impl Metrics {
             "Content-Security-Policy violation reports by directive",
             csp_violations.clone(),
         );
-        Metrics { registry, requests, latency, csp_violations }
+        let ingest_blocks = Family::<OutcomeLabels, Counter>::default();
+        let ingest_samples = Counter::default();
+        registry.register(
+            "ingest_blocks",
+            "Blocks received, by outcome (stored, duplicate, or the reason for rejecting)",
+            ingest_blocks.clone(),
+        );
+        registry.register("ingest_new_samples", "Samples stored for the first time", ingest_samples.clone());
+        Metrics { registry, requests, latency, csp_violations, ingest_blocks, ingest_samples }
     }
 
     pub fn observe_request(&self, method: &str, route: &str, status: u16, elapsed: Duration) {
@@ -73,6 +88,12 @@ impl Metrics {
 
     pub fn count_csp_violation(&self, directive: &'static str) {
         self.csp_violations.get_or_create(&DirectiveLabels { directive: directive.to_owned() }).inc();
+    }
+
+    /// One block received; `outcome` is one of a fixed set of labels.
+    pub fn count_ingest(&self, outcome: &'static str, new_samples: u64) {
+        self.ingest_blocks.get_or_create(&OutcomeLabels { outcome: outcome.to_owned() }).inc();
+        self.ingest_samples.inc_by(new_samples);
     }
 
     /// The OpenMetrics text exposition.

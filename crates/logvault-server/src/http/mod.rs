@@ -6,6 +6,7 @@
 mod csp;
 mod devices;
 mod health;
+mod ingest;
 pub(crate) mod json;
 mod members;
 pub(crate) mod metrics;

@@ -175,6 +175,7 @@ pub fn api_routes() -> Routes {
         .merge(super::tokens::routes())
         .merge(super::otp::routes())
         .merge(super::devices::routes())
+        .merge(super::ingest::routes())
 }
 
 /// Extracts the organisation access the guard established. A handler that takes it on a route not declared

@@ -20,6 +20,7 @@ const PUBLIC: &[(&str, &str)] = &[
     ("POST", "/api/v1/auth/otp/request"),
     ("POST", "/api/v1/auth/otp/verify"),
     ("POST", "/api/v1/invitations/accept"),
+    ("POST", "/api/v1/ingest"),
 ];
 
 /// The routes that need credentials (a session, a pending session, or an API token).
@@ -52,6 +53,7 @@ const AUTHENTICATED: &[(&str, &str)] = &[
     ("GET", "/api/v1/orgs/{org_id}/devices"),
     ("POST", "/api/v1/orgs/{org_id}/devices"),
     ("GET", "/api/v1/devices/{serial}"),
+    ("GET", "/api/v1/devices/{serial}/measurements"),
 ];
 
 fn fill(path: &str, values: &[(&str, i64)]) -> String {

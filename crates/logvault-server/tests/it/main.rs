@@ -9,6 +9,7 @@ mod errors;
 mod health;
 mod helpers;
 mod identity;
+mod ingest;
 mod mail;
 mod members;
 mod metrics;

@@ -1,0 +1,334 @@
+//! Device ingest: `POST /api/v1/ingest` takes one sealed block (raw bytes as `application/octet-stream`, or the
+//! base64url text or whole QR link as `text/plain`) or a gateway's JSON batch `{"blocks": [...]}`.
+//!
+//! No user credentials: the device MAC is the authentication. For each block: the serial (the only clear field)
+//! finds the device and its sealed key; the tag is verified in constant time before anything is decrypted; the
+//! opened block is validated (times, values, counter); and the store keeps it as the next link of the device's chain
+//! and each of its samples once. Unknown serial, bad MAC and undecodable input give one and the same 422 (a dummy
+//! verification keeps the work the same), nothing is stored, and an `ingest.rejected` audit entry names the serial
+//! and the reason — never the payload. Each rejection costs the client address one unit of its failure allowance,
+//! so a flood of forged blocks ends in 429.
+
+use std::net::SocketAddr;
+
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::{ConnectInfo, Path, Query, State};
+use axum::http::{HeaderMap, Method, header};
+use axum::response::{IntoResponse, Response};
+use logvault_core::audit::{INSTANCE_CHAIN, NewEntry, Outcome};
+use logvault_core::authz::Permission;
+use logvault_core::blockchain::Source;
+use logvault_core::custody;
+use logvault_protocol::{DeviceKey, Envelope, Quantity};
+use logvault_store::{IncomingBlock, IncomingSample, IngestOutcome, MeasurementQuery, OrgScope};
+use serde::{Deserialize, Serialize};
+
+use crate::auth::{self, Principal, now_us};
+use crate::error::ApiError;
+use crate::http::middleware::RequestId;
+use crate::http::routes::{Access, Routes};
+use crate::state::AppState;
+
+/// Most blocks in one gateway batch.
+pub const MAX_BATCH: usize = 100;
+/// How far ahead of the server's clock a device's sample time may be.
+pub const CLOCK_SKEW_S: i64 = 300;
+/// No logger sampled before 2000-01-01.
+const EARLIEST_S: i64 = 946_684_800;
+
+pub fn routes() -> Routes {
+    Routes::new().add(Method::POST, "/api/v1/ingest", Access::Public, ingest).add(
+        Method::GET,
+        "/api/v1/devices/{serial}/measurements",
+        Access::Authenticated,
+        measurements,
+    )
+}
+
+/// What one accepted block did.
+#[derive(Debug, Serialize)]
+struct Accepted {
+    device: String,
+    accepted: u64,
+    duplicates: u64,
+}
+
+/// A gateway's batch: each block as base64url text (or a whole link).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Batch {
+    blocks: Vec<String>,
+}
+
+/// One result of a batch.
+#[derive(Debug, Serialize)]
+#[serde(untagged)]
+enum BatchResult {
+    Accepted(Accepted),
+    Rejected { rejected: &'static str },
+}
+
+/// Why a block was refused, for the audit entry and the metric; never shown to the client.
+#[derive(Debug, Clone)]
+struct Rejection {
+    serial: Option<String>,
+    org_id: Option<i64>,
+    reason: &'static str,
+}
+
+impl Rejection {
+    fn anonymous(reason: &'static str) -> Rejection {
+        Rejection { serial: None, org_id: None, reason }
+    }
+}
+
+/// The one answer to every refused block.
+const REJECTED: &str = "the block was not accepted (unknown device, failed authentication, or invalid content)";
+
+async fn ingest(
+    State(state): State<AppState>,
+    request_id: Option<axum::Extension<RequestId>>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    let request_id = request_id.map(|id| id.0.0);
+    let now = now_us();
+    let client = auth::client_addr(peer.ip(), &headers, &state.trusted_proxies);
+    let client_key = auth::client_key(client, &state.ip_log_salt);
+    if let Some(retry_after_secs) = state.store.client_bucket(&client_key, now).await?.retry_after_secs(now) {
+        return Err(ApiError::TooManyRequests { retry_after_secs });
+    }
+    let content_type = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
+    let media_type = content_type.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
+    let (blocks, source, batch) = match media_type.as_str() {
+        "application/octet-stream" => (vec![Ok(body.to_vec())], Source::Api, false),
+        "text/plain" => {
+            let text = std::str::from_utf8(&body).unwrap_or("");
+            (vec![logvault_protocol::from_link(text).map_err(|_| ())], Source::Qr, false)
+        }
+        "application/json" => {
+            let batch: Batch = serde_json::from_slice(&body)
+                .map_err(|err| ApiError::MalformedBody(format!("expected {{\"blocks\": [...]}}: {err}")))?;
+            if batch.blocks.is_empty() || batch.blocks.len() > MAX_BATCH {
+                return Err(ApiError::Unprocessable(format!("a batch holds 1 to {MAX_BATCH} blocks")));
+            }
+            let blocks = batch.blocks.iter().map(|b| logvault_protocol::from_link(b).map_err(|_| ())).collect();
+            (blocks, Source::Gateway, true)
+        }
+        _ => {
+            return Err(ApiError::UnsupportedMediaType {
+                expected: "application/octet-stream, text/plain or application/json",
+            });
+        }
+    };
+
+    let mut results = Vec::with_capacity(blocks.len());
+    for raw in blocks {
+        let outcome = match raw {
+            Ok(raw) => keep(&state, raw, source, now).await?,
+            Err(()) => Err(Rejection::anonymous("undecodable")),
+        };
+        match outcome {
+            Ok(accepted) => results.push(BatchResult::Accepted(accepted)),
+            Err(rejection) => {
+                state.metrics.count_ingest(rejection.reason, 0);
+                record_rejection(&state, &rejection, request_id.clone()).await?;
+                // A refused block costs the address one unit of its failure allowance.
+                let _ = state.store.begin_client_attempt(&client_key, now).await?;
+                results.push(BatchResult::Rejected { rejected: REJECTED });
+            }
+        }
+    }
+    if batch {
+        return Ok(Json(serde_json::json!({ "results": results })).into_response());
+    }
+    match results.into_iter().next() {
+        Some(BatchResult::Accepted(accepted)) => Ok(Json(accepted).into_response()),
+        _ => Err(ApiError::BlockRejected),
+    }
+}
+
+/// Verifies, opens, validates and keeps one block.
+async fn keep(
+    state: &AppState,
+    raw: Vec<u8>,
+    source: Source,
+    now: i64,
+) -> Result<Result<Accepted, Rejection>, ApiError> {
+    let Ok(envelope) = Envelope::parse(&raw) else { return Ok(Err(Rejection::anonymous("undecodable"))) };
+    let serial = envelope.serial().as_str().to_owned();
+    let generation = envelope.key_generation().0;
+    let device = state.store.ingest_device(&serial).await?;
+    let sealed = device.as_ref().and_then(|d| d.keys.iter().find(|(g, _)| *g == generation).map(|(_, k)| k.clone()));
+    let (Some(device), Some(sealed)) = (device, sealed) else {
+        // The same work as for a known device: one MAC verification, under a key nobody has.
+        let _ = envelope.open(&DeviceKey::from_bytes([0; 16]));
+        return Ok(Err(Rejection { serial: Some(serial), org_id: None, reason: "unknown-device-or-key" }));
+    };
+    let scope = OrgScope::of_device(&device);
+    let data_key = crate::devices::data_key(state.store.as_ref(), &state.data_key_wrap, &scope)
+        .await
+        .map_err(|err| ApiError::Internal(err.into()))?;
+    let key = custody::open_device_key(&data_key, device.org_id, &serial, generation, &sealed)
+        .map_err(|err| ApiError::Internal(err.into()))?;
+    let rejection = |reason| Rejection { serial: Some(serial.clone()), org_id: Some(device.org_id), reason };
+    let block = match envelope.open(&DeviceKey::from_bytes(*key)) {
+        Ok(block) => block,
+        Err(_) => return Ok(Err(rejection("authentication-failed"))),
+    };
+    let Ok(counter) = i64::try_from(block.counter()) else { return Ok(Err(rejection("implausible-counter"))) };
+    let newest_allowed = now / 1_000_000 + CLOCK_SKEW_S;
+    if block.samples().iter().any(|s| s.time > newest_allowed || s.time < EARLIEST_S) {
+        return Ok(Err(rejection("implausible-time")));
+    }
+    let ranges: Vec<(i32, i32)> = block.channels().iter().map(|c| sensor_range(c.quantity)).collect();
+    let out_of_range =
+        block.samples().iter().any(|s| s.values.iter().zip(&ranges).any(|(v, (lo, hi))| v < lo || v > hi));
+    if out_of_range {
+        return Ok(Err(rejection("value-out-of-range")));
+    }
+    let channel_layout = block.channels().iter().map(|c| quantity_name(c.quantity)).collect::<Vec<_>>().join(",");
+    let samples = block.samples().iter().map(|s| IncomingSample { t_s: s.time, values: s.values.clone() }).collect();
+    let incoming = IncomingBlock {
+        device_id: device.device_id,
+        serial: serial.clone(),
+        counter,
+        key_generation: generation,
+        raw,
+        received_at_us: now,
+        source,
+        channel_layout,
+        samples,
+    };
+    let (accepted, duplicates) = match state.store.store_block(incoming).await? {
+        IngestOutcome::Stored { new, duplicates } => {
+            state.metrics.count_ingest("stored", new);
+            (new, duplicates)
+        }
+        IngestOutcome::Duplicate { samples } => {
+            state.metrics.count_ingest("duplicate", 0);
+            (0, samples)
+        }
+        IngestOutcome::CounterReused => return Ok(Err(rejection("counter-reused"))),
+        IngestOutcome::LayoutChanged => return Ok(Err(rejection("channel-layout-changed"))),
+    };
+    Ok(Ok(Accepted { device: serial, accepted, duplicates }))
+}
+
+/// An audit entry for a refused block: on the device's organisation's chain if the serial is registered, else on the
+/// instance chain. A reused counter is a security event of its own (a cloned device, or a firmware bug).
+async fn record_rejection(state: &AppState, rejection: &Rejection, request_id: Option<String>) -> Result<(), ApiError> {
+    let action = if rejection.reason == "counter-reused" { "ingest.counter_reused" } else { "ingest.rejected" };
+    let target = rejection.serial.as_ref().map(|serial| format!("device:{serial}"));
+    auth::record(
+        state,
+        NewEntry {
+            chain_id: rejection.org_id.unwrap_or(INSTANCE_CHAIN),
+            occurred_at_us: now_us(),
+            actor: "device".to_owned(),
+            action: action.to_owned(),
+            target,
+            outcome: Outcome::Denied,
+            request_id,
+            detail: Some(format!("reason:{}", rejection.reason)),
+        },
+    )
+    .await
+}
+
+/// What a sensor of this quantity can plausibly report, in thousandths of its unit.
+fn sensor_range(quantity: Quantity) -> (i32, i32) {
+    match quantity {
+        Quantity::Temperature => (-200_000, 200_000),
+        Quantity::RelativeHumidity => (0, 100_000),
+        _ => (i32::MIN, i32::MAX),
+    }
+}
+
+fn quantity_name(quantity: Quantity) -> &'static str {
+    match quantity {
+        Quantity::Temperature => "temperature",
+        Quantity::RelativeHumidity => "relative_humidity",
+        _ => "unknown",
+    }
+}
+
+/// A page of one channel's measurements: `from`/`to` as Unix seconds (`[from, to)`, default everything), `channel`
+/// (default 0), `limit` 1–10,000 (default 1,000), `cursor` from the previous page.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct MeasurementParams {
+    from: Option<i64>,
+    to: Option<i64>,
+    channel: Option<i32>,
+    limit: Option<i64>,
+    cursor: Option<String>,
+}
+
+#[derive(Debug, Serialize)]
+struct MeasurementPage {
+    device: String,
+    channel: i32,
+    /// What the channel measures and its unit, when the device has sent data.
+    quantity: Option<String>,
+    unit: Option<&'static str>,
+    /// `[t_s, value]` pairs: device time in Unix seconds, and the value in the unit (three decimals at most).
+    measurements: Vec<(i64, f64)>,
+    next_cursor: Option<String>,
+}
+
+async fn measurements(
+    State(state): State<AppState>,
+    principal: Principal,
+    Path(serial): Path<String>,
+    Query(params): Query<MeasurementParams>,
+) -> Result<Json<MeasurementPage>, ApiError> {
+    let org_id = state.store.device_org(&serial).await?.ok_or(ApiError::NotFound)?;
+    let access = principal.org_access(&state, org_id, Permission::ReadMeasurements).await?;
+    let device = state.store.device(&access.scope, &serial).await?;
+    let limit = params.limit.unwrap_or(1_000);
+    if !(1..=10_000).contains(&limit) {
+        return Err(ApiError::Unprocessable("limit must be 1 to 10000".to_owned()));
+    }
+    let channel = params.channel.unwrap_or(0);
+    let after = match params.cursor.as_deref() {
+        Some(cursor) => Some(parse_cursor(cursor).ok_or_else(|| ApiError::Unprocessable("bad cursor".to_owned()))?),
+        None => None,
+    };
+    let query = MeasurementQuery {
+        channel,
+        from_s: params.from.unwrap_or(i64::MIN),
+        to_s: params.to.unwrap_or(i64::MAX),
+        after,
+        limit,
+    };
+    let rows = state.store.measurements(&access.scope, device.id, query).await?;
+    let next_cursor = (i64::try_from(rows.len()).unwrap_or(i64::MAX) == limit)
+        .then(|| rows.last().map(|m| format!("{}.{}", m.t_s, m.ordinal)))
+        .flatten();
+    let quantity = device
+        .channel_layout
+        .as_deref()
+        .and_then(|layout| layout.split(',').nth(usize::try_from(channel).unwrap_or(usize::MAX)))
+        .map(str::to_owned);
+    let unit = quantity.as_deref().map(|q| match q {
+        "temperature" => Quantity::Temperature.unit(),
+        "relative_humidity" => Quantity::RelativeHumidity.unit(),
+        _ => "",
+    });
+    Ok(Json(MeasurementPage {
+        device: device.serial,
+        channel,
+        quantity,
+        unit,
+        measurements: rows.iter().map(|m| (m.t_s, f64::from(m.value) / 1_000.0)).collect(),
+        next_cursor,
+    }))
+}
+
+fn parse_cursor(cursor: &str) -> Option<(i64, i32)> {
+    let (t_s, ordinal) = cursor.split_once('.')?;
+    Some((t_s.parse().ok()?, ordinal.parse().ok()?))
+}
