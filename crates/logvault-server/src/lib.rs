@@ -14,5 +14,6 @@ pub mod server;
 mod state;
 pub mod telemetry;
 pub mod tls;
+pub mod verify;
 
 pub use server::{RunningServer, start};

@@ -471,6 +471,28 @@ async fn create_user(
     Ok(())
 }
 
+pub async fn verify(config: Config) -> anyhow::Result<()> {
+    let opened = bootstrap::open(&config, Migrations::Leave).await?;
+    let store = opened.store;
+    let wrapping_key = opened.master_key.derive(logvault_core::custody::DATA_KEY_WRAP_PURPOSE);
+    let reports = logvault_server::verify::verify_all(store.as_ref(), &wrapping_key).await;
+    store.close().await;
+    let mut first = None;
+    for report in reports? {
+        match report.finding {
+            None => println!("device {}: {} blocks, intact", report.serial, report.blocks),
+            Some(finding) => {
+                println!("device {}: BROKEN: {finding}", report.serial);
+                first.get_or_insert(finding);
+            }
+        }
+    }
+    match first {
+        None => Ok(()),
+        Some(finding) => anyhow::bail!("verification failed: {finding}"),
+    }
+}
+
 pub async fn audit(config: Config, command: AuditCommand) -> anyhow::Result<()> {
     let AuditCommand::Verify = command;
     let opened = bootstrap::open(&config, Migrations::Leave).await?;

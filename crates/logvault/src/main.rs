@@ -86,6 +86,9 @@ enum Command {
         #[command(subcommand)]
         command: admin::TokenCommand,
     },
+    /// Re-verify every kept block (MAC under the device key, hash chain) and every measurement against its block;
+    /// fails naming the first broken one
+    Verify,
     /// Inspect the tamper-evident audit log
     Audit {
         #[command(subcommand)]
@@ -159,6 +162,10 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Token { command } => {
             let config = load_config(&global, Overrides::default())?;
             block_on(admin::token(config, command))
+        }
+        Command::Verify => {
+            let config = load_config(&global, Overrides::default())?;
+            block_on(admin::verify(config))
         }
         Command::Audit { command } => {
             let config = load_config(&global, Overrides::default())?;

@@ -6,7 +6,6 @@ use std::process::Stdio;
 
 use logvault_core::MasterKey;
 use logvault_store::sqlite::{SQLCIPHER_KEY_PURPOSE, SqliteStore};
-use logvault_store::testing::RawPool;
 
 use crate::support::{Instance, error_line, logvault, run};
 
@@ -29,31 +28,6 @@ impl Instance {
 
     fn verify(&self) -> std::process::Output {
         run(self.command().args(["audit", "verify"]))
-    }
-
-    /// Direct SQL access with the guards switched off.
-    async fn tamper(&self, statements: &[&str]) {
-        let pool = match &self.postgres {
-            Some(db) => {
-                let store = logvault_store::postgres::PgStore::open(db.url()).await.unwrap();
-                let pool = RawPool::Postgres(store.pool().clone());
-                pool.execute("ALTER TABLE audit_log DISABLE TRIGGER USER").await.unwrap();
-                pool
-            }
-            None => {
-                let key = MasterKey::load(&self.dir.path().join("master.key")).unwrap();
-                let path = self.dir.path().join("logvault.db");
-                let store = SqliteStore::open(&path, &key.derive(SQLCIPHER_KEY_PURPOSE)).await.unwrap();
-                let pool = RawPool::Sqlite(store.pool().clone());
-                pool.execute("DROP TRIGGER audit_log_is_append_only_update").await.unwrap();
-                pool.execute("DROP TRIGGER audit_log_is_append_only_delete").await.unwrap();
-                pool
-            }
-        };
-        for sql in statements {
-            pool.execute(sql).await.unwrap();
-        }
-        pool.close().await;
     }
 }
 
@@ -84,7 +58,9 @@ async fn tampering_is_found_and_the_entry_named(postgres: bool) {
     ];
     for (statements, expected) in cases {
         let Some(instance) = instance(postgres).await else { return };
-        instance.tamper(statements).await;
+        instance
+            .tamper(&["audit_log"], &["audit_log_is_append_only_update", "audit_log_is_append_only_delete"], statements)
+            .await;
         let line = error_line(&instance.verify());
         assert!(line.contains("audit log verification failed"), "{line}");
         assert!(line.contains(expected), "expected {expected:?} in {line:?}");

@@ -145,6 +145,37 @@ impl Instance {
         Some(Instance { dir: tempfile::tempdir().unwrap(), postgres })
     }
 
+    /// Direct SQL with guards switched off, as someone with full database access could: the user triggers of
+    /// `pg_tables` on PostgreSQL, the `sqlite_triggers` on SQLite.
+    pub async fn tamper(&self, pg_tables: &[&str], sqlite_triggers: &[&str], statements: &[&str]) {
+        use logvault_store::testing::RawPool;
+        let pool = match &self.postgres {
+            Some(db) => {
+                let store = logvault_store::postgres::PgStore::open(db.url()).await.unwrap();
+                let pool = RawPool::Postgres(store.pool().clone());
+                for table in pg_tables {
+                    pool.execute(&format!("ALTER TABLE {table} DISABLE TRIGGER USER")).await.unwrap();
+                }
+                pool
+            }
+            None => {
+                use logvault_store::sqlite::{SQLCIPHER_KEY_PURPOSE, SqliteStore};
+                let key = logvault_core::MasterKey::load(&self.dir.path().join("master.key")).unwrap();
+                let path = self.dir.path().join("logvault.db");
+                let store = SqliteStore::open(&path, &key.derive(SQLCIPHER_KEY_PURPOSE)).await.unwrap();
+                let pool = RawPool::Sqlite(store.pool().clone());
+                for trigger in sqlite_triggers {
+                    pool.execute(&format!("DROP TRIGGER {trigger}")).await.unwrap();
+                }
+                pool
+            }
+        };
+        for sql in statements {
+            pool.execute(sql).await.unwrap();
+        }
+        pool.close().await;
+    }
+
     /// `logvault` pointed at this instance.
     pub fn command(&self) -> Command {
         let mut command = logvault();
