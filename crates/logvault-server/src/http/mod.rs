@@ -16,6 +16,7 @@ mod orgs;
 mod otp;
 pub mod routes;
 pub(crate) mod session;
+mod sync_page;
 pub mod tokens;
 
 use std::time::Duration;

@@ -176,6 +176,7 @@ pub fn api_routes() -> Routes {
         .merge(super::otp::routes())
         .merge(super::devices::routes())
         .merge(super::ingest::routes())
+        .merge(super::sync_page::routes())
 }
 
 /// Extracts the organisation access the guard established. A handler that takes it on a route not declared

@@ -21,6 +21,9 @@ const PUBLIC: &[(&str, &str)] = &[
     ("POST", "/api/v1/auth/otp/verify"),
     ("POST", "/api/v1/invitations/accept"),
     ("POST", "/api/v1/ingest"),
+    ("GET", "/l"),
+    ("GET", "/static/sync.js"),
+    ("GET", "/static/sync.css"),
 ];
 
 /// The routes that need credentials (a session, a pending session, or an API token).

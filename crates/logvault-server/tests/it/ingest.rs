@@ -233,3 +233,21 @@ async fn links_and_gateway_batches_are_accepted_on_sqlite() {
 async fn links_and_gateway_batches_are_accepted_on_postgres() {
     links_and_gateway_batches_are_accepted(Engine::Postgres).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_link_page_and_its_script_are_served_under_the_strict_policy() {
+    let app = TestApp::spawn(Engine::Sqlite).await.unwrap();
+    let page = app.get("/l").await;
+    assert_eq!(page.status(), 200);
+    assert_eq!(page.headers()["content-type"], "text/html; charset=utf-8");
+    let policy = page.headers()["content-security-policy"].to_str().unwrap().to_owned();
+    assert!(policy.contains("script-src 'self'") && policy.contains("connect-src 'self'"), "{policy}");
+    let html = page.text().await.unwrap();
+    assert!(html.contains(r#"<script src="/static/sync.js" defer></script>"#), "{html}");
+    assert!(!html.contains("<script>"), "no inline script");
+    let script = app.get("/static/sync.js").await;
+    assert_eq!(script.headers()["content-type"], "text/javascript; charset=utf-8");
+    let script = script.text().await.unwrap();
+    assert!(script.contains(r#"fetch("/api/v1/ingest""#) && script.contains("location.hash"), "{script}");
+    assert_eq!(app.get("/static/sync.css").await.headers()["content-type"], "text/css; charset=utf-8");
+}
