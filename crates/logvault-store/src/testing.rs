@@ -70,6 +70,34 @@ impl RawPool {
         }
     }
 
+    /// The baseline of the ingest benchmark: inserts `rows` `(device_id, t_s, ordinal, channel, value, block_id)` into
+    /// a plain table shaped like `measurements` (no triggers, no foreign keys), in one transaction, with multi-row
+    /// statements — the least a database can do to store the same values durably.
+    pub async fn insert_baseline_rows(&self, rows: &[(i64, i64, i32, i32, i32, i64)]) -> Result<(), sqlx::Error> {
+        const CREATE: &str = "CREATE TABLE IF NOT EXISTS bench_measurements (device_id BIGINT NOT NULL, \
+             t_s BIGINT NOT NULL, ordinal INTEGER NOT NULL, channel INTEGER NOT NULL, value INTEGER NOT NULL, \
+             block_id BIGINT NOT NULL, PRIMARY KEY (device_id, channel, t_s, ordinal))";
+        const INSERT: &str = "INSERT INTO bench_measurements (device_id, t_s, ordinal, channel, value, block_id) ";
+        macro_rules! insert {
+            ($pool:expr, $db:ty, $begin:expr) => {{
+                sqlx::query(CREATE).execute($pool).await?;
+                let mut tx = $begin;
+                for chunk in rows.chunks(1_000) {
+                    let mut query = sqlx::QueryBuilder::<$db>::new(INSERT);
+                    query.push_values(chunk, |mut row, r| {
+                        row.push_bind(r.0).push_bind(r.1).push_bind(r.2).push_bind(r.3).push_bind(r.4).push_bind(r.5);
+                    });
+                    query.build().execute(&mut *tx).await?;
+                }
+                tx.commit().await
+            }};
+        }
+        match self {
+            RawPool::Sqlite(pool) => insert!(pool, sqlx::Sqlite, pool.begin_with("BEGIN IMMEDIATE").await?),
+            RawPool::Postgres(pool) => insert!(pool, sqlx::Postgres, pool.begin().await?),
+        }
+    }
+
     /// Executes one statement; returns the number of rows affected.
     pub async fn execute(&self, sql: &str) -> Result<u64, sqlx::Error> {
         let sql = sqlx::AssertSqlSafe(sql.to_owned());
