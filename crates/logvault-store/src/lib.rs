@@ -260,6 +260,20 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     /// One device of the scope; `NotFound` for another organisation's or another site's.
     async fn device(&self, scope: &OrgScope, serial: &str) -> Result<Device, StoreError>;
 
+    /// A device's sealed keys by generation (for emergency export and rotation).
+    async fn device_keys(&self, scope: &OrgScope, device_id: i64) -> Result<Vec<(u8, Vec<u8>)>, StoreError>;
+
+    /// Adds a key generation to one of the scope's devices; `Conflict` if that generation exists (a concurrent
+    /// rotation), `NotFound` if the device is not the scope's.
+    async fn add_device_key(
+        &self,
+        scope: &OrgScope,
+        device_id: i64,
+        generation: u8,
+        key_sealed: &[u8],
+        now_us: i64,
+    ) -> Result<(), StoreError>;
+
     /// The organisation a serial is registered to. Unscoped: it only routes a request for `/devices/{serial}` to the
     /// organisation whose membership is then checked.
     async fn device_org(&self, serial: &str) -> Result<Option<i64>, StoreError>;

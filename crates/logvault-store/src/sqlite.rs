@@ -463,6 +463,55 @@ impl Store for SqliteStore {
         device_from_row(&row)
     }
 
+    async fn device_keys(&self, scope: &OrgScope, device_id: i64) -> Result<Vec<(u8, Vec<u8>)>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT k.generation, k.key_sealed FROM device_keys k JOIN devices d ON d.id = k.device_id \
+             WHERE k.device_id = ? AND d.org_id = ? AND (? IS NULL OR d.site_id = ?) ORDER BY k.generation",
+        )
+        .bind(device_id)
+        .bind(scope.org_id())
+        .bind(scope.site_id())
+        .bind(scope.site_id())
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|row| {
+                let generation: i64 = row.try_get("generation")?;
+                let generation = u8::try_from(generation)
+                    .map_err(|_| StoreError::Database(sqlx::Error::Decode("key generation out of range".into())))?;
+                Ok((generation, row.try_get("key_sealed")?))
+            })
+            .collect()
+    }
+
+    async fn add_device_key(
+        &self,
+        scope: &OrgScope,
+        device_id: i64,
+        generation: u8,
+        key_sealed: &[u8],
+        now_us: i64,
+    ) -> Result<(), StoreError> {
+        let done = sqlx::query(
+            "INSERT INTO device_keys (device_id, generation, key_sealed, created_at_us) \
+             SELECT id, ?, ?, ? FROM devices WHERE id = ? AND org_id = ? AND (? IS NULL OR site_id = ?)",
+        )
+        .bind(i64::from(generation))
+        .bind(key_sealed)
+        .bind(now_us)
+        .bind(device_id)
+        .bind(scope.org_id())
+        .bind(scope.site_id())
+        .bind(scope.site_id())
+        .execute(&self.pool)
+        .await
+        .map_err(|err| StoreError::from_sqlx("device key", err))?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::NotFound { entity: "device" });
+        }
+        Ok(())
+    }
+
     async fn device_org(&self, serial: &str) -> Result<Option<i64>, StoreError> {
         Ok(sqlx::query_scalar("SELECT org_id FROM devices WHERE serial = ?")
             .bind(serial)

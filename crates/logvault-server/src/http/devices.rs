@@ -4,6 +4,7 @@ use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::{Method, StatusCode};
 use logvault_core::authz::Permission;
+use logvault_core::custody;
 use logvault_store::Device;
 use serde::{Deserialize, Serialize};
 
@@ -20,6 +21,18 @@ pub fn routes() -> Routes {
         .add(Method::GET, "/api/v1/orgs/{org_id}/devices", Access::Org(Permission::ReadOrganisation), list)
         .add(Method::POST, "/api/v1/orgs/{org_id}/devices", Access::Org(Permission::ManageDevices), register)
         .add(Method::GET, "/api/v1/devices/{serial}", Access::Authenticated, by_serial)
+        .add(
+            Method::POST,
+            "/api/v1/orgs/{org_id}/devices/{serial}/keys",
+            Access::Org(Permission::ManageDevices),
+            rotate_key,
+        )
+        .add(
+            Method::POST,
+            "/api/v1/orgs/{org_id}/devices/{serial}/key-export",
+            Access::Org(Permission::EmergencyKeyExport),
+            export_keys,
+        )
 }
 
 #[derive(Debug, Deserialize)]
@@ -81,4 +94,82 @@ async fn by_serial(
     let org_id = state.store.device_org(&serial).await?.ok_or(ApiError::NotFound)?;
     let access = principal.org_access(&state, org_id, Permission::ReadOrganisation).await?;
     Ok(Json(state.store.device(&access.scope, &serial).await?))
+}
+
+#[derive(Debug, Serialize)]
+struct KeyView {
+    generation: u8,
+    key_hex: String,
+}
+
+/// A new key generation for the device (a suspected leak, or a routine change). The new key is shown this once; the
+/// old ones stay, sealed, to verify blocks sealed under them. The device is told its new key out of band.
+async fn rotate_key(
+    State(state): State<AppState>,
+    principal: Principal,
+    access: OrgAccess,
+    Path((_, serial)): Path<(i64, String)>,
+) -> Result<(StatusCode, Json<KeyView>), ApiError> {
+    let device = state.store.device(&access.scope, &serial).await?;
+    let keys = state.store.device_keys(&access.scope, device.id).await?;
+    let next = keys.iter().map(|(g, _)| *g).max().map_or(Some(0), |g| g.checked_add(1));
+    let Some(generation) = next else {
+        return Err(ApiError::Unprocessable("the device has used all 256 key generations".to_owned()));
+    };
+    let data_key = crate::devices::data_key(state.store.as_ref(), &state.data_key_wrap, &access.scope)
+        .await
+        .map_err(|err| ApiError::Internal(err.into()))?;
+    let key = custody::new_device_key().map_err(|err| ApiError::Internal(err.into()))?;
+    let sealed = custody::seal_device_key(&data_key, device.org_id, &device.serial, generation, &key)
+        .map_err(|err| ApiError::Internal(err.into()))?;
+    state.store.add_device_key(&access.scope, device.id, generation, &sealed, crate::auth::now_us()).await?;
+    let detail = Some(format!("key:generation-{generation}"));
+    org_event(&state, &principal, &access, "device.key_rotate", Some(format!("device:{serial}")), detail).await?;
+    Ok((StatusCode::CREATED, Json(KeyView { generation, key_hex: hex::encode(key.as_slice()) })))
+}
+
+/// Emergency key export: the owner gives their password again and a reason. No `Debug`: it holds a password.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ExportRequest {
+    password: String,
+    reason: String,
+}
+
+#[derive(Debug, Serialize)]
+struct Exported {
+    serial: String,
+    keys: Vec<KeyView>,
+}
+
+/// Every key generation of the device in clear, for disaster recovery (re-flashing a logger, verifying its blocks
+/// elsewhere). Owner only, from a session, after the password again, with a reason that goes into the audit log.
+async fn export_keys(
+    State(state): State<AppState>,
+    principal: Principal,
+    access: OrgAccess,
+    Path((_, serial)): Path<(i64, String)>,
+    ApiJson(body): ApiJson<ExportRequest>,
+) -> Result<Json<Exported>, ApiError> {
+    if principal.session_id().is_none() {
+        return Err(ApiError::SessionRequired);
+    }
+    let reason = body.reason.trim().to_owned();
+    if reason.chars().count() < 10 || reason.chars().count() > 500 || reason.chars().any(char::is_control) {
+        return Err(ApiError::Unprocessable("give a reason of 10 to 500 printable characters".to_owned()));
+    }
+    crate::http::mfa::reauthenticate(&state, &principal, body.password).await?;
+    let device = state.store.device(&access.scope, &serial).await?;
+    let data_key = crate::devices::data_key(state.store.as_ref(), &state.data_key_wrap, &access.scope)
+        .await
+        .map_err(|err| ApiError::Internal(err.into()))?;
+    let mut keys = Vec::new();
+    for (generation, sealed) in state.store.device_keys(&access.scope, device.id).await? {
+        let key = custody::open_device_key(&data_key, device.org_id, &device.serial, generation, &sealed)
+            .map_err(|err| ApiError::Internal(err.into()))?;
+        keys.push(KeyView { generation, key_hex: hex::encode(key.as_slice()) });
+    }
+    let detail = Some(format!("generations:{};reason:{reason}", keys.len()));
+    org_event(&state, &principal, &access, "device.key_export", Some(format!("device:{serial}")), detail).await?;
+    Ok(Json(Exported { serial: device.serial, keys }))
 }

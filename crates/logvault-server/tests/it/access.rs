@@ -56,6 +56,8 @@ const AUTHENTICATED: &[(&str, &str)] = &[
     ("GET", "/api/v1/orgs/{org_id}/devices"),
     ("POST", "/api/v1/orgs/{org_id}/devices"),
     ("GET", "/api/v1/devices/{serial}"),
+    ("POST", "/api/v1/orgs/{org_id}/devices/{serial}/keys"),
+    ("POST", "/api/v1/orgs/{org_id}/devices/{serial}/key-export"),
     ("GET", "/api/v1/devices/{serial}/measurements"),
 ];
 
@@ -208,10 +210,24 @@ both_engines!(each_organisation_route_answers_each_role_as_the_matrix_says, asyn
                 )
                 .await
                 .unwrap();
+            let device = store
+                .create_device(
+                    &scope,
+                    logvault_store::NewDevice {
+                        serial: format!("M-{n}"),
+                        name: "matrix".to_owned(),
+                        site_id: None,
+                        key_sealed: vec![0; 44],
+                        now_us: 1,
+                    },
+                )
+                .await
+                .unwrap();
             let path = fill(
                 route.path,
                 &[("org_id", org_id), ("user_id", target.id), ("invitation_id", invitation.id), ("token_id", token.id)],
-            );
+            )
+            .replace("{serial}", &device.serial);
             let method = Method::from_bytes(route.method.as_str().as_bytes()).unwrap();
             let denied_before = denied_entries(app, org_id).await;
             let response = caller.send(app, method.clone(), &path, Some(json!({}))).await;

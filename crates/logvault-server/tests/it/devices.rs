@@ -42,6 +42,14 @@ both_engines!(a_registered_device_s_key_is_shown_once_and_kept_only_sealed, asyn
     let opened = custody::open_device_key(&data_key, org, "LV-0001", 0, &raw[0]).unwrap();
     assert_eq!(opened.as_slice(), key.as_slice());
 
+    // Not in the database file or its WAL either, in any form.
+    for name in ["logvault.db", "logvault.db-wal"] {
+        if let Ok(bytes) = std::fs::read(app.config.data_dir.join(name)) {
+            assert!(!bytes.windows(16).any(|w| w == key.as_slice()), "{name} holds the key");
+            assert!(!bytes.windows(32).any(|w| w == key_hex.as_bytes()), "{name} holds the key in hex");
+        }
+    }
+
     // Nor does it reach the logs.
     let logs = crate::helpers::read_test_logs();
     assert!(!logs.contains(&key_hex), "the device key reached a log");
@@ -70,3 +78,67 @@ both_engines!(devices_are_seen_by_their_organisation_only, async |app: &TestApp|
 fn hex_decode(text: &str) -> Vec<u8> {
     (0..text.len()).step_by(2).map(|i| u8::from_str_radix(&text[i..i + 2], 16).unwrap()).collect()
 }
+
+both_engines!(
+    a_rotated_key_is_a_new_generation_and_an_owner_can_export_every_key_with_a_reason,
+    async |app: &TestApp| {
+        let (org, _) = member(app, "Acme", "owner@acme.test", Role::Owner).await;
+        member(app, "Acme", "admin@acme.test", Role::Admin).await;
+        let owner = sign_in(app, "owner@acme.test").await;
+        let admin = sign_in(app, "admin@acme.test").await;
+        let created: Value = owner
+            .post(app, &format!("/api/v1/orgs/{org}/devices"), json!({"serial": "LV-0007"}))
+            .await
+            .json()
+            .await
+            .unwrap();
+        let first = created["key_hex"].as_str().unwrap().to_owned();
+
+        let rotated = admin.post(app, &format!("/api/v1/orgs/{org}/devices/LV-0007/keys"), json!({})).await;
+        assert_eq!(rotated.status(), 201);
+        let rotated: Value = rotated.json().await.unwrap();
+        assert_eq!(rotated["generation"], 1);
+        let second = rotated["key_hex"].as_str().unwrap().to_owned();
+        assert_ne!(first, second);
+
+        // Export: owner only, the password again, a reason; every generation; audited with the reason.
+        let export = format!("/api/v1/orgs/{org}/devices/LV-0007/key-export");
+        let reason = "logger LV-0007 re-flashed after a firmware fault";
+        let by_admin = admin.post(app, &export, json!({"password": crate::helpers::PASSWORD, "reason": reason})).await;
+        assert_problem(by_admin, 403, "forbidden").await;
+        let wrong =
+            owner.post(app, &export, json!({"password": "not the owner's password at all", "reason": reason})).await;
+        assert_problem(wrong, 401, "invalid-credentials").await;
+        let terse = owner.post(app, &export, json!({"password": crate::helpers::PASSWORD, "reason": "why"})).await;
+        assert_problem(terse, 422, "validation-failed").await;
+        let exported = owner.post(app, &export, json!({"password": crate::helpers::PASSWORD, "reason": reason})).await;
+        assert_eq!(exported.status(), 200);
+        let exported: Value = exported.json().await.unwrap();
+        assert_eq!(
+            exported["keys"],
+            json!([{"generation": 0, "key_hex": first}, {"generation": 1, "key_hex": second}])
+        );
+        let entries = app.server().store.audit_entries(org, 0, 1_000).await.unwrap();
+        let event = entries.iter().find(|e| e.action == "device.key_export").expect("the export is audited");
+        assert_eq!(event.detail.as_deref(), Some(format!("generations:2;reason:{reason}").as_str()));
+        assert!(entries.iter().any(|e| e.action == "device.key_rotate"));
+        assert!(entries.iter().all(|e| !format!("{e:?}").contains(&first) && !format!("{e:?}").contains(&second)));
+
+        // A block sealed under the new generation is accepted; so is one under the old.
+        for (generation, key) in [(1u8, &second), (0u8, &first)] {
+            let key = logvault_protocol::DeviceKey::from_hex(key).unwrap();
+            let channel = logvault_protocol::Channel {
+                quantity: logvault_protocol::Quantity::Temperature,
+                resolution: logvault_protocol::ResolutionTable::uniform(-40_000, 100, 125_000).unwrap(),
+            };
+            let sample =
+                logvault_protocol::Sample { time: 1_767_225_600 + i64::from(generation) * 60, values: vec![4_000] };
+            let serial = logvault_protocol::Serial::parse("LV-0007").unwrap();
+            let block =
+                logvault_protocol::Block::new(serial, u64::from(generation) + 1, vec![channel], vec![sample]).unwrap();
+            let sealed = logvault_protocol::seal(&block, &key, logvault_protocol::KeyGeneration(generation));
+            let response = app.post("/api/v1/ingest", "application/octet-stream", sealed).await;
+            assert_eq!(response.status(), 200, "generation {generation}");
+        }
+    }
+);
