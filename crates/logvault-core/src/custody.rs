@@ -91,6 +91,39 @@ pub fn open_device_key(
     Ok(Zeroizing::new(array))
 }
 
+/// The master-key derivation label of the key protecting uploaded, not yet claimed loggers (their keys and claim
+/// codes).
+pub const MANUFACTURING_PURPOSE: &str = "logvault/manufacturing/v1";
+
+fn unclaimed_aad(serial: &str) -> String {
+    format!("logvault/unclaimed-device-key/v1;serial:{serial}")
+}
+
+/// Seals an uploaded logger's key until an organisation claims it.
+pub fn seal_unclaimed_key(
+    manufacturing_key: &SubKey,
+    serial: &str,
+    key: &[u8; DEVICE_KEY_LEN],
+) -> Result<Vec<u8>, CustodyError> {
+    Ok(envelope::seal(manufacturing_key, unclaimed_aad(serial).as_bytes(), key)?)
+}
+
+/// Opens an uploaded logger's key, to re-seal it for the organisation that claims it.
+pub fn open_unclaimed_key(
+    manufacturing_key: &SubKey,
+    serial: &str,
+    sealed: &[u8],
+) -> Result<Zeroizing<[u8; DEVICE_KEY_LEN]>, CustodyError> {
+    let bytes = envelope::open(manufacturing_key, unclaimed_aad(serial).as_bytes(), sealed)?;
+    let array: [u8; DEVICE_KEY_LEN] = bytes.as_slice().try_into().map_err(|_| CustodyError::Open)?;
+    Ok(Zeroizing::new(array))
+}
+
+/// The stored form of a claim code: a keyed hash bound to the serial (compare in constant time).
+pub fn claim_code_hash(manufacturing_key: &SubKey, serial: &str, claim_code: &str) -> [u8; 32] {
+    crate::token::digest(&crate::token::bound_token(manufacturing_key, &format!("claim\0{serial}\0{claim_code}")))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -220,6 +220,41 @@ impl FromRequestParts<AppState> for AnySession {
     }
 }
 
+/// The prefix of manufacturer upload tokens.
+pub const MANUFACTURER_TOKEN_PREFIX: &str = "lvm_";
+
+/// A manufacturer, authenticated by its upload token (`Authorization: Bearer lvm_…`). It can upload loggers and
+/// nothing else: it is no user and belongs to no organisation.
+#[derive(Debug, Clone)]
+pub struct Manufacturer {
+    pub token_id: i64,
+    pub request_id: Option<String>,
+}
+
+impl FromRequestParts<AppState> for Manufacturer {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Manufacturer, ApiError> {
+        if let Some(manufacturer) = parts.extensions.get::<Manufacturer>() {
+            return Ok(manufacturer.clone());
+        }
+        let presented = bearer_token(&parts.headers).ok_or(ApiError::Unauthorized)?;
+        if !presented.starts_with(MANUFACTURER_TOKEN_PREFIX) {
+            return Err(ApiError::Unauthorized);
+        }
+        let token = match state.store.manufacturer_token_by_hash(&token::digest(presented)).await {
+            Ok(token) => token,
+            Err(StoreError::NotFound { .. }) => return Err(ApiError::Unauthorized),
+            Err(err) => return Err(err.into()),
+        };
+        if token.revoked || now_us() >= token.expires_at_us {
+            return Err(ApiError::Unauthorized);
+        }
+        let request_id = parts.extensions.get::<RequestId>().map(|id| id.0.clone());
+        Ok(Manufacturer { token_id: token.id, request_id })
+    }
+}
+
 /// A new session for `user_id`: stores its hash and returns the `Set-Cookie` value and the CSRF token.
 pub async fn issue_session(
     state: &AppState,

@@ -53,6 +53,7 @@ pub async fn start(config: &Config) -> anyhow::Result<RunningServer> {
         totp_key: Arc::new(opened.master_key.derive(bootstrap::TOTP_KEY_PURPOSE)),
         recovery_key: Arc::new(opened.master_key.derive(bootstrap::RECOVERY_KEY_PURPOSE)),
         otp_key: Arc::new(opened.master_key.derive(bootstrap::OTP_KEY_PURPOSE)),
+        manufacturing_key: Arc::new(opened.master_key.derive(logvault_core::custody::MANUFACTURING_PURPOSE)),
         data_key_wrap: Arc::new(opened.master_key.derive(logvault_core::custody::DATA_KEY_WRAP_PURPOSE)),
         mailer: crate::mail::Mailer::from_config(&config.smtp).context("could not set up outgoing email")?,
         public_url: Arc::from(config.public_base_url()),

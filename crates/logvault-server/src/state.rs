@@ -25,6 +25,8 @@ pub struct AppState {
     pub recovery_key: Arc<SubKey>,
     /// Key wrapping each organisation's data key (under which device keys are sealed).
     pub data_key_wrap: Arc<SubKey>,
+    /// Key protecting uploaded, unclaimed loggers (their keys and claim codes).
+    pub manufacturing_key: Arc<SubKey>,
     /// Key of the HMAC under which email sign-in codes are stored.
     pub otp_key: Arc<SubKey>,
     /// Outgoing email; `None` when no SMTP relay is configured (email codes are then unavailable).

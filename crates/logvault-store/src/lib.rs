@@ -26,8 +26,9 @@ use time::OffsetDateTime;
 pub use error::StoreError;
 pub use model::{
     Acceptance, AcceptedInvitation, ApiToken, Credentials, Device, EmailCode, IncomingBlock, IncomingSample,
-    IngestDevice, IngestOutcome, Invitation, InvitationPurpose, Measurement, MeasurementQuery, Member, Membership,
-    NewApiToken, NewDevice, NewInvitation, NewSession, OrgScope, Session, Site, TotpRecord, User,
+    IngestDevice, IngestOutcome, Invitation, InvitationPurpose, ManufacturerToken, Measurement, MeasurementQuery,
+    Member, Membership, NewApiToken, NewDevice, NewInvitation, NewSession, OrgScope, Session, Site, TotpRecord,
+    UnclaimedDevice, User,
 };
 
 /// Which engine a store runs on.
@@ -273,6 +274,34 @@ pub trait Store: Send + Sync + std::fmt::Debug {
         key_sealed: &[u8],
         now_us: i64,
     ) -> Result<(), StoreError>;
+
+    // The manufacturing flow.
+
+    async fn create_manufacturer_token(
+        &self,
+        name: &str,
+        token_hash: &[u8; 32],
+        now_us: i64,
+        expires_at_us: i64,
+    ) -> Result<ManufacturerToken, StoreError>;
+
+    async fn manufacturer_token_by_hash(&self, token_hash: &[u8; 32]) -> Result<ManufacturerToken, StoreError>;
+
+    /// Stores uploaded loggers in one transaction; `Conflict` (nothing stored) if any serial is registered or
+    /// uploaded already.
+    async fn upload_devices(&self, token_id: i64, devices: &[UnclaimedDevice], now_us: i64) -> Result<(), StoreError>;
+
+    async fn unclaimed_device(&self, serial: &str) -> Result<Option<UnclaimedDevice>, StoreError>;
+
+    /// Moves an uploaded logger into the scope's organisation in one transaction: registers it with `device`'s key
+    /// (already re-sealed for the organisation) and forgets the upload — only if the upload is still there with this
+    /// claim code hash (`NotFound` otherwise, nothing changed).
+    async fn claim_device(
+        &self,
+        scope: &OrgScope,
+        claim_code_hash: &[u8; 32],
+        device: NewDevice,
+    ) -> Result<Device, StoreError>;
 
     /// The organisation a serial is registered to. Unscoped: it only routes a request for `/devices/{serial}` to the
     /// organisation whose membership is then checked.

@@ -352,3 +352,21 @@ pub struct MeasurementQuery {
     pub after: Option<(i64, i32)>,
     pub limit: i64,
 }
+
+/// A manufacturer's upload token (instance-wide, not an organisation's).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ManufacturerToken {
+    pub id: i64,
+    pub name: String,
+    pub expires_at_us: i64,
+    pub revoked: bool,
+}
+
+/// A logger uploaded by a manufacturer and not yet claimed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UnclaimedDevice {
+    pub serial: String,
+    /// The device key sealed under the manufacturing key.
+    pub key_sealed: Vec<u8>,
+    pub claim_code_hash: [u8; 32],
+}

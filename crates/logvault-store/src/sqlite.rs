@@ -19,9 +19,9 @@ use crate::ingest;
 use crate::model::{api_token_columns, hash32, now, parse_role};
 use crate::{
     Acceptance, AcceptedInvitation, ApiToken, Credentials, Device, EmailCode, Engine, IncomingBlock, IngestDevice,
-    IngestOutcome, Invitation, InvitationPurpose, Measurement, MeasurementQuery, Member, Membership, MigrationStatus,
-    NewApiToken, NewDevice, NewInvitation, NewSession, OrgScope, Organisation, Session, Site, Store, StoreError,
-    TotpRecord, User,
+    IngestOutcome, Invitation, InvitationPurpose, ManufacturerToken, Measurement, MeasurementQuery, Member, Membership,
+    MigrationStatus, NewApiToken, NewDevice, NewInvitation, NewSession, OrgScope, Organisation, Session, Site, Store,
+    StoreError, TotpRecord, UnclaimedDevice, User,
 };
 
 /// The master-key derivation label of the SQLCipher key. Changing it makes every existing database unreadable.
@@ -389,50 +389,10 @@ impl Store for SqliteStore {
     }
 
     async fn create_device(&self, scope: &OrgScope, device: NewDevice) -> Result<Device, StoreError> {
-        let site_id = match (scope.site_id(), device.site_id) {
-            (Some(own), Some(asked)) if own != asked => return Err(StoreError::NotFound { entity: "site" }),
-            (Some(own), _) => Some(own),
-            (None, asked) => asked,
-        };
         let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
-        if let Some(site_id) = site_id {
-            let found: Option<i64> = sqlx::query_scalar("SELECT id FROM sites WHERE id = ? AND org_id = ?")
-                .bind(site_id)
-                .bind(scope.org_id())
-                .fetch_optional(&mut *tx)
-                .await?;
-            if found.is_none() {
-                return Err(StoreError::NotFound { entity: "site" });
-            }
-        }
-        let id: i64 = sqlx::query_scalar(
-            "INSERT INTO devices (serial, org_id, name, site_id, created_at_us) VALUES (?, ?, ?, ?, ?) \
-             RETURNING id",
-        )
-        .bind(&device.serial)
-        .bind(scope.org_id())
-        .bind(&device.name)
-        .bind(site_id)
-        .bind(device.now_us)
-        .fetch_one(&mut *tx)
-        .await
-        .map_err(|err| StoreError::from_sqlx("device", err))?;
-        sqlx::query("INSERT INTO device_keys (device_id, generation, key_sealed, created_at_us) VALUES (?, 0, ?, ?)")
-            .bind(id)
-            .bind(&device.key_sealed)
-            .bind(device.now_us)
-            .execute(&mut *tx)
-            .await?;
+        let created = insert_device(&mut tx, scope, device).await?;
         tx.commit().await?;
-        Ok(Device {
-            id,
-            serial: device.serial,
-            org_id: scope.org_id(),
-            name: device.name,
-            site_id,
-            channel_layout: None,
-            created_at_us: device.now_us,
-        })
+        Ok(created)
     }
 
     async fn devices(&self, scope: &OrgScope) -> Result<Vec<Device>, StoreError> {
@@ -510,6 +470,103 @@ impl Store for SqliteStore {
             return Err(StoreError::NotFound { entity: "device" });
         }
         Ok(())
+    }
+
+    async fn create_manufacturer_token(
+        &self,
+        name: &str,
+        token_hash: &[u8; 32],
+        now_us: i64,
+        expires_at_us: i64,
+    ) -> Result<ManufacturerToken, StoreError> {
+        let id: i64 = sqlx::query_scalar(
+            "INSERT INTO manufacturer_tokens (name, token_hash, created_at_us, expires_at_us) VALUES (?, ?, ?, ?) \
+             RETURNING id",
+        )
+        .bind(name)
+        .bind(token_hash.as_slice())
+        .bind(now_us)
+        .bind(expires_at_us)
+        .fetch_one(&self.pool)
+        .await
+        .map_err(|err| StoreError::from_sqlx("manufacturer token", err))?;
+        Ok(ManufacturerToken { id, name: name.to_owned(), expires_at_us, revoked: false })
+    }
+
+    async fn manufacturer_token_by_hash(&self, token_hash: &[u8; 32]) -> Result<ManufacturerToken, StoreError> {
+        let row = sqlx::query("SELECT id, name, expires_at_us, revoked FROM manufacturer_tokens WHERE token_hash = ?")
+            .bind(token_hash.as_slice())
+            .fetch_one(&self.pool)
+            .await
+            .map_err(|err| StoreError::from_sqlx("manufacturer token", err))?;
+        Ok(ManufacturerToken {
+            id: row.try_get("id")?,
+            name: row.try_get("name")?,
+            expires_at_us: row.try_get("expires_at_us")?,
+            revoked: row.try_get::<i64, _>("revoked")? != 0,
+        })
+    }
+
+    async fn upload_devices(&self, token_id: i64, devices: &[UnclaimedDevice], now_us: i64) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        for device in devices {
+            let registered: Option<i64> = sqlx::query_scalar("SELECT id FROM devices WHERE serial = ?")
+                .bind(&device.serial)
+                .fetch_optional(&mut *tx)
+                .await?;
+            if registered.is_some() {
+                return Err(StoreError::Conflict { entity: "device" });
+            }
+            sqlx::query(
+                "INSERT INTO unclaimed_devices (serial, key_sealed, claim_code_hash, token_id, uploaded_at_us) \
+                 VALUES (?, ?, ?, ?, ?)",
+            )
+            .bind(&device.serial)
+            .bind(&device.key_sealed)
+            .bind(device.claim_code_hash.as_slice())
+            .bind(token_id)
+            .bind(now_us)
+            .execute(&mut *tx)
+            .await
+            .map_err(|err| StoreError::from_sqlx("device", err))?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn unclaimed_device(&self, serial: &str) -> Result<Option<UnclaimedDevice>, StoreError> {
+        let row = sqlx::query("SELECT serial, key_sealed, claim_code_hash FROM unclaimed_devices WHERE serial = ?")
+            .bind(serial)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.map(|row| {
+            Ok(UnclaimedDevice {
+                serial: row.try_get("serial")?,
+                key_sealed: row.try_get("key_sealed")?,
+                claim_code_hash: hash32(row.try_get("claim_code_hash")?)?,
+            })
+        })
+        .transpose()
+    }
+
+    async fn claim_device(
+        &self,
+        scope: &OrgScope,
+        claim_code_hash: &[u8; 32],
+        device: NewDevice,
+    ) -> Result<Device, StoreError> {
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        let removed = sqlx::query("DELETE FROM unclaimed_devices WHERE serial = ? AND claim_code_hash = ?")
+            .bind(&device.serial)
+            .bind(claim_code_hash.as_slice())
+            .execute(&mut *tx)
+            .await?;
+        if removed.rows_affected() != 1 {
+            return Err(StoreError::NotFound { entity: "unclaimed device" });
+        }
+        let created = insert_device(&mut tx, scope, device).await?;
+        tx.commit().await?;
+        Ok(created)
     }
 
     async fn device_org(&self, serial: &str) -> Result<Option<i64>, StoreError> {
@@ -1561,6 +1618,64 @@ fn chained_block_from_row(
         raw: row.try_get("raw")?,
         prev_hash: hash32(row.try_get("prev_hash")?)?,
         block_hash: hash32(row.try_get("block_hash")?)?,
+    })
+}
+
+/// Registers a device with its first key inside `tx`. A serial already registered, or uploaded by a manufacturer and
+/// not claimed yet, is a `Conflict`.
+async fn insert_device(
+    tx: &mut sqlx::Transaction<'_, sqlx::Sqlite>,
+    scope: &OrgScope,
+    device: NewDevice,
+) -> Result<Device, StoreError> {
+    let site_id = match (scope.site_id(), device.site_id) {
+        (Some(own), Some(asked)) if own != asked => return Err(StoreError::NotFound { entity: "site" }),
+        (Some(own), _) => Some(own),
+        (None, asked) => asked,
+    };
+    let uploaded: Option<String> = sqlx::query_scalar("SELECT serial FROM unclaimed_devices WHERE serial = ?")
+        .bind(&device.serial)
+        .fetch_optional(&mut **tx)
+        .await?;
+    if uploaded.is_some() {
+        return Err(StoreError::Conflict { entity: "device" });
+    }
+    if let Some(site_id) = site_id {
+        let found: Option<i64> = sqlx::query_scalar("SELECT id FROM sites WHERE id = ? AND org_id = ?")
+            .bind(site_id)
+            .bind(scope.org_id())
+            .fetch_optional(&mut **tx)
+            .await?;
+        if found.is_none() {
+            return Err(StoreError::NotFound { entity: "site" });
+        }
+    }
+    let id: i64 = sqlx::query_scalar(
+        "INSERT INTO devices (serial, org_id, name, site_id, created_at_us) VALUES (?, ?, ?, ?, ?) \
+         RETURNING id",
+    )
+    .bind(&device.serial)
+    .bind(scope.org_id())
+    .bind(&device.name)
+    .bind(site_id)
+    .bind(device.now_us)
+    .fetch_one(&mut **tx)
+    .await
+    .map_err(|err| StoreError::from_sqlx("device", err))?;
+    sqlx::query("INSERT INTO device_keys (device_id, generation, key_sealed, created_at_us) VALUES (?, 0, ?, ?)")
+        .bind(id)
+        .bind(&device.key_sealed)
+        .bind(device.now_us)
+        .execute(&mut **tx)
+        .await?;
+    Ok(Device {
+        id,
+        serial: device.serial,
+        org_id: scope.org_id(),
+        name: device.name,
+        site_id,
+        channel_layout: None,
+        created_at_us: device.now_us,
     })
 }
 

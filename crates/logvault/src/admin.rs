@@ -178,6 +178,57 @@ fn hex_lower(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
+#[derive(Debug, Subcommand)]
+pub enum ManufacturerCommand {
+    /// Create a manufacturer's upload token (for `POST /api/v1/manufacturing/devices`); prints it once, on standard
+    /// output
+    Token {
+        /// A label naming the manufacturer or production line
+        #[arg(long)]
+        name: String,
+        /// Days until the token expires (1 to 365)
+        #[arg(long, default_value_t = 90)]
+        expires: u32,
+    },
+}
+
+pub async fn manufacturer(config: Config, command: ManufacturerCommand) -> anyhow::Result<()> {
+    let ManufacturerCommand::Token { name, expires } = command;
+    let name = name.trim().to_owned();
+    if name.is_empty() || name.chars().count() > 100 || name.chars().any(char::is_control) {
+        anyhow::bail!("the token name must be 1 to 100 printable characters");
+    }
+    if !(1..=365).contains(&expires) {
+        anyhow::bail!("expiry must be 1 to 365 days");
+    }
+    let secret = logvault_core::token::SecretToken::generate(logvault_server::auth::MANUFACTURER_TOKEN_PREFIX)?;
+    let opened = bootstrap::open(&config, Migrations::Apply).await?;
+    let store = opened.store;
+    let result = async {
+        let now = now_us();
+        let expires_at_us = now.saturating_add(i64::from(expires) * 86_400_000_000);
+        let token = store.create_manufacturer_token(&name, &secret.digest(), now, expires_at_us).await?;
+        store
+            .append_audit(NewEntry {
+                chain_id: audit::INSTANCE_CHAIN,
+                occurred_at_us: now,
+                actor: "cli".to_owned(),
+                action: "manufacturing.token_create".to_owned(),
+                target: Some(format!("manufacturer-token:{}", token.id)),
+                outcome: Outcome::Success,
+                request_id: None,
+                detail: Some(format!("days:{expires}")),
+            })
+            .await?;
+        eprintln!("created manufacturer token {} ({expires} days); it is shown only this once:", token.id);
+        println!("{}", secret.expose());
+        Ok(())
+    }
+    .await;
+    store.close().await;
+    result
+}
+
 /// How long the bootstrap setup link stays valid.
 const SETUP_LINK_HOURS: u32 = 24;
 

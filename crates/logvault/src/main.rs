@@ -81,6 +81,11 @@ enum Command {
         #[command(subcommand)]
         command: admin::DeviceCommand,
     },
+    /// Tokens for manufacturers to upload the loggers they build
+    Manufacturer {
+        #[command(subcommand)]
+        command: admin::ManufacturerCommand,
+    },
     /// Create API tokens for scripts and integrations
     Token {
         #[command(subcommand)]
@@ -158,6 +163,10 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Device { command } => {
             let config = load_config(&global, Overrides::default())?;
             block_on(admin::device(config, command))
+        }
+        Command::Manufacturer { command } => {
+            let config = load_config(&global, Overrides::default())?;
+            block_on(admin::manufacturer(config, command))
         }
         Command::Token { command } => {
             let config = load_config(&global, Overrides::default())?;

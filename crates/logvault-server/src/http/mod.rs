@@ -8,6 +8,7 @@ mod devices;
 mod health;
 mod ingest;
 pub(crate) mod json;
+mod manufacturing;
 mod members;
 pub(crate) mod metrics;
 mod mfa;
@@ -103,6 +104,7 @@ mod tests {
             recovery_key: Arc::new(master.derive("recovery")),
             otp_key: Arc::new(master.derive("otp")),
             data_key_wrap: Arc::new(master.derive("wrap")),
+            manufacturing_key: Arc::new(master.derive("manufacturing")),
             mailer: None,
             public_url: Arc::from("https://localhost"),
             trusted_proxies: Arc::new(Vec::new()),

@@ -17,7 +17,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{MethodFilter, MethodRouter};
 use logvault_core::authz::Permission;
 
-use crate::auth::{AnySession, OrgAccess, PendingSecondFactor, Principal};
+use crate::auth::{AnySession, Manufacturer, OrgAccess, PendingSecondFactor, Principal};
 use crate::error::ApiError;
 use crate::state::AppState;
 
@@ -30,6 +30,8 @@ pub enum Access {
     PendingSecondFactor,
     /// Any live session, complete or pending (sign-out).
     AnySession,
+    /// A manufacturer's upload token (`lvm_…`).
+    Manufacturer,
     /// A signed-in user by session cookie; API tokens are refused (sign-out, second factors, session management).
     Session,
     /// A signed-in user, by session or API token.
@@ -135,6 +137,10 @@ async fn guard(
             let pending = PendingSecondFactor::from_request_parts(&mut parts, &state).await?;
             parts.extensions.insert(pending);
         }
+        Access::Manufacturer => {
+            let manufacturer = Manufacturer::from_request_parts(&mut parts, &state).await?;
+            parts.extensions.insert(manufacturer);
+        }
         Access::AnySession => {
             let session = AnySession::from_request_parts(&mut parts, &state).await?;
             parts.extensions.insert(session);
@@ -177,6 +183,7 @@ pub fn api_routes() -> Routes {
         .merge(super::devices::routes())
         .merge(super::ingest::routes())
         .merge(super::sync_page::routes())
+        .merge(super::manufacturing::routes())
 }
 
 /// Extracts the organisation access the guard established. A handler that takes it on a route not declared

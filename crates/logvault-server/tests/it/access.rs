@@ -57,6 +57,8 @@ const AUTHENTICATED: &[(&str, &str)] = &[
     ("POST", "/api/v1/orgs/{org_id}/devices"),
     ("GET", "/api/v1/devices/{serial}"),
     ("POST", "/api/v1/orgs/{org_id}/devices/{serial}/keys"),
+    ("POST", "/api/v1/orgs/{org_id}/devices/claim"),
+    ("POST", "/api/v1/manufacturing/devices"),
     ("POST", "/api/v1/orgs/{org_id}/devices/{serial}/key-export"),
     ("GET", "/api/v1/devices/{serial}/measurements"),
 ];

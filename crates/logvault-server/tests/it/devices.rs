@@ -142,3 +142,70 @@ both_engines!(
         }
     }
 );
+
+/// A manufacturer's upload token, made as `logvault manufacturer token` does.
+async fn manufacturer_token(app: &TestApp) -> String {
+    let secret = logvault_core::token::SecretToken::generate("lvm_").unwrap();
+    let now = logvault_server::auth::now_us();
+    app.server()
+        .store
+        .create_manufacturer_token("Factory line 1", &secret.digest(), now, now + 86_400_000_000)
+        .await
+        .unwrap();
+    secret.expose().to_owned()
+}
+
+both_engines!(a_manufacturer_uploads_loggers_and_an_organisation_claims_one_by_its_code, async |app: &TestApp| {
+    let (org, _) = member(app, "Acme", "op@acme.test", Role::Operator).await;
+    let operator = sign_in(app, "op@acme.test").await;
+    let factory = Caller::bearer(&manufacturer_token(app).await);
+    let key_hex = "00112233445566778899aabbccddeeff";
+    let upload = json!({"devices": [
+        {"serial": "MF-0001", "key_hex": key_hex, "claim_code": "QX7T-MM2P-88KD"},
+        {"serial": "MF-0002", "key_hex": "ffeeddccbbaa99887766554433221100", "claim_code": "ZZ41-AA09-KLMN"},
+    ]});
+    let uploads = "/api/v1/manufacturing/devices";
+    assert_problem(Caller::anonymous().post(app, uploads, upload.clone()).await, 401, "unauthorized").await;
+    assert_problem(operator.post(app, uploads, upload.clone()).await, 401, "unauthorized").await;
+    let response = factory.post(app, uploads, upload.clone()).await;
+    assert_eq!(response.status(), 201);
+    assert_eq!(response.json::<Value>().await.unwrap()["uploaded"], 2);
+    assert_problem(factory.post(app, uploads, upload).await, 409, "conflict").await;
+
+    // The factory's key and claim code are not stored in clear.
+    let pool =
+        logvault_store::testing::RawPool::open_beside(&app.config.data_dir, app.config.database_url.as_ref()).await;
+    let stored = pool.blobs("SELECT key_sealed FROM unclaimed_devices").await.unwrap();
+    pool.close().await;
+    let key = hex_decode(key_hex);
+    assert!(stored.iter().all(|sealed| !sealed.windows(16).any(|w| w == key.as_slice())));
+
+    // An uploaded serial cannot be registered directly, and a wrong code claims nothing.
+    let devices = format!("/api/v1/orgs/{org}/devices");
+    assert_problem(operator.post(app, &devices, json!({"serial": "MF-0001"})).await, 409, "conflict").await;
+    let claim = format!("/api/v1/orgs/{org}/devices/claim");
+    let wrong = operator.post(app, &claim, json!({"serial": "MF-0001", "claim_code": "ZZ41-AA09-KLMN"})).await;
+    assert_problem(wrong, 422, "validation-failed").await;
+    let claimed = operator.post(app, &claim, json!({"serial": "MF-0001", "claim_code": "QX7T-MM2P-88KD"})).await;
+    assert_eq!(claimed.status(), 201);
+    let device: Value = claimed.json().await.unwrap();
+    assert_eq!((device["serial"].as_str(), device["org_id"].as_i64()), (Some("MF-0001"), Some(org)));
+    assert!(device.get("key_hex").is_none(), "the manufacturer flashed the key; it is not shown again");
+    let again = operator.post(app, &claim, json!({"serial": "MF-0001", "claim_code": "QX7T-MM2P-88KD"})).await;
+    assert_problem(again, 422, "validation-failed").await;
+
+    // The logger's factory key now works for the organisation.
+    let channel = logvault_protocol::Channel {
+        quantity: logvault_protocol::Quantity::Temperature,
+        resolution: logvault_protocol::ResolutionTable::uniform(-40_000, 100, 125_000).unwrap(),
+    };
+    let sample = logvault_protocol::Sample { time: 1_767_225_600, values: vec![5_000] };
+    let serial = logvault_protocol::Serial::parse("MF-0001").unwrap();
+    let block = logvault_protocol::Block::new(serial, 1, vec![channel], vec![sample]).unwrap();
+    let key = logvault_protocol::DeviceKey::from_hex(key_hex).unwrap();
+    let sealed = logvault_protocol::seal(&block, &key, logvault_protocol::KeyGeneration(0));
+    assert_eq!(app.post("/api/v1/ingest", "application/octet-stream", sealed).await.status(), 200);
+    let actions: Vec<String> =
+        app.server().store.audit_entries(org, 0, 1_000).await.unwrap().into_iter().map(|e| e.action).collect();
+    assert!(actions.contains(&"device.claim".to_owned()) && actions.contains(&"device.claim_refused".to_owned()));
+});

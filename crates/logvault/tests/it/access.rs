@@ -168,6 +168,12 @@ async fn device_add_prints_a_key_the_simulator_can_use(postgres: bool) {
 
     let line = error_line(&run(instance.command().args(add)));
     assert!(line.contains("already registered"), "{line}");
+
+    // A manufacturer's upload token, printed once.
+    let token = stdout_line(&run(instance.command().args(["manufacturer", "token", "--name", "Line 1"])));
+    assert!(token.starts_with("lvm_") && token.len() > 40, "{token}");
+    let line = error_line(&run(instance.command().args(["manufacturer", "token", "--name", "x", "--expires", "0"])));
+    assert!(line.contains("365"), "{line}");
     let line = error_line(&run(instance.command().args(["device", "add", "--org", "Nope", "--serial", "LV-1"])));
     assert!(line.contains("no organisation"), "{line}");
     let line = error_line(&run(instance.command().args(["device", "add", "--org", "Acme", "--serial", "bad serial"])));
