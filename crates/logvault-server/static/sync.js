@@ -1,12 +1,18 @@
 // The page a logger's QR link opens: it sends the payload in the URL fragment (which never reaches any server on
 // its own) to the ingest API and says what came of it.
-(async function () {
-  "use strict";
+"use strict";
+async function sync() {
   const status = document.getElementById("status");
   const detail = document.getElementById("detail");
   const say = (text, kind) => { status.textContent = text; status.className = kind || ""; };
   const payload = location.hash.slice(1);
-  if (!payload) { say("This link carries no logger data.", "failed"); return; }
+  if (!payload) {
+    if (!status.className) { say("This link carries no logger data.", "failed"); }
+    return;
+  }
+  detail.textContent = "";
+  document.getElementById("device").hidden = true;
+  say("Syncing the logger's data…");
   // The payload is the logger's data: keep it out of the history once read.
   history.replaceState(null, "", location.pathname);
   let response;
@@ -42,4 +48,7 @@
     link.href = "/api/v1/devices/" + encodeURIComponent(result.device) + "/measurements";
     link.hidden = false;
   }
-})();
+}
+sync();
+// Opening another logger's link in the same tab only changes the fragment: sync again.
+window.addEventListener("hashchange", sync);

@@ -13,7 +13,7 @@ use crate::helpers::{Caller, TestApp, assert_problem, member, sign_in};
 const START: i64 = 1_767_225_600;
 
 /// A block of `n` five-minute temperature samples from `first` on.
-fn block(serial: &str, counter: u64, first: i64, n: i64) -> Block {
+pub(crate) fn block(serial: &str, counter: u64, first: i64, n: i64) -> Block {
     let channel = Channel {
         quantity: Quantity::Temperature,
         resolution: ResolutionTable::uniform(-40_000, 100, 125_000).unwrap(),
@@ -24,12 +24,12 @@ fn block(serial: &str, counter: u64, first: i64, n: i64) -> Block {
     Block::new(Serial::parse(serial).unwrap(), counter, vec![channel], samples).unwrap()
 }
 
-fn seal(block: &Block, key: &DeviceKey) -> Vec<u8> {
+pub(crate) fn seal(block: &Block, key: &DeviceKey) -> Vec<u8> {
     logvault_protocol::seal(block, key, KeyGeneration(0))
 }
 
 /// Registers `serial` in a new organisation "Acme" with an operator; returns (org id, operator, device key).
-async fn registered(app: &TestApp, serial: &str) -> (i64, Caller, DeviceKey) {
+pub(crate) async fn registered(app: &TestApp, serial: &str) -> (i64, Caller, DeviceKey) {
     let (org, _) = member(app, "Acme", "op@acme.test", Role::Operator).await;
     let operator = sign_in(app, "op@acme.test").await;
     let created: Value = operator

@@ -4,6 +4,7 @@
 #![allow(clippy::unwrap_used, reason = "in a test, a failing unwrap is a failing assertion")]
 
 mod access;
+mod browser;
 mod devices;
 mod errors;
 mod health;
