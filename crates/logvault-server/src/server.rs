@@ -42,6 +42,7 @@ pub async fn start(config: &Config) -> anyhow::Result<RunningServer> {
     let opened = bootstrap::open(config, Migrations::Leave).await?;
     let state = AppState {
         store: Arc::clone(&opened.store),
+        group_commit: crate::group_commit::GroupCommit::spawn(Arc::clone(&opened.store)),
         metrics: Arc::new(Metrics::new()),
         metrics_token_digest: config
             .metrics

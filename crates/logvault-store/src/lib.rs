@@ -317,6 +317,13 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     /// layout change nothing (see [`IngestOutcome`]). Durable when it returns.
     async fn store_block(&self, block: IncomingBlock) -> Result<IngestOutcome, StoreError>;
 
+    /// Keeps several blocks in one transaction — one commit, one fsync — each under its own savepoint, so one block's
+    /// failure undoes that block only (its error is in its place in the result). Group commit of concurrent uploads.
+    async fn store_blocks(
+        &self,
+        blocks: Vec<IncomingBlock>,
+    ) -> Result<Vec<Result<IngestOutcome, StoreError>>, StoreError>;
+
     /// Measurements of one of the scope's devices.
     async fn measurements(
         &self,

@@ -602,110 +602,35 @@ impl Store for SqliteStore {
     }
 
     async fn store_block(&self, block: IncomingBlock) -> Result<IngestOutcome, StoreError> {
-        // BEGIN IMMEDIATE takes the write lock: blocks of one device (of any device) are kept one at a time.
+        // BEGIN IMMEDIATE takes the write lock: blocks are kept one transaction at a time.
         let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
-        let counter_taken: Option<Vec<u8>> =
-            sqlx::query_scalar("SELECT raw FROM blocks WHERE device_id = ? AND counter = ?")
-                .bind(block.device_id)
-                .bind(block.counter)
-                .fetch_optional(&mut *tx)
-                .await?;
-        if let Some(raw) = counter_taken {
-            return Ok(ingest::repeated(&raw, &block));
-        }
-        let layout: Option<String> = sqlx::query_scalar("SELECT channel_layout FROM devices WHERE id = ?")
-            .bind(block.device_id)
-            .fetch_one(&mut *tx)
-            .await?;
-        match layout {
-            Some(layout) if layout != block.channel_layout => return Ok(IngestOutcome::LayoutChanged),
-            Some(_) => {}
-            None => {
-                sqlx::query("UPDATE devices SET channel_layout = ? WHERE id = ?")
-                    .bind(&block.channel_layout)
-                    .bind(block.device_id)
-                    .execute(&mut *tx)
-                    .await?;
+        let outcome = keep_block(&mut tx, &block).await?;
+        tx.commit().await?;
+        Ok(outcome)
+    }
+
+    async fn store_blocks(
+        &self,
+        blocks: Vec<IncomingBlock>,
+    ) -> Result<Vec<Result<IngestOutcome, StoreError>>, StoreError> {
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        let mut results = Vec::with_capacity(blocks.len());
+        for block in &blocks {
+            // A savepoint per block: one block's failure undoes that block only.
+            let mut savepoint = sqlx::Connection::begin(&mut *tx).await?;
+            match keep_block(&mut savepoint, block).await {
+                Ok(outcome) => {
+                    savepoint.commit().await?;
+                    results.push(Ok(outcome));
+                }
+                Err(err) => {
+                    savepoint.rollback().await?;
+                    results.push(Err(err));
+                }
             }
         }
-        let stored = match ingest::time_range(&block) {
-            Some((first, last)) => sqlx::query(
-                "SELECT t_s, ordinal, channel, value FROM measurements \
-                 WHERE device_id = ? AND t_s BETWEEN ? AND ? ORDER BY t_s, ordinal, channel",
-            )
-            .bind(block.device_id)
-            .bind(first)
-            .bind(last)
-            .fetch_all(&mut *tx)
-            .await?
-            .iter()
-            .map(|row| {
-                Ok((row.try_get("t_s")?, row.try_get("ordinal")?, row.try_get("channel")?, row.try_get("value")?))
-            })
-            .collect::<Result<Vec<(i64, i32, i32, i32)>, StoreError>>()?,
-            None => Vec::new(),
-        };
-        let plan = ingest::plan(&block, &stored);
-        let head = sqlx::query("SELECT seq, block_hash FROM device_chain_heads WHERE device_id = ?")
-            .bind(block.device_id)
-            .fetch_optional(&mut *tx)
-            .await?;
-        let head = match head {
-            Some(row) => Some((row.try_get::<i64, _>("seq")?, hash32(row.try_get("block_hash")?)?)),
-            None => None,
-        };
-        let link = ingest::link(&block, head);
-        let block_id: i64 = sqlx::query_scalar(
-            "INSERT INTO blocks (device_id, seq, counter, key_generation, raw, received_at_us, source, \
-             first_sample_s, last_sample_s, n_samples, n_new, prev_hash, block_hash) \
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
-        )
-        .bind(block.device_id)
-        .bind(link.seq)
-        .bind(block.counter)
-        .bind(i64::from(block.key_generation))
-        .bind(&block.raw)
-        .bind(block.received_at_us)
-        .bind(block.source.as_str())
-        .bind(ingest::time_range(&block).map(|r| r.0))
-        .bind(ingest::time_range(&block).map(|r| r.1))
-        .bind(ingest::count(block.samples.len()))
-        .bind(ingest::count(plan.new.len()))
-        .bind(link.prev_hash.as_slice())
-        .bind(link.block_hash.as_slice())
-        .fetch_one(&mut *tx)
-        .await?;
-        if head.is_some() {
-            sqlx::query("UPDATE device_chain_heads SET seq = ?, block_hash = ? WHERE device_id = ?")
-                .bind(link.seq)
-                .bind(link.block_hash.as_slice())
-                .bind(block.device_id)
-                .execute(&mut *tx)
-                .await?;
-        } else {
-            sqlx::query("INSERT INTO device_chain_heads (device_id, seq, block_hash) VALUES (?, ?, ?)")
-                .bind(block.device_id)
-                .bind(link.seq)
-                .bind(link.block_hash.as_slice())
-                .execute(&mut *tx)
-                .await?;
-        }
-        for chunk in plan.rows().collect::<Vec<_>>().chunks(ingest::ROWS_PER_INSERT) {
-            let mut insert = sqlx::QueryBuilder::<sqlx::Sqlite>::new(
-                "INSERT INTO measurements (device_id, t_s, ordinal, channel, value, block_id) ",
-            );
-            insert.push_values(chunk, |mut row, (t_s, ordinal, channel, value)| {
-                row.push_bind(block.device_id)
-                    .push_bind(*t_s)
-                    .push_bind(*ordinal)
-                    .push_bind(*channel)
-                    .push_bind(*value)
-                    .push_bind(block_id);
-            });
-            insert.build().execute(&mut *tx).await?;
-        }
         tx.commit().await?;
-        Ok(IngestOutcome::Stored { new: ingest::count_u64(plan.new.len()), duplicates: plan.duplicates })
+        Ok(results)
     }
 
     async fn measurements(
@@ -1677,6 +1602,109 @@ async fn insert_device(
         channel_layout: None,
         created_at_us: device.now_us,
     })
+}
+
+/// Keeps one block on `conn`, inside the caller's transaction (see [`Store::store_block`]).
+async fn keep_block(conn: &mut sqlx::SqliteConnection, block: &IncomingBlock) -> Result<IngestOutcome, StoreError> {
+    let counter_taken: Option<Vec<u8>> =
+        sqlx::query_scalar("SELECT raw FROM blocks WHERE device_id = ? AND counter = ?")
+            .bind(block.device_id)
+            .bind(block.counter)
+            .fetch_optional(&mut *conn)
+            .await?;
+    if let Some(raw) = counter_taken {
+        return Ok(ingest::repeated(&raw, block));
+    }
+    let layout: Option<String> = sqlx::query_scalar("SELECT channel_layout FROM devices WHERE id = ?")
+        .bind(block.device_id)
+        .fetch_one(&mut *conn)
+        .await?;
+    match layout {
+        Some(layout) if layout != block.channel_layout => return Ok(IngestOutcome::LayoutChanged),
+        Some(_) => {}
+        None => {
+            sqlx::query("UPDATE devices SET channel_layout = ? WHERE id = ?")
+                .bind(&block.channel_layout)
+                .bind(block.device_id)
+                .execute(&mut *conn)
+                .await?;
+        }
+    }
+    let stored = match ingest::time_range(block) {
+        Some((first, last)) => sqlx::query(
+            "SELECT t_s, ordinal, channel, value FROM measurements \
+             WHERE device_id = ? AND t_s BETWEEN ? AND ? ORDER BY t_s, ordinal, channel",
+        )
+        .bind(block.device_id)
+        .bind(first)
+        .bind(last)
+        .fetch_all(&mut *conn)
+        .await?
+        .iter()
+        .map(|row| Ok((row.try_get("t_s")?, row.try_get("ordinal")?, row.try_get("channel")?, row.try_get("value")?)))
+        .collect::<Result<Vec<(i64, i32, i32, i32)>, StoreError>>()?,
+        None => Vec::new(),
+    };
+    let plan = ingest::plan(block, &stored);
+    let head = sqlx::query("SELECT seq, block_hash FROM device_chain_heads WHERE device_id = ?")
+        .bind(block.device_id)
+        .fetch_optional(&mut *conn)
+        .await?;
+    let head = match head {
+        Some(row) => Some((row.try_get::<i64, _>("seq")?, hash32(row.try_get("block_hash")?)?)),
+        None => None,
+    };
+    let link = ingest::link(block, head);
+    let block_id: i64 = sqlx::query_scalar(
+        "INSERT INTO blocks (device_id, seq, counter, key_generation, raw, received_at_us, source, \
+         first_sample_s, last_sample_s, n_samples, n_new, prev_hash, block_hash) \
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
+    )
+    .bind(block.device_id)
+    .bind(link.seq)
+    .bind(block.counter)
+    .bind(i64::from(block.key_generation))
+    .bind(&block.raw)
+    .bind(block.received_at_us)
+    .bind(block.source.as_str())
+    .bind(ingest::time_range(block).map(|r| r.0))
+    .bind(ingest::time_range(block).map(|r| r.1))
+    .bind(ingest::count(block.samples.len()))
+    .bind(ingest::count(plan.new.len()))
+    .bind(link.prev_hash.as_slice())
+    .bind(link.block_hash.as_slice())
+    .fetch_one(&mut *conn)
+    .await?;
+    if head.is_some() {
+        sqlx::query("UPDATE device_chain_heads SET seq = ?, block_hash = ? WHERE device_id = ?")
+            .bind(link.seq)
+            .bind(link.block_hash.as_slice())
+            .bind(block.device_id)
+            .execute(&mut *conn)
+            .await?;
+    } else {
+        sqlx::query("INSERT INTO device_chain_heads (device_id, seq, block_hash) VALUES (?, ?, ?)")
+            .bind(block.device_id)
+            .bind(link.seq)
+            .bind(link.block_hash.as_slice())
+            .execute(&mut *conn)
+            .await?;
+    }
+    for chunk in plan.rows().collect::<Vec<_>>().chunks(ingest::ROWS_PER_INSERT) {
+        let mut insert = sqlx::QueryBuilder::<sqlx::Sqlite>::new(
+            "INSERT INTO measurements (device_id, t_s, ordinal, channel, value, block_id) ",
+        );
+        insert.push_values(chunk, |mut row, (t_s, ordinal, channel, value)| {
+            row.push_bind(block.device_id)
+                .push_bind(*t_s)
+                .push_bind(*ordinal)
+                .push_bind(*channel)
+                .push_bind(*value)
+                .push_bind(block_id);
+        });
+        insert.build().execute(&mut *conn).await?;
+    }
+    Ok(IngestOutcome::Stored { new: ingest::count_u64(plan.new.len()), duplicates: plan.duplicates })
 }
 
 fn device_from_row(row: &sqlx::sqlite::SqliteRow) -> Result<Device, StoreError> {

@@ -202,7 +202,7 @@ async fn keep(
         channel_layout,
         samples,
     };
-    let (accepted, duplicates) = match state.store.store_block(incoming).await? {
+    let (accepted, duplicates) = match state.group_commit.keep(incoming).await? {
         IngestOutcome::Stored { new, duplicates } => {
             state.metrics.count_ingest("stored", new);
             (new, duplicates)
