@@ -463,9 +463,15 @@ pub async fn with_argon2_permit<T: Send + 'static>(
 /// The key under which a client address's failures are counted: a keyed hash of the address (IPv6 by its /64,
 /// which one host usually owns whole), so the database never holds the address itself.
 pub fn client_key(addr: std::net::IpAddr, salt: &logvault_core::SubKey) -> [u8; 32] {
+    client_key_for(addr, salt, "")
+}
+
+/// Like [`client_key`], for a separate allowance named `purpose` (ingest failures do not use up sign-ins).
+pub fn client_key_for(addr: std::net::IpAddr, salt: &logvault_core::SubKey, purpose: &str) -> [u8; 32] {
     use sha2::Digest;
     let mut hasher = sha2::Sha256::new();
     hasher.update(salt.expose());
+    hasher.update(purpose.as_bytes());
     match addr.to_canonical() {
         std::net::IpAddr::V4(v4) => hasher.update(v4.octets()),
         std::net::IpAddr::V6(v6) => hasher.update(&v6.octets()[..8]),

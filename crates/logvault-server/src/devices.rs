@@ -53,6 +53,21 @@ pub async fn data_key(store: &dyn Store, wrapping_key: &SubKey, scope: &OrgScope
     Ok(custody::unwrap_data_key(wrapping_key, scope.org_id(), &wrapped)?)
 }
 
+/// The organisation's existing data key, for paths that only read device keys (ingest, rotation, export,
+/// verification): a missing one is an error, never a reason to make a new key (which would orphan every sealed key).
+pub async fn existing_data_key(
+    store: &dyn Store,
+    wrapping_key: &SubKey,
+    scope: &OrgScope,
+) -> Result<SubKey, RegisterError> {
+    let wrapped = store
+        .org_data_key(scope)
+        .await
+        .map_err(RegisterError::Store)?
+        .ok_or(RegisterError::Custody(CustodyError::Open))?;
+    Ok(custody::unwrap_data_key(wrapping_key, scope.org_id(), &wrapped)?)
+}
+
 /// Registers a device in `scope` with a fresh key; returns the device and its key, to be shown once.
 pub async fn register(
     store: &dyn Store,

@@ -2,15 +2,15 @@
 //!
 //! For each device: every link of its hash chain (a changed, removed, inserted or reordered block breaks it), every
 //! stored block's MAC under the device key of its generation (a block altered and re-chained by someone without the
-//! key fails here), and every stored measurement against the block it came from (a changed value is not in it).
-
-use std::collections::BTreeMap;
+//! key fails here), and the stored measurements against what the blocks produce when kept again in chain order, row
+//! for row (a changed, removed or added measurement differs).
 
 use logvault_core::SubKey;
 use logvault_core::blockchain::{self, ChainedBlock};
 use logvault_core::custody;
 use logvault_protocol::{DeviceKey, Envelope};
-use logvault_store::{Device, OrgScope, Store, StoreError};
+use logvault_store::ingest::{self, KeptRow};
+use logvault_store::{Device, IncomingSample, OrgScope, Store, StoreError};
 
 /// What is wrong with one device's data.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -25,6 +25,12 @@ pub enum Finding {
         "device {serial}: the measurement at {t_s} (channel {channel}) kept from block {seq} differs from the block"
     )]
     ChangedMeasurement { serial: String, seq: i64, t_s: i64, channel: i32 },
+    #[error("device {serial}: the measurement at {t_s} (channel {channel}) of block {seq} is missing")]
+    MissingMeasurement { serial: String, seq: i64, t_s: i64, channel: i32 },
+    #[error(
+        "device {serial}: a measurement at {t_s} (channel {channel}) attributed to block {seq} is not in any block"
+    )]
+    ExtraMeasurement { serial: String, seq: i64, t_s: i64, channel: i32 },
 }
 
 /// One device's result: how many blocks were checked, and the first finding if any.
@@ -55,50 +61,62 @@ async fn verify_device(store: &dyn Store, wrapping_key: &SubKey, device: &Device
         None => return Err(StoreError::NotFound { entity: "device" }.into()),
     };
     let scope = OrgScope::for_operator(device.org_id);
-    let data_key = crate::devices::data_key(store, wrapping_key, &scope).await?;
-    for block in &chain {
-        if let Some(finding) = check_block(store, &data_key, device, &keys, block).await? {
-            return Ok(report(Some(finding)));
+    let mut opened = Vec::with_capacity(chain.len());
+    if !chain.is_empty() {
+        let data_key = crate::devices::existing_data_key(store, wrapping_key, &scope).await?;
+        for block in &chain {
+            match open_block(&data_key, device, &keys, block)? {
+                Ok(samples) => opened.push((block.seq, samples)),
+                Err(finding) => return Ok(report(Some(finding))),
+            }
         }
     }
-    Ok(report(None))
+    // What ingest would have kept from these blocks, row for row, against what is stored.
+    let expected = ingest::replay(&opened);
+    let stored = store.device_measurements(device.id).await?;
+    Ok(report(compare(&device.serial, &expected, &stored)))
 }
 
-async fn check_block(
-    store: &dyn Store,
+/// Opens one stored block under the key of its generation: its samples, or why it does not open.
+fn open_block(
     data_key: &SubKey,
     device: &Device,
     keys: &[(u8, Vec<u8>)],
     block: &ChainedBlock,
-) -> anyhow::Result<Option<Finding>> {
+) -> anyhow::Result<Result<Vec<IncomingSample>, Finding>> {
     let serial = device.serial.clone();
     let Some((_, sealed)) = keys.iter().find(|(g, _)| *g == block.key_generation) else {
-        return Ok(Some(Finding::MissingKey { serial, seq: block.seq, generation: block.key_generation }));
+        return Ok(Err(Finding::MissingKey { serial, seq: block.seq, generation: block.key_generation }));
     };
     let key = custody::open_device_key(data_key, device.org_id, &device.serial, block.key_generation, sealed)?;
     let opened = Envelope::parse(&block.raw).and_then(|envelope| envelope.open(&DeviceKey::from_bytes(*key)));
     let Ok(opened) = opened else {
-        return Ok(Some(Finding::Unauthentic { serial, seq: block.seq, counter: block.counter }));
+        return Ok(Err(Finding::Unauthentic { serial, seq: block.seq, counter: block.counter }));
     };
-    // What the block says, as a multiset of (time, channel, value); every kept measurement must be one of them.
-    let mut carried: BTreeMap<(i64, i32, i32), usize> = BTreeMap::new();
-    for sample in opened.samples() {
-        for (channel, value) in sample.values.iter().enumerate() {
-            *carried.entry((sample.time, i32::try_from(channel).unwrap_or(i32::MAX), *value)).or_default() += 1;
-        }
-    }
-    for kept in store.block_measurements(device.id, block.seq).await? {
-        match carried.get_mut(&(kept.t_s, kept.channel, kept.value)) {
-            Some(n) if *n > 0 => *n -= 1,
-            _ => {
-                return Ok(Some(Finding::ChangedMeasurement {
-                    serial,
-                    seq: block.seq,
-                    t_s: kept.t_s,
-                    channel: kept.channel,
-                }));
+    Ok(Ok(opened.samples().iter().map(|s| IncomingSample { t_s: s.time, values: s.values.clone() }).collect()))
+}
+
+/// The first difference between the rows the blocks produce and the rows stored, both ordered by
+/// (time, ordinal, channel).
+fn compare(serial: &str, expected: &[KeptRow], stored: &[KeptRow]) -> Option<Finding> {
+    let serial = serial.to_owned();
+    let mut expected = expected.iter().peekable();
+    let mut stored = stored.iter().peekable();
+    loop {
+        match (expected.peek(), stored.peek()) {
+            (None, None) => return None,
+            (Some(e), Some(s)) if e == s => {
+                expected.next();
+                stored.next();
             }
+            (Some(e), Some(s)) if (e.1, e.2, e.3) == (s.1, s.2, s.3) => {
+                return Some(Finding::ChangedMeasurement { serial, seq: s.0, t_s: s.1, channel: s.3 });
+            }
+            (Some(e), Some(s)) if (e.1, e.2, e.3) < (s.1, s.2, s.3) => {
+                return Some(Finding::MissingMeasurement { serial, seq: e.0, t_s: e.1, channel: e.3 });
+            }
+            (Some(e), None) => return Some(Finding::MissingMeasurement { serial, seq: e.0, t_s: e.1, channel: e.3 }),
+            (_, Some(s)) => return Some(Finding::ExtraMeasurement { serial, seq: s.0, t_s: s.1, channel: s.3 }),
         }
     }
-    Ok(None)
 }

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 
 use logvault_core::blockchain::{self, GENESIS};
 
-use crate::{IncomingBlock, IngestOutcome};
+use crate::{IncomingBlock, IncomingSample, IngestOutcome};
 
 /// Measurement rows per INSERT statement (6 bound values each: within both engines' limits on parameters).
 pub(crate) const ROWS_PER_INSERT: usize = 1_000;
@@ -27,6 +27,28 @@ impl Plan {
                 .map(move |(channel, value)| (*t_s, *ordinal, i32::try_from(channel).unwrap_or(i32::MAX), *value))
         })
     }
+}
+
+/// One measurement row as ingest keeps it: `(block seq, t_s, ordinal, channel, value)`.
+pub type KeptRow = (i64, i64, i32, i32, i32);
+
+/// The measurement rows a device's blocks produce when kept in chain order, exactly as ingest keeps them: what
+/// `logvault verify` compares the stored rows with, so a removed, added or changed row is found.
+pub fn replay(blocks: &[(i64, Vec<IncomingSample>)]) -> Vec<KeptRow> {
+    // (t_s, ordinal, channel) → (seq, value), so each block reads its time range only.
+    let mut kept: BTreeMap<(i64, i32, i32), (i64, i32)> = BTreeMap::new();
+    for (seq, samples) in blocks {
+        let (Some(first), Some(last)) = (samples.first(), samples.last()) else { continue };
+        let stored: Vec<(i64, i32, i32, i32)> = kept
+            .range((first.t_s, i32::MIN, i32::MIN)..=(last.t_s, i32::MAX, i32::MAX))
+            .map(|((t_s, ordinal, channel), (_, value))| (*t_s, *ordinal, *channel, *value))
+            .collect();
+        let plan = plan_samples(samples, &stored);
+        for (t_s, ordinal, channel, value) in plan.rows() {
+            kept.insert((t_s, ordinal, channel), (*seq, value));
+        }
+    }
+    kept.into_iter().map(|((t_s, ordinal, channel), (seq, value))| (seq, t_s, ordinal, channel, value)).collect()
 }
 
 /// The block's new link: its position and hashes.
@@ -56,6 +78,10 @@ pub(crate) fn time_range(block: &IncomingBlock) -> Option<(i64, i64)> {
 /// an identical one is stored at that second and not already matched. So overlapping windows store each sample
 /// once, even where a window begins in the middle of a second holding several samples.
 pub(crate) fn plan(block: &IncomingBlock, stored: &[(i64, i32, i32, i32)]) -> Plan {
+    plan_samples(&block.samples, stored)
+}
+
+fn plan_samples(samples: &[IncomingSample], stored: &[(i64, i32, i32, i32)]) -> Plan {
     // Stored samples per second: ordinal → values by channel.
     let mut by_second: BTreeMap<i64, BTreeMap<i32, Vec<i32>>> = BTreeMap::new();
     for (t_s, ordinal, _channel, value) in stored {
@@ -69,7 +95,7 @@ pub(crate) fn plan(block: &IncomingBlock, stored: &[(i64, i32, i32, i32)]) -> Pl
         .collect();
     let mut new = Vec::new();
     let mut duplicates = 0u64;
-    for sample in &block.samples {
+    for sample in samples {
         let candidates = unmatched.entry(sample.t_s).or_default();
         if let Some(position) = candidates.iter().position(|values| *values == sample.values) {
             candidates.swap_remove(position);

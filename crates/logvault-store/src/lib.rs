@@ -6,7 +6,7 @@
 //! `logvault migrate`.
 
 mod error;
-mod ingest;
+pub mod ingest;
 mod model;
 pub mod postgres;
 pub mod sqlite;
@@ -340,6 +340,10 @@ pub trait Store: Send + Sync + std::fmt::Debug {
 
     /// The measurements kept from one block (by its chain position), for verification.
     async fn block_measurements(&self, device_id: i64, seq: i64) -> Result<Vec<Measurement>, StoreError>;
+
+    /// Every measurement row of a device with the chain position of its block, ordered by time, ordinal and
+    /// channel, for verification (operator only: no scope).
+    async fn device_measurements(&self, device_id: i64) -> Result<Vec<ingest::KeptRow>, StoreError>;
 
     /// Every device, for verification (operator only: no scope).
     async fn all_devices(&self) -> Result<Vec<Device>, StoreError>;

@@ -618,6 +618,27 @@ impl Store for PgStore {
         rows.iter().map(measurement_from_row).collect()
     }
 
+    async fn device_measurements(&self, device_id: i64) -> Result<Vec<ingest::KeptRow>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT b.seq, m.t_s, m.ordinal, m.channel, m.value FROM measurements m JOIN blocks b ON b.id = m.block_id \
+             WHERE m.device_id = $1 ORDER BY m.t_s, m.ordinal, m.channel",
+        )
+        .bind(device_id)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|row| {
+                Ok((
+                    row.try_get("seq")?,
+                    row.try_get("t_s")?,
+                    row.try_get("ordinal")?,
+                    row.try_get("channel")?,
+                    row.try_get("value")?,
+                ))
+            })
+            .collect()
+    }
+
     async fn all_devices(&self) -> Result<Vec<Device>, StoreError> {
         let rows = sqlx::query(
             "SELECT id, serial, org_id, name, site_id, channel_layout, created_at_us FROM devices ORDER BY serial",

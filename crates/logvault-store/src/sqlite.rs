@@ -54,6 +54,9 @@ impl SqliteStore {
             .foreign_keys(true)
             .busy_timeout(Duration::from_secs(10))
             .pragma("temp_store", "MEMORY")
+            // REPLACE conflict resolution deletes the old row without firing DELETE triggers unless this is on:
+            // with it, `INSERT OR REPLACE` cannot slip past the immutability guards.
+            .pragma("recursive_triggers", "ON")
             .log_statements(tracing::log::LevelFilter::Off)
             .log_slow_statements(tracing::log::LevelFilter::Off, Duration::from_secs(3600));
         let pool = SqlitePoolOptions::new()
@@ -695,6 +698,27 @@ impl Store for SqliteStore {
         .fetch_all(&self.pool)
         .await?;
         rows.iter().map(measurement_from_row).collect()
+    }
+
+    async fn device_measurements(&self, device_id: i64) -> Result<Vec<ingest::KeptRow>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT b.seq, m.t_s, m.ordinal, m.channel, m.value FROM measurements m JOIN blocks b ON b.id = m.block_id \
+             WHERE m.device_id = ? ORDER BY m.t_s, m.ordinal, m.channel",
+        )
+        .bind(device_id)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|row| {
+                Ok((
+                    row.try_get("seq")?,
+                    row.try_get("t_s")?,
+                    row.try_get("ordinal")?,
+                    row.try_get("channel")?,
+                    row.try_get("value")?,
+                ))
+            })
+            .collect()
     }
 
     async fn all_devices(&self) -> Result<Vec<Device>, StoreError> {

@@ -102,28 +102,44 @@ struct KeyView {
     key_hex: String,
 }
 
-/// A new key generation for the device (a suspected leak, or a routine change). The new key is shown this once; the
-/// old ones stay, sealed, to verify blocks sealed under them. The device is told its new key out of band.
+/// A key rotation: the password again (a new key can seal blocks, as an exported one can) and a reason. No `Debug`:
+/// it holds a password.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RotateRequest {
+    password: String,
+    reason: String,
+}
+
+/// A new key generation for the device (a suspected leak, or a routine change). The new key is shown this once; from
+/// now on only it authenticates new blocks, and the old ones stay, sealed, to verify the blocks they sealed. The
+/// device is given its new key out of band.
 async fn rotate_key(
     State(state): State<AppState>,
     principal: Principal,
     access: OrgAccess,
     Path((_, serial)): Path<(i64, String)>,
+    ApiJson(body): ApiJson<RotateRequest>,
 ) -> Result<(StatusCode, Json<KeyView>), ApiError> {
+    if principal.session_id().is_none() {
+        return Err(ApiError::SessionRequired);
+    }
+    let reason = checked_reason(&body.reason)?;
+    crate::http::mfa::reauthenticate(&state, &principal, body.password).await?;
     let device = state.store.device(&access.scope, &serial).await?;
     let keys = state.store.device_keys(&access.scope, device.id).await?;
     let next = keys.iter().map(|(g, _)| *g).max().map_or(Some(0), |g| g.checked_add(1));
     let Some(generation) = next else {
         return Err(ApiError::Unprocessable("the device has used all 256 key generations".to_owned()));
     };
-    let data_key = crate::devices::data_key(state.store.as_ref(), &state.data_key_wrap, &access.scope)
+    let data_key = crate::devices::existing_data_key(state.store.as_ref(), &state.data_key_wrap, &access.scope)
         .await
         .map_err(|err| ApiError::Internal(err.into()))?;
     let key = custody::new_device_key().map_err(|err| ApiError::Internal(err.into()))?;
     let sealed = custody::seal_device_key(&data_key, device.org_id, &device.serial, generation, &key)
         .map_err(|err| ApiError::Internal(err.into()))?;
     state.store.add_device_key(&access.scope, device.id, generation, &sealed, crate::auth::now_us()).await?;
-    let detail = Some(format!("key:generation-{generation}"));
+    let detail = Some(format!("key:generation-{generation};reason:{reason}"));
     org_event(&state, &principal, &access, "device.key_rotate", Some(format!("device:{serial}")), detail).await?;
     Ok((StatusCode::CREATED, Json(KeyView { generation, key_hex: hex::encode(key.as_slice()) })))
 }
@@ -154,13 +170,10 @@ async fn export_keys(
     if principal.session_id().is_none() {
         return Err(ApiError::SessionRequired);
     }
-    let reason = body.reason.trim().to_owned();
-    if reason.chars().count() < 10 || reason.chars().count() > 500 || reason.chars().any(char::is_control) {
-        return Err(ApiError::Unprocessable("give a reason of 10 to 500 printable characters".to_owned()));
-    }
+    let reason = checked_reason(&body.reason)?;
     crate::http::mfa::reauthenticate(&state, &principal, body.password).await?;
     let device = state.store.device(&access.scope, &serial).await?;
-    let data_key = crate::devices::data_key(state.store.as_ref(), &state.data_key_wrap, &access.scope)
+    let data_key = crate::devices::existing_data_key(state.store.as_ref(), &state.data_key_wrap, &access.scope)
         .await
         .map_err(|err| ApiError::Internal(err.into()))?;
     let mut keys = Vec::new();
@@ -172,4 +185,13 @@ async fn export_keys(
     let detail = Some(format!("generations:{};reason:{reason}", keys.len()));
     org_event(&state, &principal, &access, "device.key_export", Some(format!("device:{serial}")), detail).await?;
     Ok(Json(Exported { serial: device.serial, keys }))
+}
+
+/// A reason for the audit log: 10 to 500 printable characters.
+fn checked_reason(raw: &str) -> Result<String, ApiError> {
+    let reason = raw.trim();
+    if reason.chars().count() < 10 || reason.chars().count() > 500 || reason.chars().any(char::is_control) {
+        return Err(ApiError::Unprocessable("give a reason of 10 to 500 printable characters".to_owned()));
+    }
+    Ok(reason.to_owned())
 }

@@ -83,6 +83,9 @@ impl Rejection {
     }
 }
 
+/// The answer for blocks of a batch not looked at because the address's allowance is spent.
+const THROTTLED: &str = "not looked at: too many refused blocks from this address; retry later";
+
 /// The one answer to every refused block.
 const REJECTED: &str = "the block was not accepted (unknown device, failed authentication, or invalid content)";
 
@@ -96,10 +99,8 @@ async fn ingest(
     let request_id = request_id.map(|id| id.0.0);
     let now = now_us();
     let client = auth::client_addr(peer.ip(), &headers, &state.trusted_proxies);
-    let client_key = auth::client_key(client, &state.ip_log_salt);
-    if let Some(retry_after_secs) = state.store.client_bucket(&client_key, now).await?.retry_after_secs(now) {
-        return Err(ApiError::TooManyRequests { retry_after_secs });
-    }
+    // Ingest failures have an allowance of their own, apart from sign-in failures.
+    let client_key = auth::client_key_for(client, &state.ip_log_salt, "ingest");
     let content_type = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
     let media_type = content_type.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
     let (blocks, source, batch) = match media_type.as_str() {
@@ -126,6 +127,14 @@ async fn ingest(
 
     let mut results = Vec::with_capacity(blocks.len());
     for raw in blocks {
+        // Checked before every block, so a batch cannot outrun the allowance.
+        if let Some(retry_after_secs) = state.store.client_bucket(&client_key, now).await?.retry_after_secs(now) {
+            if !batch {
+                return Err(ApiError::TooManyRequests { retry_after_secs });
+            }
+            results.push(BatchResult::Rejected { rejected: THROTTLED });
+            continue;
+        }
         let outcome = match raw {
             Ok(raw) => keep(&state, raw, source, now).await?,
             Err(()) => Err(Rejection::anonymous("undecodable")),
@@ -160,15 +169,28 @@ async fn keep(
     let Ok(envelope) = Envelope::parse(&raw) else { return Ok(Err(Rejection::anonymous("undecodable"))) };
     let serial = envelope.serial().as_str().to_owned();
     let generation = envelope.key_generation().0;
-    let device = state.store.ingest_device(&serial).await?;
-    let sealed = device.as_ref().and_then(|d| d.keys.iter().find(|(g, _)| *g == generation).map(|(_, k)| k.clone()));
-    let (Some(device), Some(sealed)) = (device, sealed) else {
+    let Some(device) = state.store.ingest_device(&serial).await? else {
         // The same work as for a known device: one MAC verification, under a key nobody has.
         let _ = envelope.open(&DeviceKey::from_bytes([0; 16]));
-        return Ok(Err(Rejection { serial: Some(serial), org_id: None, reason: "unknown-device-or-key" }));
+        return Ok(Err(Rejection { serial: Some(serial), org_id: None, reason: "unknown-device" }));
+    };
+    // Only the newest key generation authenticates new blocks: rotating a key retires the old one (kept to verify
+    // the blocks it sealed).
+    let newest = device.keys.iter().map(|(g, _)| *g).max();
+    let sealed = device.keys.iter().find(|(g, _)| *g == generation).map(|(_, k)| k.clone());
+    let sealed = match (sealed, newest) {
+        (Some(sealed), Some(newest)) if generation == newest => sealed,
+        (Some(_), _) => {
+            let _ = envelope.open(&DeviceKey::from_bytes([0; 16]));
+            return Ok(Err(Rejection { serial: Some(serial), org_id: Some(device.org_id), reason: "retired-key" }));
+        }
+        (None, _) => {
+            let _ = envelope.open(&DeviceKey::from_bytes([0; 16]));
+            return Ok(Err(Rejection { serial: Some(serial), org_id: Some(device.org_id), reason: "unknown-key" }));
+        }
     };
     let scope = OrgScope::of_device(&device);
-    let data_key = crate::devices::data_key(state.store.as_ref(), &state.data_key_wrap, &scope)
+    let data_key = crate::devices::existing_data_key(state.store.as_ref(), &state.data_key_wrap, &scope)
         .await
         .map_err(|err| ApiError::Internal(err.into()))?;
     let key = custody::open_device_key(&data_key, device.org_id, &serial, generation, &sealed)

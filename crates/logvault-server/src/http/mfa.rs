@@ -96,7 +96,14 @@ async fn start_enrolment(
 }
 
 /// Checks the signed-in user's password again (step-up); a wrong one is audited and refused.
+/// Wrong passwords count toward the account's lockout like failed sign-ins, so a stolen session cannot guess the
+/// password step after step; a locked account is refused without a check.
 pub(crate) async fn reauthenticate(state: &AppState, principal: &Principal, password: String) -> Result<(), ApiError> {
+    let user_id = principal.user.id;
+    let Some((_, effect)) = state.store.begin_sign_in_attempt(user_id, now_us()).await? else {
+        record_reauthentication(state, principal, "factor:password;locked").await?;
+        return Err(ApiError::InvalidCredentials);
+    };
     let stored = state.store.user_credentials(&principal.user.email).await?.password_hash;
     let hash = stored.as_deref().and_then(|h| password::PasswordHash::parse(h).ok());
     let valid = auth::with_argon2_permit(state, move || match hash {
@@ -108,10 +115,31 @@ pub(crate) async fn reauthenticate(state: &AppState, principal: &Principal, pass
     })
     .await?;
     if !valid {
-        record_mfa_event(state, principal, "auth.reauthenticate", Outcome::Failure).await?;
+        if effect != FailureEffect::Counted {
+            let target = format!("user:{user_id}");
+            let event = lockout_event(&target, "auth.lockout", principal.request_id.clone(), lockout_detail(effect));
+            auth::record(state, event).await?;
+            notify_lockout(state, &principal.user, effect);
+        }
+        record_reauthentication(state, principal, "factor:password").await?;
         return Err(ApiError::InvalidCredentials);
     }
+    state.store.reset_sign_in_failures(user_id).await?;
     Ok(())
+}
+
+async fn record_reauthentication(state: &AppState, principal: &Principal, detail: &str) -> Result<(), ApiError> {
+    let entry = NewEntry {
+        chain_id: INSTANCE_CHAIN,
+        occurred_at_us: now_us(),
+        actor: principal.actor(),
+        action: "auth.reauthenticate".to_owned(),
+        target: Some(format!("user:{}", principal.user.id)),
+        outcome: Outcome::Failure,
+        request_id: principal.request_id.clone(),
+        detail: Some(detail.to_owned()),
+    };
+    auth::record(state, entry).await
 }
 
 async fn record_mfa_event(

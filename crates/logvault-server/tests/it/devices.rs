@@ -94,7 +94,12 @@ both_engines!(
             .unwrap();
         let first = created["key_hex"].as_str().unwrap().to_owned();
 
-        let rotated = admin.post(app, &format!("/api/v1/orgs/{org}/devices/LV-0007/keys"), json!({})).await;
+        let keys = format!("/api/v1/orgs/{org}/devices/LV-0007/keys");
+        let reason = "routine yearly rotation of the key";
+        assert_problem(admin.post(app, &keys, json!({})).await, 422, "validation-failed").await;
+        let wrong = json!({"password": "not the admin's password, clearly", "reason": reason});
+        assert_problem(admin.post(app, &keys, wrong).await, 401, "invalid-credentials").await;
+        let rotated = admin.post(app, &keys, json!({"password": crate::helpers::PASSWORD, "reason": reason})).await;
         assert_eq!(rotated.status(), 201);
         let rotated: Value = rotated.json().await.unwrap();
         assert_eq!(rotated["generation"], 1);
@@ -124,8 +129,9 @@ both_engines!(
         assert!(entries.iter().any(|e| e.action == "device.key_rotate"));
         assert!(entries.iter().all(|e| !format!("{e:?}").contains(&first) && !format!("{e:?}").contains(&second)));
 
-        // A block sealed under the new generation is accepted; so is one under the old.
-        for (generation, key) in [(1u8, &second), (0u8, &first)] {
+        // A block sealed under the new generation is accepted; the old key is retired (kept only to verify the
+        // blocks it sealed) and authenticates nothing new.
+        for (generation, key, status) in [(1u8, &second, 200), (0u8, &first, 422)] {
             let key = logvault_protocol::DeviceKey::from_hex(key).unwrap();
             let channel = logvault_protocol::Channel {
                 quantity: logvault_protocol::Quantity::Temperature,
@@ -138,8 +144,11 @@ both_engines!(
                 logvault_protocol::Block::new(serial, u64::from(generation) + 1, vec![channel], vec![sample]).unwrap();
             let sealed = logvault_protocol::seal(&block, &key, logvault_protocol::KeyGeneration(generation));
             let response = app.post("/api/v1/ingest", "application/octet-stream", sealed).await;
-            assert_eq!(response.status(), 200, "generation {generation}");
+            assert_eq!(response.status(), status, "generation {generation}");
         }
+        let entries = app.server().store.audit_entries(org, 0, 1_000).await.unwrap();
+        let retired = |e: &logvault_core::audit::Entry| e.detail.as_deref() == Some("reason:retired-key");
+        assert!(entries.iter().any(|e| e.action == "ingest.rejected" && retired(e)));
     }
 );
 

@@ -24,3 +24,13 @@ CREATE TABLE device_keys (
     created_at_us  BIGINT  NOT NULL,
     PRIMARY KEY (device_id, generation)
 );
+
+-- Keys are written once: a rotation adds a generation, nothing changes or removes one.
+CREATE TRIGGER device_keys_are_kept BEFORE UPDATE OR DELETE ON device_keys
+    FOR EACH ROW EXECUTE FUNCTION logvault_refuse_change();
+CREATE TRIGGER device_keys_are_not_truncated BEFORE TRUNCATE ON device_keys
+    FOR EACH STATEMENT EXECUTE FUNCTION logvault_refuse_change();
+CREATE TRIGGER org_data_keys_are_kept BEFORE UPDATE OR DELETE ON org_data_keys
+    FOR EACH ROW EXECUTE FUNCTION logvault_refuse_change();
+CREATE TRIGGER org_data_keys_are_not_truncated BEFORE TRUNCATE ON org_data_keys
+    FOR EACH STATEMENT EXECUTE FUNCTION logvault_refuse_change();

@@ -53,13 +53,33 @@ CREATE TRIGGER device_chain_heads_are_kept BEFORE DELETE ON device_chain_heads
 CREATE TRIGGER device_chain_heads_are_not_truncated BEFORE TRUNCATE ON device_chain_heads
     FOR EACH STATEMENT EXECUTE FUNCTION logvault_refuse_change();
 
+-- A head moves one link forward, to the block that is there; a new head points at a device's first block.
 CREATE FUNCTION logvault_device_head_moves_forward() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
-    IF NEW.seq <> OLD.seq + 1 OR NEW.device_id <> OLD.device_id THEN
+    IF (TG_OP = 'UPDATE' AND (NEW.seq <> OLD.seq + 1 OR NEW.device_id <> OLD.device_id))
+        OR (TG_OP = 'INSERT' AND NEW.seq <> 1)
+        OR NEW.block_hash IS DISTINCT FROM
+            (SELECT block_hash FROM blocks WHERE device_id = NEW.device_id AND seq = NEW.seq) THEN
         RAISE EXCEPTION 'chain heads only move forward';
     END IF;
     RETURN NEW;
 END;
 $$;
-CREATE TRIGGER device_chain_heads_move_forward BEFORE UPDATE ON device_chain_heads
+CREATE TRIGGER device_chain_heads_move_forward BEFORE INSERT OR UPDATE ON device_chain_heads
     FOR EACH ROW EXECUTE FUNCTION logvault_device_head_moves_forward();
+
+-- A block extends its device's chain: the next sequence number, linked to the head.
+CREATE FUNCTION logvault_block_extends_chain() RETURNS trigger LANGUAGE plpgsql AS $$
+DECLARE
+    head_seq BIGINT;
+    head_hash BYTEA;
+BEGIN
+    SELECT seq, block_hash INTO head_seq, head_hash FROM device_chain_heads WHERE device_id = NEW.device_id;
+    IF NEW.seq <> COALESCE(head_seq, 0) + 1 OR NEW.prev_hash IS DISTINCT FROM COALESCE(head_hash, decode(repeat('00', 32), 'hex')) THEN
+        RAISE EXCEPTION 'a block must extend its device chain';
+    END IF;
+    RETURN NEW;
+END;
+$$;
+CREATE TRIGGER blocks_extend_the_chain BEFORE INSERT ON blocks
+    FOR EACH ROW EXECUTE FUNCTION logvault_block_extends_chain();

@@ -24,3 +24,21 @@ CREATE TABLE device_keys (
     created_at_us  INTEGER NOT NULL,
     PRIMARY KEY (device_id, generation)
 ) STRICT;
+
+-- Keys are written once: a rotation adds a generation, nothing changes or removes one.
+CREATE TRIGGER device_keys_are_kept_update BEFORE UPDATE ON device_keys
+BEGIN
+    SELECT RAISE(ABORT, 'device keys are kept');
+END;
+CREATE TRIGGER device_keys_are_kept_delete BEFORE DELETE ON device_keys
+BEGIN
+    SELECT RAISE(ABORT, 'device keys are kept');
+END;
+CREATE TRIGGER org_data_keys_are_kept_update BEFORE UPDATE ON org_data_keys
+BEGIN
+    SELECT RAISE(ABORT, 'data keys are kept');
+END;
+CREATE TRIGGER org_data_keys_are_kept_delete BEFORE DELETE ON org_data_keys
+BEGIN
+    SELECT RAISE(ABORT, 'data keys are kept');
+END;

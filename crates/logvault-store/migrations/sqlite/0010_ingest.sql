@@ -60,8 +60,24 @@ CREATE TRIGGER device_chain_heads_are_kept BEFORE DELETE ON device_chain_heads
 BEGIN
     SELECT RAISE(ABORT, 'chain heads are kept');
 END;
+-- A head moves one link forward, to the block that is there; a new head points at a device's first block.
 CREATE TRIGGER device_chain_heads_move_forward BEFORE UPDATE ON device_chain_heads
 WHEN NEW.seq <> OLD.seq + 1 OR NEW.device_id <> OLD.device_id
+    OR NEW.block_hash IS NOT (SELECT block_hash FROM blocks WHERE device_id = NEW.device_id AND seq = NEW.seq)
 BEGIN
     SELECT RAISE(ABORT, 'chain heads only move forward');
+END;
+CREATE TRIGGER device_chain_heads_start_at_the_first_block BEFORE INSERT ON device_chain_heads
+WHEN NEW.seq <> 1
+    OR NEW.block_hash IS NOT (SELECT block_hash FROM blocks WHERE device_id = NEW.device_id AND seq = 1)
+BEGIN
+    SELECT RAISE(ABORT, 'a chain head starts at the first block');
+END;
+-- A block extends its device's chain: the next sequence number, linked to the head.
+CREATE TRIGGER blocks_extend_the_chain BEFORE INSERT ON blocks
+WHEN NEW.seq <> COALESCE((SELECT seq FROM device_chain_heads WHERE device_id = NEW.device_id), 0) + 1
+    OR NEW.prev_hash IS NOT COALESCE(
+        (SELECT block_hash FROM device_chain_heads WHERE device_id = NEW.device_id), zeroblob(32))
+BEGIN
+    SELECT RAISE(ABORT, 'a block must extend its device chain');
 END;

@@ -92,7 +92,8 @@ conformance!(measurements_are_paged_and_seen_by_their_organisation_only, |db: Te
 conformance!(
     measurements_and_blocks_refuse_update_and_delete_on_the_application_s_connection,
     |db: TestDatabase| async move {
-        let (_, id) = device(&db).await;
+        let (scope, id) = device(&db).await;
+        db.store.put_org_data_key(&scope, b"wrapped data key", 1).await.unwrap();
         db.store.store_block(block(id, 1, &[(100, 4_000)])).await.unwrap();
         let raw = db.raw_pool().await;
         for sql in [
@@ -102,6 +103,13 @@ conformance!(
             "DELETE FROM blocks",
             "DELETE FROM device_chain_heads",
             "UPDATE device_chain_heads SET seq = 5",
+            "UPDATE device_chain_heads SET seq = seq + 1",
+            "UPDATE device_keys SET key_sealed = key_sealed",
+            "DELETE FROM device_keys",
+            "DELETE FROM org_data_keys WHERE org_id > 0",
+            "INSERT INTO blocks (device_id, seq, counter, key_generation, raw, received_at_us, source, n_samples, \
+             n_new, prev_hash, block_hash) SELECT device_id, seq + 5, counter + 5, key_generation, raw, \
+             received_at_us, source, n_samples, n_new, prev_hash, block_hash FROM blocks",
         ] {
             let sql = if db.store.engine() == logvault_store::Engine::Postgres {
                 sql.replace("x'00'", "'\\x00'::bytea")
@@ -110,7 +118,18 @@ conformance!(
             };
             assert!(raw.execute(&sql).await.is_err(), "{sql} was allowed");
         }
+        if db.store.engine() == logvault_store::Engine::Sqlite {
+            for sql in [
+                "INSERT OR REPLACE INTO measurements \
+                 SELECT device_id, t_s, ordinal, channel, value + 1, block_id FROM measurements",
+                "INSERT OR REPLACE INTO blocks SELECT * FROM blocks",
+                "INSERT OR REPLACE INTO device_chain_heads SELECT device_id, seq, zeroblob(32) FROM device_chain_heads",
+            ] {
+                assert!(raw.execute(sql).await.is_err(), "{sql} was allowed");
+            }
+        }
         let (chain, head) = db.store.device_chain(id).await.unwrap();
         assert_eq!(blockchain::verify_chain("LV-1", &chain, head), Ok(()));
+        assert_eq!(values(&db, &scope, id).await, [(100, 4_000)]);
     }
 );

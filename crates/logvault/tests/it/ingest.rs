@@ -130,7 +130,8 @@ async fn device_add_sim_link_post_and_read_on_postgres() {
 }
 
 async fn verify_names_tampering(postgres: bool) {
-    let cases: [(&[&str], &str); 3] = [
+    let cases: [(&[&str], &str); 4] = [
+        (&["DELETE FROM measurements WHERE t_s = (SELECT max(t_s) FROM measurements)"], "of block 3 is missing"),
         (
             &["UPDATE measurements SET value = value + 100 WHERE t_s = (SELECT min(t_s) FROM measurements)"],
             "kept from block 1 differs from the block",
