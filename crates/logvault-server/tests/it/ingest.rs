@@ -201,7 +201,11 @@ async fn a_reused_counter_is_a_security_event_and_forgeries_are_throttled_on_pos
 }
 
 async fn links_and_gateway_batches_are_accepted(engine: Engine) {
-    let Some(app) = TestApp::spawn(engine).await else { return };
+    let token = "metrics-token-for-ingest-tests-0123456789";
+    let with_metrics = |config: &mut logvault_server::config::Config| {
+        config.metrics.token = Some(secrecy::SecretString::from(token.to_owned()));
+    };
+    let Some(app) = TestApp::spawn_with(engine, with_metrics).await else { return };
     let (org, _, key) = registered(&app, "LV-0004").await;
     let link = logvault_protocol::to_link("https://logvault.example.test", &seal(&block("LV-0004", 1, 0, 5), &key));
     let response = app.post("/api/v1/ingest", "text/plain; charset=utf-8", link).await;
@@ -222,6 +226,13 @@ async fn links_and_gateway_batches_are_accepted(engine: Engine) {
     let sources: Vec<_> = chain.iter().map(|b| b.source.as_str()).collect();
     assert_eq!(sources, ["qr", "gateway"]);
     assert_problem(app.post("/api/v1/ingest", "image/png", "x").await, 415, "unsupported-media-type").await;
+
+    // Every outcome is counted.
+    let metrics = app.client.get(format!("{}/metrics", app.url)).bearer_auth(token).send().await.unwrap();
+    let metrics = metrics.text().await.unwrap();
+    assert!(metrics.contains(r#"logvault_ingest_blocks_total{outcome="stored"} 2"#), "{metrics}");
+    assert!(metrics.contains(r#"logvault_ingest_blocks_total{outcome="undecodable"} 1"#), "{metrics}");
+    assert!(metrics.contains("logvault_ingest_new_samples_total 10"), "{metrics}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
