@@ -133,3 +133,24 @@ conformance!(
         assert_eq!(values(&db, &scope, id).await, [(100, 4_000)]);
     }
 );
+
+conformance!(blocks_kept_together_fail_alone, |db: TestDatabase| async move {
+    let (scope, id) = device(&db).await;
+    let results = db
+        .store
+        .store_blocks(vec![
+            block(id, 1, &[(100, 4_000)]),
+            block(id, 1, &[(200, 9_999)]),
+            block(999_999, 1, &[(100, 4_000)]),
+            block(id, 2, &[(300, 4_100)]),
+        ])
+        .await
+        .unwrap();
+    assert_eq!(results[0].as_ref().unwrap(), &IngestOutcome::Stored { new: 1, duplicates: 0 });
+    assert_eq!(results[1].as_ref().unwrap(), &IngestOutcome::CounterReused);
+    assert!(results[2].is_err(), "a block of an unknown device fails: {:?}", results[2]);
+    assert_eq!(results[3].as_ref().unwrap(), &IngestOutcome::Stored { new: 1, duplicates: 0 });
+    assert_eq!(values(&db, &scope, id).await, [(100, 4_000), (300, 4_100)]);
+    let (chain, head) = db.store.device_chain(id).await.unwrap();
+    assert_eq!(blockchain::verify_chain("LV-1", &chain, head), Ok(()));
+});
