@@ -277,13 +277,13 @@ fn quantity_name(quantity: Quantity) -> &'static str {
     }
 }
 
-/// A page of one channel's measurements: `from`/`to` as Unix seconds (`[from, to)`, default everything), `channel`
-/// (default 0), `limit` 1–10,000 (default 1,000), `cursor` from the previous page.
+/// A page of one channel's measurements: `from`/`to` as RFC 3339 times or Unix seconds (`[from, to)`, default
+/// everything), `channel` (default 0), `limit` 1–10,000 (default 1,000), `cursor` from the previous page.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct MeasurementParams {
-    from: Option<i64>,
-    to: Option<i64>,
+    from: Option<String>,
+    to: Option<String>,
     channel: Option<i32>,
     limit: Option<i64>,
     cursor: Option<String>,
@@ -321,8 +321,8 @@ async fn measurements(
     };
     let query = MeasurementQuery {
         channel,
-        from_s: params.from.unwrap_or(i64::MIN),
-        to_s: params.to.unwrap_or(i64::MAX),
+        from_s: params.from.as_deref().map(parse_time).transpose()?.unwrap_or(i64::MIN),
+        to_s: params.to.as_deref().map(parse_time).transpose()?.unwrap_or(i64::MAX),
         after,
         limit,
     };
@@ -348,6 +348,16 @@ async fn measurements(
         measurements: rows.iter().map(|m| (m.t_s, f64::from(m.value) / 1_000.0)).collect(),
         next_cursor,
     }))
+}
+
+/// A time as RFC 3339 (`2026-01-01T00:00:00Z`) or Unix seconds.
+fn parse_time(raw: &str) -> Result<i64, ApiError> {
+    if let Ok(seconds) = raw.parse::<i64>() {
+        return Ok(seconds);
+    }
+    time::OffsetDateTime::parse(raw, &time::format_description::well_known::Rfc3339)
+        .map(time::OffsetDateTime::unix_timestamp)
+        .map_err(|_| ApiError::Unprocessable("from and to are RFC 3339 times or Unix seconds".to_owned()))
 }
 
 fn parse_cursor(cursor: &str) -> Option<(i64, i32)> {

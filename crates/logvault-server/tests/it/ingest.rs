@@ -114,6 +114,17 @@ async fn a_block_is_kept_once_and_read_by_its_organisation_only(engine: Engine) 
     assert_eq!(seen, (0..600).map(|i| START + i * 300).collect::<Vec<_>>());
     let first: Value = operator.get(&app, &format!("{path}?limit=1")).await.json().await.unwrap();
     assert_eq!(first["measurements"][0], json!([START, 4.0]));
+    // A period, as RFC 3339 or Unix seconds: [from, to).
+    let hour: Value = operator
+        .get(&app, &format!("{path}?from=2026-01-01T01:00:00Z&to={}", START + 7_200))
+        .await
+        .json()
+        .await
+        .unwrap();
+    let times: Vec<i64> = hour["measurements"].as_array().unwrap().iter().map(|m| m[0].as_i64().unwrap()).collect();
+    assert_eq!(times, (12..24).map(|i| START + i * 300).collect::<Vec<_>>());
+    let bad = operator.get(&app, &format!("{path}?from=yesterday")).await;
+    assert_problem(bad, 422, "validation-failed").await;
 
     member(&app, "Globex", "gus@globex.test", Role::Owner).await;
     let gus = sign_in(&app, "gus@globex.test").await;
