@@ -197,15 +197,19 @@ pub async fn member(app: &TestApp, org: &str, email: &str, role: logvault_core::
 
 /// Signs in with [`PASSWORD`] (no second factor) and returns the session as a caller.
 pub async fn sign_in(app: &TestApp, email: &str) -> Caller {
-    let response = app
-        .client
-        .post(format!("{}/api/v1/auth/login", app.url))
-        .json(&serde_json::json!({"email": email, "password": PASSWORD}))
-        .send()
-        .await
-        .unwrap();
+    let response = login(app, email, PASSWORD).await;
     assert_eq!(response.status(), 200);
     Caller::from_sign_in(response).await
+}
+
+/// `POST /api/v1/auth/login` with `email` and `password`.
+pub async fn login(app: &TestApp, email: &str, password: &str) -> reqwest::Response {
+    app.client
+        .post(format!("{}/api/v1/auth/login", app.url))
+        .json(&serde_json::json!({"email": email, "password": password}))
+        .send()
+        .await
+        .unwrap()
 }
 
 /// Whoever makes a request: nobody, a browser session (cookie and CSRF token), or an API token.

@@ -6,7 +6,7 @@ use reqwest::Method;
 use serde_json::{Value, json};
 
 use crate::both_engines;
-use crate::helpers::{CANARY_PASSWORD, Caller, PASSWORD, TestApp, assert_problem, member, sign_in};
+use crate::helpers::{CANARY_PASSWORD, Caller, PASSWORD, TestApp, assert_problem, login, member, sign_in};
 
 async fn patch(caller: &Caller, app: &TestApp, path: &str, body: Value) -> reqwest::Response {
     caller.send(app, Method::PATCH, path, Some(body)).await
@@ -107,13 +107,7 @@ both_engines!(an_invitation_arrives_by_email_and_is_accepted_once, async |app: &
         .await;
     assert_problem(again, 422, "validation-failed").await;
 
-    let login = app
-        .client
-        .post(format!("{}/api/v1/auth/login", app.url))
-        .json(&json!({"email": "cy@example.test", "password": CANARY_PASSWORD}))
-        .send()
-        .await
-        .unwrap();
+    let login = login(app, "cy@example.test", CANARY_PASSWORD).await;
     let cy = Caller::from_sign_in(login).await;
     let me: Value = cy.get(app, "/api/v1/me").await.json().await.unwrap();
     assert_eq!(me["memberships"][0]["role"], "operator");
@@ -281,21 +275,9 @@ both_engines!(a_password_change_needs_the_current_one_and_signs_out_other_sessio
     assert_eq!(laptop.post(app, "/api/v1/me/password", change(PASSWORD, CANARY_PASSWORD)).await.status(), 204);
     assert_problem(phone.get(app, "/api/v1/me").await, 401, "unauthorized").await;
     assert_eq!(laptop.get(app, "/api/v1/me").await.status(), 200);
-    let old = app
-        .client
-        .post(format!("{}/api/v1/auth/login", app.url))
-        .json(&json!({"email": "ana@acme.test", "password": PASSWORD}))
-        .send()
-        .await
-        .unwrap();
+    let old = login(app, "ana@acme.test", PASSWORD).await;
     assert_eq!(old.status(), 401);
-    let new = app
-        .client
-        .post(format!("{}/api/v1/auth/login", app.url))
-        .json(&json!({"email": "ana@acme.test", "password": CANARY_PASSWORD}))
-        .send()
-        .await
-        .unwrap();
+    let new = login(app, "ana@acme.test", CANARY_PASSWORD).await;
     assert_eq!(new.status(), 200);
     let entries = app.server().store.audit_entries(logvault_core::audit::INSTANCE_CHAIN, 0, 1000).await.unwrap();
     let target = format!("user:{ana_id}");
@@ -363,13 +345,7 @@ both_engines!(an_existing_account_accepts_an_invitation_only_when_signed_in_as_i
     assert_eq!(accepted.status(), 200);
     assert_eq!(accepted.json::<Value>().await.unwrap()["created_account"], false);
     assert_eq!(bo.get(app, &format!("/api/v1/orgs/{org}")).await.status(), 200);
-    let login = app
-        .client
-        .post(format!("{}/api/v1/auth/login", app.url))
-        .json(&json!({"email": "bo@globex.test", "password": CANARY_PASSWORD}))
-        .send()
-        .await
-        .unwrap();
+    let login = login(app, "bo@globex.test", CANARY_PASSWORD).await;
     assert_eq!(login.status(), 401, "the password was not replaced");
 });
 
@@ -407,13 +383,7 @@ both_engines!(
 
 both_engines!(a_session_still_owing_its_second_factor_can_sign_out, async |app: &TestApp| {
     let (_, recovery_codes) = crate::mfa::enrolled_member(app, "ana@acme.test").await;
-    let response = app
-        .client
-        .post(format!("{}/api/v1/auth/login", app.url))
-        .json(&json!({"email": "ana@acme.test", "password": PASSWORD}))
-        .send()
-        .await
-        .unwrap();
+    let response = login(app, "ana@acme.test", PASSWORD).await;
     let pending = Caller::from_sign_in_pending(response).await;
     assert_eq!(pending.post(app, "/api/v1/auth/logout", json!({})).await.status(), 204);
     let after = pending.post(app, "/api/v1/auth/mfa", json!({"code": recovery_codes[0]})).await;

@@ -8,7 +8,7 @@ use logvault_store::OrgScope;
 use serde_json::{Value, json};
 
 use crate::both_engines;
-use crate::helpers::{CANARY_EMAIL, Caller, PASSWORD, TestApp, assert_problem, member, sign_in};
+use crate::helpers::{CANARY_EMAIL, Caller, PASSWORD, TestApp, assert_problem, login, member, sign_in};
 use crate::mfa::{away_from_a_step_boundary, enrolled_member};
 
 /// Asks for a code for `email`; returns the binding cookie the browser was given.
@@ -139,13 +139,7 @@ both_engines!(require_mfa_refuses_an_email_code_alone_and_makes_members_enrol, a
     assert_problem(verify(app, Some(&binding), "ana@acme.test", &code).await, 403, "second-factor-required").await;
 
     // Password: signed in, but the organisation stays closed until a second factor is enrolled.
-    let login = app
-        .client
-        .post(format!("{}/api/v1/auth/login", app.url))
-        .json(&json!({"email": "ana@acme.test", "password": PASSWORD}))
-        .send()
-        .await
-        .unwrap();
+    let login = login(app, "ana@acme.test", PASSWORD).await;
     let body_text = login.text().await.unwrap();
     let body: Value = serde_json::from_str(&body_text).unwrap();
     assert_eq!((body["mfa_required"].as_bool(), body["mfa_enrolment_required"].as_bool()), (Some(false), Some(true)));
@@ -176,13 +170,7 @@ both_engines!(under_require_mfa_a_totp_user_follows_an_email_code_with_the_secon
 both_engines!(a_lockout_emails_the_owner_of_the_account, async |app: &TestApp| {
     member(app, "Acme", "ana@acme.test", Role::Viewer).await;
     for _ in 0..10 {
-        let response = app
-            .client
-            .post(format!("{}/api/v1/auth/login", app.url))
-            .json(&json!({"email": "ana@acme.test", "password": "a wrong password, quite long"}))
-            .send()
-            .await
-            .unwrap();
+        let response = login(app, "ana@acme.test", "a wrong password, quite long").await;
         assert_eq!(response.status(), 401);
     }
     let mail = app.mail.next_message(Duration::from_secs(10)).await.expect("a lockout email");
