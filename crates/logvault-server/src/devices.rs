@@ -10,6 +10,86 @@ use logvault_protocol::Serial;
 use logvault_store::{Device, NewDevice, OrgScope, Store, StoreError};
 use zeroize::Zeroizing;
 
+/// The logger model a device is registered with: its channels (what each measures and the grid its values are
+/// stored on, in thousandths of the unit), its memory (mode and capacity in samples) and its sampling interval. Blocks
+/// must carry exactly these channels; values outside a channel's table never verify.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DeviceModel {
+    pub channels: Vec<ChannelModel>,
+    pub memory: MemoryModel,
+    pub interval_s: u32,
+}
+
+/// One channel: its quantity and resolution table (`lowest`, then `[step, upper]` per range).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ChannelModel {
+    pub quantity: QuantityName,
+    pub lowest: i32,
+    pub ranges: Vec<(u32, i32)>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum QuantityName {
+    Temperature,
+    RelativeHumidity,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MemoryModel {
+    pub mode: MemoryMode,
+    pub capacity: u32,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MemoryMode {
+    OverwriteOldest,
+    StopWhenFull,
+}
+
+impl DeviceModel {
+    /// Checks the model: 1–16 channels with valid tables, a memory of at least one sample, an interval ≥ 1 s.
+    pub fn validate(&self) -> Result<(), String> {
+        if self.channels.is_empty() || self.channels.len() > logvault_protocol::MAX_CHANNELS {
+            return Err(format!("a model has 1 to {} channels", logvault_protocol::MAX_CHANNELS));
+        }
+        for (index, channel) in self.channels.iter().enumerate() {
+            channel.table().map_err(|err| format!("channel {index}: {err}"))?;
+        }
+        if self.memory.capacity == 0 || self.interval_s == 0 {
+            return Err("memory capacity and sampling interval must be at least 1".to_owned());
+        }
+        Ok(())
+    }
+
+    /// Whether a block's channels are exactly this model's.
+    pub fn matches(&self, channels: &[logvault_protocol::Channel]) -> bool {
+        self.channels.len() == channels.len()
+            && self.channels.iter().zip(channels).all(|(model, channel)| {
+                model.quantity.protocol() == channel.quantity && model.table().is_ok_and(|t| t == channel.resolution)
+            })
+    }
+}
+
+impl ChannelModel {
+    fn table(&self) -> Result<logvault_protocol::ResolutionTable, logvault_protocol::ResolutionError> {
+        logvault_protocol::ResolutionTable::new(self.lowest, &self.ranges)
+    }
+}
+
+impl QuantityName {
+    fn protocol(self) -> logvault_protocol::Quantity {
+        match self {
+            QuantityName::Temperature => logvault_protocol::Quantity::Temperature,
+            QuantityName::RelativeHumidity => logvault_protocol::Quantity::RelativeHumidity,
+        }
+    }
+}
+
 /// Why a device could not be registered.
 #[derive(Debug, thiserror::Error)]
 pub enum RegisterError {
@@ -21,6 +101,8 @@ pub enum RegisterError {
     Taken,
     #[error("no such site in this organisation")]
     Site,
+    #[error("invalid logger model: {0}")]
+    Model(String),
     #[error("key custody failed")]
     Custody(#[source] CustodyError),
     #[error("database error")]
@@ -76,7 +158,12 @@ pub async fn register(
     serial: &str,
     name: Option<&str>,
     site_id: Option<i64>,
+    model: Option<&DeviceModel>,
 ) -> Result<(Device, Zeroizing<[u8; DEVICE_KEY_LEN]>), RegisterError> {
+    if let Some(model) = model {
+        model.validate().map_err(RegisterError::Model)?;
+    }
+    let model = model.map(serde_json::to_string).transpose().map_err(|err| RegisterError::Model(err.to_string()))?;
     let serial = Serial::parse(serial).map_err(|_| RegisterError::Serial)?;
     let name = name.map(str::trim).filter(|n| !n.is_empty()).unwrap_or(serial.as_str()).to_owned();
     if name.chars().count() > 100 || name.chars().any(char::is_control) {
@@ -85,8 +172,14 @@ pub async fn register(
     let data_key = data_key(store, wrapping_key, scope).await?;
     let key = custody::new_device_key()?;
     let key_sealed = custody::seal_device_key(&data_key, scope.org_id(), serial.as_str(), 0, &key)?;
-    let new =
-        NewDevice { serial: serial.as_str().to_owned(), name, site_id, key_sealed, now_us: crate::auth::now_us() };
+    let new = NewDevice {
+        serial: serial.as_str().to_owned(),
+        name,
+        site_id,
+        model,
+        key_sealed,
+        now_us: crate::auth::now_us(),
+    };
     let device = match store.create_device(scope, new).await {
         Ok(device) => device,
         Err(StoreError::Conflict { .. }) => return Err(RegisterError::Taken),

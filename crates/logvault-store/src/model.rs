@@ -267,6 +267,8 @@ pub struct NewDevice {
     pub serial: String,
     pub name: String,
     pub site_id: Option<i64>,
+    /// The logger model (JSON), if registered with one.
+    pub model: Option<String>,
     /// The device key sealed under the organisation's data key (`logvault_core::custody`).
     pub key_sealed: Vec<u8>,
     pub now_us: i64,
@@ -282,6 +284,9 @@ pub struct Device {
     pub site_id: Option<i64>,
     /// The channels' quantities in order (`temperature,relative_humidity`), set by the first accepted block.
     pub channel_layout: Option<String>,
+    /// The logger model (JSON) it was registered with, if any; the API shows it parsed.
+    #[serde(skip)]
+    pub model: Option<String>,
     pub created_at_us: i64,
 }
 
@@ -293,6 +298,8 @@ pub struct IngestDevice {
     pub device_id: i64,
     pub org_id: i64,
     pub serial: String,
+    /// The logger model (JSON) it was registered with, if any.
+    pub model: Option<String>,
     /// Sealed keys by generation.
     pub keys: Vec<(u8, Vec<u8>)>,
 }

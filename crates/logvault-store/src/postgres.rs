@@ -319,7 +319,7 @@ impl Store for PgStore {
 
     async fn devices(&self, scope: &OrgScope) -> Result<Vec<Device>, StoreError> {
         let rows = sqlx::query(
-            "SELECT id, serial, org_id, name, site_id, channel_layout, created_at_us FROM devices \
+            "SELECT id, serial, org_id, name, site_id, channel_layout, model, created_at_us FROM devices \
              WHERE org_id = $1 AND ($2 IS NULL OR site_id = $3) ORDER BY serial",
         )
         .bind(scope.org_id())
@@ -332,7 +332,7 @@ impl Store for PgStore {
 
     async fn device(&self, scope: &OrgScope, serial: &str) -> Result<Device, StoreError> {
         let row = sqlx::query(
-            "SELECT id, serial, org_id, name, site_id, channel_layout, created_at_us FROM devices \
+            "SELECT id, serial, org_id, name, site_id, channel_layout, model, created_at_us FROM devices \
              WHERE serial = $1 AND org_id = $2 AND ($3 IS NULL OR site_id = $4)",
         )
         .bind(serial)
@@ -499,7 +499,7 @@ impl Store for PgStore {
     }
 
     async fn ingest_device(&self, serial: &str) -> Result<Option<IngestDevice>, StoreError> {
-        let Some(row) = sqlx::query("SELECT id, org_id, serial FROM devices WHERE serial = $1")
+        let Some(row) = sqlx::query("SELECT id, org_id, serial, model FROM devices WHERE serial = $1")
             .bind(serial)
             .fetch_optional(&self.pool)
             .await?
@@ -520,7 +520,13 @@ impl Store for PgStore {
                     Ok((generation, row.try_get("key_sealed")?))
                 })
                 .collect::<Result<Vec<_>, StoreError>>()?;
-        Ok(Some(IngestDevice { device_id, org_id: row.try_get("org_id")?, serial: row.try_get("serial")?, keys }))
+        Ok(Some(IngestDevice {
+            device_id,
+            org_id: row.try_get("org_id")?,
+            serial: row.try_get("serial")?,
+            model: row.try_get("model")?,
+            keys,
+        }))
     }
 
     async fn store_block(&self, block: IncomingBlock) -> Result<IngestOutcome, StoreError> {
@@ -641,7 +647,7 @@ impl Store for PgStore {
 
     async fn all_devices(&self) -> Result<Vec<Device>, StoreError> {
         let rows = sqlx::query(
-            "SELECT id, serial, org_id, name, site_id, channel_layout, created_at_us FROM devices ORDER BY serial",
+            "SELECT id, serial, org_id, name, site_id, channel_layout, model, created_at_us FROM devices ORDER BY serial",
         )
         .fetch_all(&self.pool)
         .await?;
@@ -1530,14 +1536,15 @@ async fn insert_device(
         }
     }
     let id: i64 = sqlx::query_scalar(
-        "INSERT INTO devices (serial, org_id, name, site_id, created_at_us) VALUES ($1, $2, $3, $4, $5) \
-         RETURNING id",
+        "INSERT INTO devices (serial, org_id, name, site_id, created_at_us, model) \
+         VALUES ($1, $2, $3, $4, $5, $6) RETURNING id",
     )
     .bind(&device.serial)
     .bind(scope.org_id())
     .bind(&device.name)
     .bind(site_id)
     .bind(device.now_us)
+    .bind(&device.model)
     .fetch_one(&mut **tx)
     .await
     .map_err(|err| StoreError::from_sqlx("device", err))?;
@@ -1554,6 +1561,7 @@ async fn insert_device(
         name: device.name,
         site_id,
         channel_layout: None,
+        model: device.model,
         created_at_us: device.now_us,
     })
 }
@@ -1670,6 +1678,7 @@ fn device_from_row(row: &sqlx::postgres::PgRow) -> Result<Device, StoreError> {
         name: row.try_get("name")?,
         site_id: row.try_get("site_id")?,
         channel_layout: row.try_get("channel_layout")?,
+        model: row.try_get("model")?,
         created_at_us: row.try_get("created_at_us")?,
     })
 }

@@ -122,12 +122,24 @@ pub enum DeviceCommand {
         /// Id of the organisation's site the device belongs to
         #[arg(long)]
         site_id: Option<i64>,
+        /// A JSON file with the logger model (channels with their resolution tables, memory, interval); blocks
+        /// must then match it
+        #[arg(long, value_name = "FILE")]
+        model: Option<std::path::PathBuf>,
     },
 }
 
 pub async fn device(config: Config, command: DeviceCommand) -> anyhow::Result<()> {
-    let DeviceCommand::Add { org, serial, name, site_id } = command;
+    let DeviceCommand::Add { org, serial, name, site_id, model } = command;
     let org = OrgName::parse(&org)?;
+    let model: Option<logvault_server::devices::DeviceModel> = match model {
+        Some(path) => {
+            let text = std::fs::read_to_string(&path)
+                .with_context(|| format!("could not read the model file {}", path.display()))?;
+            Some(serde_json::from_str(&text).context("the model file is not a valid logger model")?)
+        }
+        None => None,
+    };
     let opened = bootstrap::open(&config, Migrations::Apply).await?;
     let store = opened.store;
     let wrapping_key = opened.master_key.derive(logvault_core::custody::DATA_KEY_WRAP_PURPOSE);
@@ -145,6 +157,7 @@ pub async fn device(config: Config, command: DeviceCommand) -> anyhow::Result<()
             &serial,
             name.as_deref(),
             site_id,
+            model.as_ref(),
         )
         .await
         .map_err(|err| anyhow::anyhow!("{err}"))?;

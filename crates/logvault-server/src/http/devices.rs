@@ -9,7 +9,7 @@ use logvault_store::Device;
 use serde::{Deserialize, Serialize};
 
 use crate::auth::{OrgAccess, Principal};
-use crate::devices::RegisterError;
+use crate::devices::{DeviceModel, RegisterError};
 use crate::error::ApiError;
 use crate::http::json::ApiJson;
 use crate::http::orgs::org_event;
@@ -41,12 +41,28 @@ struct NewDeviceRequest {
     serial: String,
     name: Option<String>,
     site_id: Option<i64>,
+    model: Option<DeviceModel>,
+}
+
+/// A device as the API shows it, with its logger model parsed.
+#[derive(Debug, Serialize)]
+struct DeviceView {
+    #[serde(flatten)]
+    device: Device,
+    model: Option<DeviceModel>,
+}
+
+impl From<Device> for DeviceView {
+    fn from(device: Device) -> DeviceView {
+        let model = device.model.as_deref().and_then(|json| serde_json::from_str(json).ok());
+        DeviceView { device, model }
+    }
 }
 
 #[derive(Debug, Serialize)]
 struct Registered {
     #[serde(flatten)]
-    device: Device,
+    device: DeviceView,
     /// The device key (32 hex digits) for the firmware or simulator. Shown this once; only a sealed copy is kept.
     key_hex: String,
 }
@@ -64,11 +80,12 @@ async fn register(
         &body.serial,
         body.name.as_deref(),
         body.site_id,
+        body.model.as_ref(),
     )
     .await;
     let (device, key) = match registered {
         Ok(done) => done,
-        Err(err @ (RegisterError::Serial | RegisterError::Name | RegisterError::Site)) => {
+        Err(err @ (RegisterError::Serial | RegisterError::Name | RegisterError::Site | RegisterError::Model(_))) => {
             return Err(ApiError::Unprocessable(err.to_string()));
         }
         Err(RegisterError::Taken) => return Err(ApiError::Conflict { entity: "device" }),
@@ -77,11 +94,11 @@ async fn register(
     let target = Some(format!("device:{}", device.serial));
     org_event(&state, &principal, &access, "device.create", target, Some("key:generation-0".to_owned())).await?;
     let key_hex = hex::encode(key.as_slice());
-    Ok((StatusCode::CREATED, Json(Registered { device, key_hex })))
+    Ok((StatusCode::CREATED, Json(Registered { device: device.into(), key_hex })))
 }
 
-async fn list(State(state): State<AppState>, access: OrgAccess) -> Result<Json<Vec<Device>>, ApiError> {
-    Ok(Json(state.store.devices(&access.scope).await?))
+async fn list(State(state): State<AppState>, access: OrgAccess) -> Result<Json<Vec<DeviceView>>, ApiError> {
+    Ok(Json(state.store.devices(&access.scope).await?.into_iter().map(DeviceView::from).collect()))
 }
 
 /// A device by serial, for members of its organisation (and, if their membership is scoped, of its site). Everyone
@@ -90,10 +107,10 @@ async fn by_serial(
     State(state): State<AppState>,
     principal: Principal,
     Path(serial): Path<String>,
-) -> Result<Json<Device>, ApiError> {
+) -> Result<Json<DeviceView>, ApiError> {
     let org_id = state.store.device_org(&serial).await?.ok_or(ApiError::NotFound)?;
     let access = principal.org_access(&state, org_id, Permission::ReadOrganisation).await?;
-    Ok(Json(state.store.device(&access.scope, &serial).await?))
+    Ok(Json(state.store.device(&access.scope, &serial).await?.into()))
 }
 
 #[derive(Debug, Serialize)]

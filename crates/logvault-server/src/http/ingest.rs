@@ -211,6 +211,14 @@ async fn keep(
     if out_of_range {
         return Ok(Err(rejection("value-out-of-range")));
     }
+    // A device registered with a logger model accepts exactly its channels and resolution tables.
+    if let Some(model) = device.model.as_deref() {
+        let model: crate::devices::DeviceModel =
+            serde_json::from_str(model).map_err(|err| ApiError::Internal(err.into()))?;
+        if !model.matches(block.channels()) {
+            return Ok(Err(rejection("channels-differ-from-model")));
+        }
+    }
     let channel_layout = block.channels().iter().map(|c| quantity_name(c.quantity)).collect::<Vec<_>>().join(",");
     let samples = block.samples().iter().map(|s| IncomingSample { t_s: s.time, values: s.values.clone() }).collect();
     let incoming = IncomingBlock {

@@ -139,8 +139,14 @@ async fn claim(
     if name.chars().count() > 100 || name.chars().any(char::is_control) {
         return Err(ApiError::Unprocessable("a device name is at most 100 printable characters".to_owned()));
     }
-    let new =
-        NewDevice { serial: serial.as_str().to_owned(), name, site_id: body.site_id, key_sealed, now_us: now_us() };
+    let new = NewDevice {
+        serial: serial.as_str().to_owned(),
+        name,
+        site_id: body.site_id,
+        model: None,
+        key_sealed,
+        now_us: now_us(),
+    };
     let device = match state.store.claim_device(&access.scope, &presented, new).await {
         Ok(device) => device,
         Err(StoreError::NotFound { entity: "site" }) => {

@@ -219,6 +219,7 @@ both_engines!(each_organisation_route_answers_each_role_as_the_matrix_says, asyn
                         serial: format!("M-{n}"),
                         name: "matrix".to_owned(),
                         site_id: None,
+                        model: None,
                         key_sealed: vec![0; 44],
                         now_us: 1,
                     },

@@ -218,3 +218,42 @@ both_engines!(a_manufacturer_uploads_loggers_and_an_organisation_claims_one_by_i
         app.server().store.audit_entries(org, 0, 1_000).await.unwrap().into_iter().map(|e| e.action).collect();
     assert!(actions.contains(&"device.claim".to_owned()) && actions.contains(&"device.claim_refused".to_owned()));
 });
+
+both_engines!(a_device_registered_with_a_logger_model_accepts_only_blocks_of_that_model, async |app: &TestApp| {
+    let (org, _) = member(app, "Acme", "op@acme.test", Role::Operator).await;
+    let operator = sign_in(app, "op@acme.test").await;
+    let devices = format!("/api/v1/orgs/{org}/devices");
+    let model = json!({
+        "channels": [{"quantity": "temperature", "lowest": -40_000, "ranges": [[500, -30_000], [100, 50_000], [500, 125_000]]}],
+        "memory": {"mode": "overwrite_oldest", "capacity": 16_000},
+        "interval_s": 300,
+    });
+    let bad = json!({"channels": [], "memory": {"mode": "stop_when_full", "capacity": 1}, "interval_s": 60});
+    let refused = operator.post(app, &devices, json!({"serial": "LV-M001", "model": bad})).await;
+    assert_problem(refused, 422, "validation-failed").await;
+    let created = operator.post(app, &devices, json!({"serial": "LV-M001", "model": model})).await;
+    assert_eq!(created.status(), 201);
+    let created: Value = created.json().await.unwrap();
+    assert_eq!(created["model"], model);
+    let shown: Value = operator.get(app, "/api/v1/devices/LV-M001").await.json().await.unwrap();
+    assert_eq!(shown["model"], model);
+    let key = logvault_protocol::DeviceKey::from_hex(created["key_hex"].as_str().unwrap()).unwrap();
+
+    let post = async |table: logvault_protocol::ResolutionTable, counter: u64| {
+        let channel =
+            logvault_protocol::Channel { quantity: logvault_protocol::Quantity::Temperature, resolution: table };
+        let sample =
+            logvault_protocol::Sample { time: 1_767_225_600 + i64::try_from(counter).unwrap(), values: vec![4_000] };
+        let serial = logvault_protocol::Serial::parse("LV-M001").unwrap();
+        let block = logvault_protocol::Block::new(serial, counter, vec![channel], vec![sample]).unwrap();
+        let sealed = logvault_protocol::seal(&block, &key, logvault_protocol::KeyGeneration(0));
+        app.post("/api/v1/ingest", "application/octet-stream", sealed).await
+    };
+    let its_table =
+        logvault_protocol::ResolutionTable::new(-40_000, &[(500, -30_000), (100, 50_000), (500, 125_000)]).unwrap();
+    assert_eq!(post(its_table, 1).await.status(), 200);
+    let other_table = logvault_protocol::ResolutionTable::uniform(-40_000, 100, 125_000).unwrap();
+    assert_problem(post(other_table, 2).await, 422, "block-rejected").await;
+    let entries = app.server().store.audit_entries(org, 0, 1_000).await.unwrap();
+    assert!(entries.iter().any(|e| e.detail.as_deref() == Some("reason:channels-differ-from-model")));
+});

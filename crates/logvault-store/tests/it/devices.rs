@@ -15,6 +15,7 @@ fn new_device(serial: &str, site_id: Option<i64>) -> NewDevice {
         serial: serial.to_owned(),
         name: format!("Fridge {serial}"),
         site_id,
+        model: None,
         key_sealed: vec![7; 44],
         now_us: 1,
     }

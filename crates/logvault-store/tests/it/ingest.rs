@@ -15,6 +15,7 @@ async fn device(db: &TestDatabase) -> (OrgScope, i64) {
         serial: "LV-1".to_owned(),
         name: "Fridge".to_owned(),
         site_id: None,
+        model: None,
         key_sealed: vec![1],
         now_us: 1,
     };

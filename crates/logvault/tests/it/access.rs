@@ -169,6 +169,22 @@ async fn device_add_prints_a_key_the_simulator_can_use(postgres: bool) {
     let line = error_line(&run(instance.command().args(add)));
     assert!(line.contains("already registered"), "{line}");
 
+    // With a logger model from a file; a broken one is one clear line.
+    let model = instance.dir.path().join("model.json");
+    std::fs::write(
+        &model,
+        r#"{"channels": [{"quantity": "temperature", "lowest": -40000, "ranges": [[100, 125000]]}],
+            "memory": {"mode": "stop_when_full", "capacity": 8000}, "interval_s": 60}"#,
+    )
+    .unwrap();
+    let with_model = ["device", "add", "--org", "Acme", "--serial", "LV-0043", "--model"];
+    let key = stdout_line(&run(instance.command().args(with_model).arg(&model)));
+    assert_eq!(key.len(), 32);
+    std::fs::write(&model, r#"{"channels": []}"#).unwrap();
+    let with_model = ["device", "add", "--org", "Acme", "--serial", "LV-0044", "--model"];
+    let line = error_line(&run(instance.command().args(with_model).arg(&model)));
+    assert!(line.contains("model"), "{line}");
+
     // A manufacturer's upload token, printed once.
     let token = stdout_line(&run(instance.command().args(["manufacturer", "token", "--name", "Line 1"])));
     assert!(token.starts_with("lvm_") && token.len() > 40, "{token}");
