@@ -177,18 +177,13 @@ pub async fn device(config: Config, command: DeviceCommand) -> anyhow::Result<()
             "registered device {} in organisation {}; its key is shown only this once:",
             device.serial, organisation.name
         );
-        let key_hex = zeroize::Zeroizing::new(hex_lower(key.as_slice()));
+        let key_hex = zeroize::Zeroizing::new(hex::encode(key.as_slice()));
         println!("{}", key_hex.as_str());
         Ok(())
     }
     .await;
     store.close().await;
     result
-}
-
-/// Lower-case hex of `bytes`.
-fn hex_lower(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 #[derive(Debug, Subcommand)]
@@ -318,12 +313,10 @@ pub async fn token(config: Config, command: TokenCommand) -> anyhow::Result<()> 
             Err(StoreError::NotFound { .. }) => anyhow::bail!("no organisation has this name"),
             Err(err) => return Err(err.into()),
         };
-        let user = match store.user_credentials(&email).await {
-            Ok(credentials) if !credentials.user.disabled => credentials.user,
-            Ok(_) => anyhow::bail!("this user is disabled"),
-            Err(StoreError::NotFound { .. }) => anyhow::bail!("no user has this email address"),
-            Err(err) => return Err(err.into()),
-        };
+        let user = user_by_email(store.as_ref(), &email).await?;
+        if user.disabled {
+            anyhow::bail!("this user is disabled");
+        }
         let (scope, member_role) = match store.scope_for_member(user.id, organisation.id).await {
             Ok(found) => found,
             Err(StoreError::NotFound { .. }) => anyhow::bail!("this user is not a member of the organisation"),
@@ -373,6 +366,15 @@ pub async fn user(config: Config, command: UserCommand) -> anyhow::Result<()> {
     }
 }
 
+/// The user with this address, or the one-line error that there is none.
+async fn user_by_email(store: &dyn logvault_store::Store, email: &Email) -> anyhow::Result<logvault_store::User> {
+    match store.user_credentials(email).await {
+        Ok(credentials) => Ok(credentials.user),
+        Err(StoreError::NotFound { .. }) => anyhow::bail!("no user has this email address"),
+        Err(err) => Err(err.into()),
+    }
+}
+
 /// One line of standard input, without its line ending.
 fn read_password_line() -> anyhow::Result<zeroize::Zeroizing<String>> {
     let mut line = zeroize::Zeroizing::new(String::new());
@@ -387,11 +389,7 @@ async fn set_password(config: Config, email: String) -> anyhow::Result<()> {
     let opened = bootstrap::open(&config, Migrations::Apply).await?;
     let store = opened.store;
     let result = async {
-        let user = match store.user_credentials(&email).await {
-            Ok(credentials) => credentials.user,
-            Err(StoreError::NotFound { .. }) => anyhow::bail!("no user has this email address"),
-            Err(err) => return Err(err.into()),
-        };
+        let user = user_by_email(store.as_ref(), &email).await?;
         let second_factor = store.totp(user.id).await?.is_some_and(|totp| totp.confirmed);
         let memberships = store.memberships(user.id).await?;
         let mut context = vec![email.as_str(), email.local_part(), user.name.as_str()];
@@ -427,11 +425,7 @@ async fn set_disabled(config: Config, email: String, disabled: bool) -> anyhow::
     let opened = bootstrap::open(&config, Migrations::Apply).await?;
     let store = opened.store;
     let result = async {
-        let user = match store.user_credentials(&email).await {
-            Ok(credentials) => credentials.user,
-            Err(StoreError::NotFound { .. }) => anyhow::bail!("no user has this email address"),
-            Err(err) => return Err(err.into()),
-        };
+        let user = user_by_email(store.as_ref(), &email).await?;
         store.set_user_disabled(user.id, disabled).await?;
         store
             .append_audit(NewEntry {
@@ -457,11 +451,7 @@ async fn unlock_user(config: Config, email: String) -> anyhow::Result<()> {
     let email = Email::parse(&email)?;
     let opened = bootstrap::open(&config, Migrations::Apply).await?;
     let store = opened.store;
-    let user = match store.user_credentials(&email).await {
-        Ok(credentials) => credentials.user,
-        Err(StoreError::NotFound { .. }) => anyhow::bail!("no user has this email address"),
-        Err(err) => return Err(err.into()),
-    };
+    let user = user_by_email(store.as_ref(), &email).await?;
     store.reset_sign_in_failures(user.id).await?;
     store
         .append_audit(NewEntry {
@@ -493,12 +483,10 @@ async fn create_user(
     let role = Role::parse(&role)?;
     let name = name.unwrap_or_else(|| email.local_part().to_owned());
     let password_hash = if password_stdin {
-        let mut line = String::new();
-        std::io::stdin().read_to_string(&mut line).context("could not read the password from standard input")?;
-        let password = line.strip_suffix('\n').map(|p| p.strip_suffix('\r').unwrap_or(p)).unwrap_or(&line);
+        let password = read_password_line()?;
         let context = [org.as_str(), email.as_str(), email.local_part(), name.as_str()];
-        password::check_new_password(password, &context, false).map_err(|reason| anyhow::anyhow!("{reason}"))?;
-        Some(password::hash_password(password).context("could not hash the password")?)
+        password::check_new_password(&password, &context, false).map_err(|reason| anyhow::anyhow!("{reason}"))?;
+        Some(password::hash_password(&password).context("could not hash the password")?)
     } else {
         None
     };
