@@ -358,16 +358,13 @@ impl Principal {
         let Some(acting) = acting.filter(|acting| acting.allows(permission)) else {
             record(
                 state,
-                NewEntry {
-                    chain_id: org_id,
-                    occurred_at_us: now_us(),
-                    actor: self.actor(),
-                    action: "authz.denied".to_owned(),
-                    target: Some(format!("permission:{}", permission.as_str())),
-                    outcome: Outcome::Denied,
-                    request_id: self.request_id.clone(),
-                    detail: Some(format!("role:{}", role.as_str())),
-                },
+                denial(
+                    org_id,
+                    self.actor(),
+                    format!("permission:{}", permission.as_str()),
+                    self.request_id.clone(),
+                    &format!("role:{}", role.as_str()),
+                ),
             )
             .await?;
             return Err(ApiError::Forbidden);
@@ -380,7 +377,13 @@ impl Principal {
 }
 
 /// An `authz.denied` audit entry.
-fn denial(chain_id: i64, actor: String, target: String, request_id: Option<String>, detail: &str) -> NewEntry {
+pub(crate) fn denial(
+    chain_id: i64,
+    actor: String,
+    target: String,
+    request_id: Option<String>,
+    detail: &str,
+) -> NewEntry {
     NewEntry {
         chain_id,
         occurred_at_us: now_us(),

@@ -114,16 +114,13 @@ async fn set_site(
 
 /// Records and returns the refusal of a membership change the caller's role does not allow (an admin and an owner).
 async fn denied(state: &AppState, principal: &Principal, access: &OrgAccess, action: &str, user_id: i64) -> ApiError {
-    let entry = NewEntry {
-        chain_id: access.scope.org_id(),
-        occurred_at_us: now_us(),
-        actor: principal.actor(),
-        action: "authz.denied".to_owned(),
-        target: Some(format!("user:{user_id}")),
-        outcome: Outcome::Denied,
-        request_id: principal.request_id.clone(),
-        detail: Some(format!("{action};role:{}", access.role)),
-    };
+    let entry = auth::denial(
+        access.scope.org_id(),
+        principal.actor(),
+        format!("user:{user_id}"),
+        principal.request_id.clone(),
+        &format!("{action};role:{}", access.role),
+    );
     match auth::record(state, entry).await {
         Ok(()) => ApiError::Forbidden,
         Err(err) => err,
