@@ -108,9 +108,22 @@ async fn by_serial(
     principal: Principal,
     Path(serial): Path<String>,
 ) -> Result<Json<DeviceView>, ApiError> {
-    let org_id = state.store.device_org(&serial).await?.ok_or(ApiError::NotFound)?;
-    let access = principal.org_access(&state, org_id, Permission::ReadOrganisation).await?;
-    Ok(Json(state.store.device(&access.scope, &serial).await?.into()))
+    let (_, device) = device_for(&state, &principal, &serial, Permission::ReadOrganisation).await?;
+    Ok(Json(device.into()))
+}
+
+/// The device with this serial, for a member of its organisation (and site) whose role grants `permission`; anyone
+/// else gets the 404 of an unknown serial.
+pub(crate) async fn device_for(
+    state: &AppState,
+    principal: &Principal,
+    serial: &str,
+    permission: Permission,
+) -> Result<(OrgAccess, Device), ApiError> {
+    let org_id = state.store.device_org(serial).await?.ok_or(ApiError::NotFound)?;
+    let access = principal.org_access(state, org_id, permission).await?;
+    let device = state.store.device(&access.scope, serial).await?;
+    Ok((access, device))
 }
 
 #[derive(Debug, Serialize)]

@@ -315,9 +315,8 @@ async fn measurements(
     Path(serial): Path<String>,
     Query(params): Query<MeasurementParams>,
 ) -> Result<Json<MeasurementPage>, ApiError> {
-    let org_id = state.store.device_org(&serial).await?.ok_or(ApiError::NotFound)?;
-    let access = principal.org_access(&state, org_id, Permission::ReadMeasurements).await?;
-    let device = state.store.device(&access.scope, &serial).await?;
+    let (access, device) =
+        crate::http::devices::device_for(&state, &principal, &serial, Permission::ReadMeasurements).await?;
     let limit = params.limit.unwrap_or(1_000);
     if !(1..=10_000).contains(&limit) {
         return Err(ApiError::Unprocessable("limit must be 1 to 10000".to_owned()));
