@@ -125,10 +125,12 @@ async fn ingest(
         }
     };
 
+    // Read once, then followed through each debit below: checked before every block, so a batch cannot outrun the
+    // allowance, without a database read per accepted block.
+    let mut exhausted = state.store.client_bucket(&client_key, now).await?.retry_after_secs(now);
     let mut results = Vec::with_capacity(blocks.len());
     for raw in blocks {
-        // Checked before every block, so a batch cannot outrun the allowance.
-        if let Some(retry_after_secs) = state.store.client_bucket(&client_key, now).await?.retry_after_secs(now) {
+        if let Some(retry_after_secs) = exhausted {
             if !batch {
                 return Err(ApiError::TooManyRequests { retry_after_secs });
             }
@@ -145,7 +147,10 @@ async fn ingest(
                 state.metrics.count_ingest(rejection.reason, 0);
                 record_rejection(&state, &rejection, request_id.clone()).await?;
                 // A refused block costs the address one unit of its failure allowance.
-                let _ = state.store.begin_client_attempt(&client_key, now).await?;
+                exhausted = match state.store.begin_client_attempt(&client_key, now).await? {
+                    Ok(bucket) => bucket.retry_after_secs(now),
+                    Err(retry_after_secs) => Some(retry_after_secs),
+                };
                 results.push(BatchResult::Rejected { rejected: REJECTED });
             }
         }
