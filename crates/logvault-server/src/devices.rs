@@ -150,6 +150,12 @@ pub async fn existing_data_key(
     Ok(custody::unwrap_data_key(wrapping_key, scope.org_id(), &wrapped)?)
 }
 
+/// The data key of an ingest device's organisation, unwrapped from what the device lookup read along.
+pub fn ingest_data_key(wrapping_key: &SubKey, device: &logvault_store::IngestDevice) -> Result<SubKey, RegisterError> {
+    let wrapped = device.wrapped_data_key.as_deref().ok_or(RegisterError::Custody(CustodyError::Open))?;
+    Ok(custody::unwrap_data_key(wrapping_key, device.org_id, wrapped)?)
+}
+
 /// Registers a device in `scope` with a fresh key; returns the device and its key, to be shown once.
 pub async fn register(
     store: &dyn Store,

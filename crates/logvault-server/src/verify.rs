@@ -10,7 +10,7 @@ use logvault_core::blockchain::{self, ChainedBlock};
 use logvault_core::custody;
 use logvault_protocol::{DeviceKey, Envelope};
 use logvault_store::ingest::{self, KeptRow};
-use logvault_store::{Device, IncomingSample, OrgScope, Store, StoreError};
+use logvault_store::{Device, IncomingSample, Store, StoreError};
 
 /// What is wrong with one device's data.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -56,16 +56,14 @@ async fn verify_device(store: &dyn Store, wrapping_key: &SubKey, device: &Device
     if let Err(broken) = blockchain::verify_chain(&device.serial, &chain, head) {
         return Ok(report(Some(broken.into())));
     }
-    let keys = match store.ingest_device(&device.serial).await? {
-        Some(found) => found.keys,
-        None => return Err(StoreError::NotFound { entity: "device" }.into()),
+    let Some(custody) = store.ingest_device(&device.serial).await? else {
+        return Err(StoreError::NotFound { entity: "device" }.into());
     };
-    let scope = OrgScope::for_operator(device.org_id);
     let mut opened = Vec::with_capacity(chain.len());
     if !chain.is_empty() {
-        let data_key = crate::devices::existing_data_key(store, wrapping_key, &scope).await?;
+        let data_key = crate::devices::ingest_data_key(wrapping_key, &custody)?;
         for block in &chain {
-            match open_block(&data_key, device, &keys, block)? {
+            match open_block(&data_key, device, &custody.keys, block)? {
                 Ok(samples) => opened.push((block.seq, samples)),
                 Err(finding) => return Ok(report(Some(finding))),
             }

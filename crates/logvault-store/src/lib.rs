@@ -338,9 +338,6 @@ pub trait Store: Send + Sync + std::fmt::Debug {
         device_id: i64,
     ) -> Result<(Vec<logvault_core::blockchain::ChainedBlock>, Option<(i64, [u8; 32])>), StoreError>;
 
-    /// The measurements kept from one block (by its chain position), for verification.
-    async fn block_measurements(&self, device_id: i64, seq: i64) -> Result<Vec<Measurement>, StoreError>;
-
     /// Every measurement row of a device with the chain position of its block, ordered by time, ordinal and
     /// channel, for verification (operator only: no scope).
     async fn device_measurements(&self, device_id: i64) -> Result<Vec<ingest::KeptRow>, StoreError>;

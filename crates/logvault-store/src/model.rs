@@ -30,12 +30,6 @@ pub struct OrgScope {
 }
 
 impl OrgScope {
-    /// The scope of the organisation a device is registered to, for ingest: a request authenticated by the
-    /// device's MAC acts only on its own device and organisation. Only the store can make an [`IngestDevice`].
-    pub fn of_device(device: &crate::IngestDevice) -> OrgScope {
-        OrgScope { org_id: device.org_id, site_id: None }
-    }
-
     pub(crate) fn new(org_id: i64, site_id: Option<i64>) -> OrgScope {
         OrgScope { org_id, site_id }
     }
@@ -290,8 +284,8 @@ pub struct Device {
     pub created_at_us: i64,
 }
 
-/// What ingest needs to verify a block from a serial: the device, its organisation, and its sealed keys. Made only
-/// by the store (`non_exhaustive`), so [`OrgScope::of_device`] cannot be given a made-up organisation.
+/// What ingest needs to verify a block from a serial: the device, its organisation, the organisation's wrapped data
+/// key and the device's sealed keys, in one lookup. Made only by the store (`non_exhaustive`).
 #[derive(Debug, Clone)]
 #[non_exhaustive]
 pub struct IngestDevice {
@@ -300,6 +294,8 @@ pub struct IngestDevice {
     pub serial: String,
     /// The logger model (JSON) it was registered with, if any.
     pub model: Option<String>,
+    /// The organisation's wrapped data key (read in the same query), if it has one.
+    pub wrapped_data_key: Option<Vec<u8>>,
     /// Sealed keys by generation.
     pub keys: Vec<(u8, Vec<u8>)>,
 }

@@ -580,10 +580,13 @@ impl Store for SqliteStore {
     }
 
     async fn ingest_device(&self, serial: &str) -> Result<Option<IngestDevice>, StoreError> {
-        let Some(row) = sqlx::query("SELECT id, org_id, serial, model FROM devices WHERE serial = ?")
-            .bind(serial)
-            .fetch_optional(&self.pool)
-            .await?
+        let Some(row) = sqlx::query(
+            "SELECT d.id, d.org_id, d.serial, d.model, k.wrapped FROM devices d \
+             LEFT JOIN org_data_keys k ON k.org_id = d.org_id WHERE d.serial = ?",
+        )
+        .bind(serial)
+        .fetch_optional(&self.pool)
+        .await?
         else {
             return Ok(None);
         };
@@ -606,6 +609,7 @@ impl Store for SqliteStore {
             org_id: row.try_get("org_id")?,
             serial: row.try_get("serial")?,
             model: row.try_get("model")?,
+            wrapped_data_key: row.try_get("wrapped")?,
             keys,
         }))
     }
@@ -692,18 +696,6 @@ impl Store for SqliteStore {
             None => None,
         };
         Ok((blocks, head))
-    }
-
-    async fn block_measurements(&self, device_id: i64, seq: i64) -> Result<Vec<Measurement>, StoreError> {
-        let rows = sqlx::query(
-            "SELECT m.t_s, m.ordinal, m.channel, m.value FROM measurements m JOIN blocks b ON b.id = m.block_id \
-             WHERE b.device_id = ? AND b.seq = ? ORDER BY m.t_s, m.ordinal, m.channel",
-        )
-        .bind(device_id)
-        .bind(seq)
-        .fetch_all(&self.pool)
-        .await?;
-        rows.iter().map(measurement_from_row).collect()
     }
 
     async fn device_measurements(&self, device_id: i64) -> Result<Vec<ingest::KeptRow>, StoreError> {

@@ -21,7 +21,7 @@ use logvault_core::authz::Permission;
 use logvault_core::blockchain::Source;
 use logvault_core::custody;
 use logvault_protocol::{DeviceKey, Envelope, Quantity};
-use logvault_store::{IncomingBlock, IncomingSample, IngestOutcome, MeasurementQuery, OrgScope};
+use logvault_store::{IncomingBlock, IncomingSample, IngestOutcome, MeasurementQuery};
 use serde::{Deserialize, Serialize};
 
 use crate::auth::{self, Principal, now_us};
@@ -194,10 +194,8 @@ async fn keep(
             return Ok(Err(Rejection { serial: Some(serial), org_id: Some(device.org_id), reason: "unknown-key" }));
         }
     };
-    let scope = OrgScope::of_device(&device);
-    let data_key = crate::devices::existing_data_key(state.store.as_ref(), &state.data_key_wrap, &scope)
-        .await
-        .map_err(|err| ApiError::Internal(err.into()))?;
+    let data_key =
+        crate::devices::ingest_data_key(&state.data_key_wrap, &device).map_err(|err| ApiError::Internal(err.into()))?;
     let key = custody::open_device_key(&data_key, device.org_id, &serial, generation, &sealed)
         .map_err(|err| ApiError::Internal(err.into()))?;
     let rejection = |reason| Rejection { serial: Some(serial.clone()), org_id: Some(device.org_id), reason };
