@@ -8,6 +8,7 @@
 //! The crate performs no IO and knows nothing of HTTP or SQL: the server feeds it rows and writes out its bytes.
 
 pub mod model;
+pub mod summary;
 
 pub use model::{
     ChainHead, Excursion, ExcursionKind, ExportChannel, ExportHeader, ExportRow, Format, ReportSummary, format_milli,

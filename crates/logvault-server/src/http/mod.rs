@@ -15,6 +15,7 @@ mod mfa;
 pub(crate) mod middleware;
 mod orgs;
 mod otp;
+mod reports;
 pub mod routes;
 pub(crate) mod session;
 mod sync_page;

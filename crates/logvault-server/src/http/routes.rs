@@ -184,6 +184,7 @@ pub fn api_routes() -> Routes {
         .merge(super::ingest::routes())
         .merge(super::sync_page::routes())
         .merge(super::manufacturing::routes())
+        .merge(super::reports::routes())
 }
 
 /// Extracts the organisation access the guard established. A handler that takes it on a route not declared
