@@ -143,7 +143,8 @@ pub fn parse_unix_seconds(text: &str) -> Option<i64> {
         return None;
     }
     let days = days_from_civil(year, month, day)?;
-    let t_s = days.checked_mul(86_400)?.checked_add(hour * 3600 + minute * 60 + second)?;
+    // In i128: the first day of i64::MIN starts before i64::MIN.
+    let t_s = i64::try_from(i128::from(days) * 86_400 + i128::from(hour * 3600 + minute * 60 + second)).ok()?;
     // Round-tripping rejects every other spelling of the same instant (`02026`, day 31 of a 30-day month, …).
     (format_unix_seconds(t_s) == text).then_some(t_s)
 }
@@ -196,9 +197,15 @@ mod tests {
 
     #[test]
     fn other_spellings_of_a_time_do_not_parse() {
-        for text in
-            ["2025-12-1T08:00:00Z", "02025-12-01T08:00:00Z", "2025-11-31T08:00:00Z", "2025-12-01T08:00:00", "2025-12-01T08:00:00+00:00", "2025-12-01T24:00:00Z", "+2025-12-01T08:00:00Z"]
-        {
+        for text in [
+            "2025-12-1T08:00:00Z",
+            "02025-12-01T08:00:00Z",
+            "2025-11-31T08:00:00Z",
+            "2025-12-01T08:00:00",
+            "2025-12-01T08:00:00+00:00",
+            "2025-12-01T24:00:00Z",
+            "+2025-12-01T08:00:00Z",
+        ] {
             assert_eq!(parse_unix_seconds(text), None, "{text}");
         }
     }

@@ -21,8 +21,8 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use sha2::{Digest as _, Sha256};
 use zeroize::Zeroizing;
 
-use crate::model::{ExportHeader, ExportRow, Format};
 use crate::ExportError;
+use crate::model::{ExportHeader, ExportRow, Format};
 
 /// The manifest format version this crate writes and reads.
 pub const MANIFEST_VERSION: u32 = 1;
@@ -105,8 +105,7 @@ impl SigningKey {
 
     pub fn from_seed(seed: &[u8; 32]) -> Result<SigningKey, ManifestError> {
         let key_pair = Ed25519KeyPair::from_seed_unchecked(seed).map_err(|_| ManifestError::BadSeed)?;
-        let public_key =
-            PublicKey(key_pair.public_key().as_ref().try_into().map_err(|_| ManifestError::BadSeed)?);
+        let public_key = PublicKey(key_pair.public_key().as_ref().try_into().map_err(|_| ManifestError::BadSeed)?);
         Ok(SigningKey { key_pair, public_key })
     }
 
@@ -179,7 +178,13 @@ impl std::fmt::Display for PublicKey {
 
 impl Manifest {
     /// The manifest of `header`'s export in `format`, its content and rows digests, to be signed by `key`.
-    pub fn new(format: Format, header: &ExportHeader, content_sha256: [u8; 32], rows: RowsDigest, key: &SigningKey) -> Manifest {
+    pub fn new(
+        format: Format,
+        header: &ExportHeader,
+        content_sha256: [u8; 32],
+        rows: RowsDigest,
+        key: &SigningKey,
+    ) -> Manifest {
         let (rows_sha256, n_rows) = rows.finish();
         Manifest {
             version: MANIFEST_VERSION,

@@ -60,6 +60,8 @@ pub enum VerifyError {
     BadSignature,
     #[error("signed by another key (fingerprint {found}), not by the expected key (fingerprint {expected})")]
     OtherKey { expected: String, found: String },
+    #[error("there are bytes after the manifest, which the signature does not cover")]
+    TrailingData,
     #[error("the content was changed after signing (SHA-256 differs from the manifest)")]
     ContentChanged,
     #[error("the rows were changed after signing: {0}")]
@@ -69,7 +71,7 @@ pub enum VerifyError {
 /// Verifies `bytes` as an export, against `expected` when given (else only against the key it names itself).
 pub fn verify_export(bytes: &[u8], expected: Option<&PublicKey>) -> Result<Verified, VerifyError> {
     let format = detect_format(bytes);
-    let (content, encoded) = match format {
+    let (content, encoded, trailer) = match format {
         Format::Csv => split_csv(bytes),
         Format::Xlsx => split_xlsx(bytes),
         Format::Pdf => split_pdf(bytes),
@@ -88,6 +90,10 @@ pub fn verify_export(bytes: &[u8], expected: Option<&PublicKey>) -> Result<Verif
         .verify_signature()
         .map_err(|error| VerifyError::MalformedManifest(error.to_string()))?
         .ok_or(VerifyError::BadSignature)?;
+    // Nothing unsigned may follow the manifest: a reader would take it for part of the export.
+    if trailer != expected_trailer(format, &manifest.header) {
+        return Err(VerifyError::TrailingData);
+    }
     let key_trust = match expected {
         Some(expected) if *expected != public_key => {
             return Err(VerifyError::OtherKey { expected: expected.fingerprint(), found: public_key.fingerprint() });
@@ -166,21 +172,23 @@ fn detect_format(bytes: &[u8]) -> Format {
     }
 }
 
-/// The signed content and the encoded manifest of a CSV. Only padding commas and a line end may follow the manifest:
-/// anything else would be unsigned text a reader takes for part of the export.
-fn split_csv(bytes: &[u8]) -> Option<(&[u8], &[u8])> {
+/// An export cut in three: the signed content, the encoded manifest, and what follows the manifest (which must be
+/// exactly what the writer puts there, see [`expected_trailer`]).
+type Parts<'a> = (&'a [u8], &'a [u8], &'a [u8]);
+
+/// The parts of a CSV: the manifest record starts a line with the marker.
+fn split_csv(bytes: &[u8]) -> Option<Parts<'_>> {
     let marker = format!("\n{MANIFEST_MARKER},");
     let marker_idx = bytes.windows(marker.len()).rposition(|window| window == marker.as_bytes())?;
     let (content, record) = bytes.split_at(marker_idx + 1);
     let rest = &record[marker.len() - 1..];
     let encoded_len = rest.iter().position(|b| matches!(b, b',' | b'\r' | b'\n')).unwrap_or(rest.len());
     let (encoded, trailer) = rest.split_at(encoded_len);
-    let trailer = trailer.strip_suffix(b"\n").map_or(trailer, |t| t.strip_suffix(b"\r").unwrap_or(t));
-    trailer.iter().all(|b| *b == b',').then_some((content, encoded))
+    Some((content, encoded, trailer))
 }
 
-/// The signed content (up to the comment length field) and the comment of a ZIP archive.
-fn split_xlsx(bytes: &[u8]) -> Option<(&[u8], &[u8])> {
+/// The parts of a ZIP archive: the content up to the comment length field, the comment, nothing after.
+fn split_xlsx(bytes: &[u8]) -> Option<Parts<'_>> {
     let last_start = bytes.len().checked_sub(EOCD_LEN)?;
     // The comment is at most 65,535 bytes, so the record starts within that distance of the end.
     let first_start = last_start.saturating_sub(usize::from(u16::MAX));
@@ -188,17 +196,27 @@ fn split_xlsx(bytes: &[u8]) -> Option<(&[u8], &[u8])> {
         let record = &bytes[eocd_idx..];
         let comment_len = usize::from(u16::from_le_bytes([record[20], record[21]]));
         (record.starts_with(EOCD_SIGNATURE) && record.len() == EOCD_LEN + comment_len && comment_len > 0)
-            .then(|| (&bytes[..eocd_idx + 20], &record[EOCD_LEN..]))
+            .then(|| (&bytes[..eocd_idx + 20], &record[EOCD_LEN..], &record[record.len()..]))
     })
 }
 
-/// The signed content and the encoded manifest of a PDF.
-fn split_pdf(bytes: &[u8]) -> Option<(&[u8], &[u8])> {
+/// The parts of a PDF: the manifest comment line after the final `%%EOF`.
+fn split_pdf(bytes: &[u8]) -> Option<Parts<'_>> {
     let marker_idx = bytes.windows(PDF_MANIFEST_MARKER.len()).rposition(|window| window == PDF_MANIFEST_MARKER)?;
     let (content, record) = bytes.split_at(marker_idx);
-    let encoded = &record[PDF_MANIFEST_MARKER.len()..];
-    let encoded = encoded.strip_suffix(b"\n").map_or(encoded, |e| e.strip_suffix(b"\r").unwrap_or(e));
-    Some((content, encoded))
+    let rest = &record[PDF_MANIFEST_MARKER.len()..];
+    let encoded_len = rest.iter().position(|b| matches!(b, b'\r' | b'\n')).unwrap_or(rest.len());
+    let (encoded, trailer) = rest.split_at(encoded_len);
+    Some((content, encoded, trailer))
+}
+
+/// What the writer puts after the manifest: the CSV record's padding and CRLF, the PDF's last line end.
+fn expected_trailer(format: Format, header: &ExportHeader) -> Vec<u8> {
+    match format {
+        Format::Csv => [",".repeat(header.channels.len().saturating_sub(1)).as_bytes(), b"\r\n"].concat(),
+        Format::Xlsx => Vec::new(),
+        Format::Pdf => b"\n".to_vec(),
+    }
 }
 
 /// Reads the rows of a CSV's signed content back: its header must be the one the manifest's channels give, and
@@ -240,8 +258,7 @@ fn parse_value(field: &str) -> Option<Option<i64>> {
         None => (false, field),
     };
     let (whole, fraction) = digits.split_once('.')?;
-    if whole.is_empty() || fraction.len() != 3 || !(whole.bytes().chain(fraction.bytes()).all(|b| b.is_ascii_digit()))
-    {
+    if whole.is_empty() || fraction.len() != 3 || !(whole.bytes().chain(fraction.bytes()).all(|b| b.is_ascii_digit())) {
         return None;
     }
     let magnitude = whole.parse::<i128>().ok()? * 1000 + fraction.parse::<i128>().ok()?;

@@ -49,7 +49,8 @@ pub fn xlsx(
         }
     }
     let fingerprint = key.public_key().fingerprint();
-    let unsigned = workbook(header, rows, summary, &fingerprint).map_err(|error| ExportError::Xlsx(error.to_string()))?;
+    let unsigned =
+        workbook(header, rows, summary, &fingerprint).map_err(|error| ExportError::Xlsx(error.to_string()))?;
     sign_zip(unsigned, header, rows, key)
 }
 
@@ -305,8 +306,8 @@ fn sign_zip(
     let content_sha256: [u8; 32] = Sha256::digest(&zip[..comment_len_idx]).into();
     let manifest = Manifest::new(Format::Xlsx, header, content_sha256, rows_digest(rows), key);
     let encoded = SignedManifest::sign(manifest, key)?.encode();
-    let comment_len =
-        u16::try_from(encoded.len()).map_err(|_| ExportError::NotSignable("the manifest is too long for a ZIP comment"))?;
+    let comment_len = u16::try_from(encoded.len())
+        .map_err(|_| ExportError::NotSignable("the manifest is too long for a ZIP comment"))?;
     zip.truncate(comment_len_idx);
     zip.extend_from_slice(&comment_len.to_le_bytes());
     zip.extend_from_slice(encoded.as_bytes());
