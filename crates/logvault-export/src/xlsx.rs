@@ -278,7 +278,9 @@ fn write_charts(sheet: &mut Worksheet, header: &ExportHeader, n_rows: usize) -> 
             .set_name(&title)
             .set_categories((DATA_SHEET, 1, 0, last_row, 0))
             .set_values((DATA_SHEET, 1, col, last_row, col));
-        chart.x_axis().set_date_axis(true).set_num_format("yyyy-mm-dd hh:mm").set_name("UTC");
+        // A text category axis, not a date axis: Excel's date axis counts in whole days at the finest, which would
+        // stack a day's samples on one point. The categories show the Data sheet's UTC times.
+        chart.x_axis().set_name("UTC");
         chart.y_axis().set_name(&unit);
         chart.legend().set_hidden();
         chart.set_width(900).set_height(360);

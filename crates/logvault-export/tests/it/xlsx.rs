@@ -140,6 +140,7 @@ fn each_channel_has_a_native_line_chart_over_the_data_sheet() {
     assert!(names.contains(&"xl/charts/chart2.xml".to_owned()), "{names:?}");
     let chart = part(&bytes, "xl/charts/chart1.xml");
     assert!(chart.contains("<c:lineChart>"), "{chart}");
+    assert!(chart.contains("<c:catAx>") && !chart.contains("<c:dateAx>"), "samples within a day stay apart: {chart}");
     assert!(chart.contains("Data!$A$2:$A$5"), "{chart}");
     assert!(chart.contains("Data!$B$2:$B$5"), "{chart}");
     assert!(part(&bytes, "xl/charts/chart2.xml").contains("Data!$C$2:$C$5"));
