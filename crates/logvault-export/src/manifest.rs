@@ -66,7 +66,7 @@ pub struct Manifest {
     pub version: u32,
     pub format: Format,
     /// Lower-case hex SHA-256 of the exported bytes before the manifest (what exactly is format-specific: see
-    /// [`crate::csv`], [`crate::xlsx`] and [`sign_pdf`]).
+    /// [`crate::csv`], [`mod@crate::xlsx`] and [`sign_pdf`]).
     pub content_sha256: String,
     /// Lower-case hex SHA-256 of the canonical rows text (see the module documentation).
     pub rows_sha256: String,
@@ -316,7 +316,7 @@ pub fn rows_digest(rows: &[ExportRow]) -> RowsDigest {
     digest
 }
 
-/// Signs the unsigned PDF `pdf` (from [`crate::pdf`]'s renderer) of `header` and `rows`: appends
+/// Signs the unsigned PDF `pdf` (from the `pdf` module's renderer) of `header` and `rows`: appends
 /// `\n%logvault-manifest <encoded>\n` after the final `%%EOF`. PDF readers ignore what follows `%%EOF`, and a `%`
 /// line is a comment anyway. `content_sha256` covers every byte before the appended line.
 pub fn sign_pdf(

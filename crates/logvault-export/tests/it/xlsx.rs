@@ -190,3 +190,24 @@ fn an_empty_period_makes_a_workbook_without_charts_that_verifies() {
     let verified = logvault_export::verify_export(&bytes, Some(&server_key().public_key())).unwrap();
     assert_eq!(verified.n_rows, 0);
 }
+
+#[test]
+fn the_same_workbook_export_gives_the_same_bytes() {
+    assert_eq!(xlsx_export(&server_key()), xlsx_export(&server_key()));
+}
+
+#[test]
+fn info_zip_tests_the_signed_workbook_clean_and_shows_the_manifest_as_its_comment() {
+    let bytes = xlsx_export(&server_key());
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("export.xlsx");
+    std::fs::write(&path, &bytes).unwrap();
+    let test = std::process::Command::new("unzip").arg("-t").arg(&path).output().expect("unzip (Info-ZIP) runs");
+    let stdout = String::from_utf8_lossy(&test.stdout).into_owned();
+    assert!(test.status.success(), "{stdout}{}", String::from_utf8_lossy(&test.stderr));
+    assert!(stdout.contains("No errors detected"), "{stdout}");
+    let comment = std::process::Command::new("unzip").arg("-z").arg(&path).output().unwrap();
+    let archive = zip::ZipArchive::new(Cursor::new(bytes.as_slice())).unwrap();
+    let manifest = std::str::from_utf8(archive.comment()).unwrap();
+    assert!(String::from_utf8_lossy(&comment.stdout).contains(manifest));
+}
