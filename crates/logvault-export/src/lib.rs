@@ -8,7 +8,9 @@
 //! The crate performs no IO and knows nothing of HTTP or SQL: the server feeds it rows and writes out its bytes.
 
 pub mod model;
+pub mod pdf;
 
 pub use model::{
     ChainHead, Excursion, ExcursionKind, ExportChannel, ExportHeader, ExportRow, Format, ReportSummary, format_milli,
 };
+pub use pdf::{PdfError, render_pdf};
