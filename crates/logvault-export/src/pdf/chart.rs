@@ -144,7 +144,7 @@ fn draw_svg(
         let limit_colour = RGBColor(200, 30, 30);
         for (name, limit) in [("upper limit", channel.upper), ("lower limit", channel.lower)] {
             let Some(limit) = limit.filter(|l| l.is_finite()) else { continue };
-            let label = format!("{name} {}", format::value(limit));
+            let label = format!("{name} {} {}", format::value(limit), channel.unit);
             chart
                 .draw_series(DashedLineSeries::new(
                     [(from_s, limit), (to_s, limit)],

@@ -2,7 +2,7 @@
 //! `assets/fonts/LICENSE-DejaVu.txt`). Nothing is read from the system, so a server without fonts renders the same
 //! document as a workstation, byte for byte.
 
-use ab_glyph::{Font as _, FontRef, ScaleFont as _};
+use ab_glyph::{Font as _, FontRef};
 
 use super::PdfError;
 
@@ -34,18 +34,19 @@ impl Face {
 
     /// The advance width of `text` set at `size` points (with kerning, as krilla's shaper sets it).
     pub(crate) fn width(&self, text: &str, size: f32) -> f32 {
-        let scaled = self.metrics.as_scaled(size);
-        let mut width = 0.0;
+        // Unscaled font units, then em → points: ab_glyph's own `PxScale` is relative to the line height, not the em.
+        let units_per_em = self.metrics.units_per_em().unwrap_or(2048.0);
+        let mut units = 0.0;
         let mut previous = None;
         for c in text.chars() {
-            let glyph = scaled.glyph_id(c);
+            let glyph = self.metrics.glyph_id(c);
             if let Some(previous) = previous {
-                width += scaled.kern(previous, glyph);
+                units += self.metrics.kern_unscaled(previous, glyph);
             }
-            width += scaled.h_advance(glyph);
+            units += self.metrics.h_advance_unscaled(glyph);
             previous = Some(glyph);
         }
-        width
+        units * size / units_per_em
     }
 }
 

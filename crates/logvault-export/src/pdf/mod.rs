@@ -96,7 +96,11 @@ fn statistics(flow: &mut Flow, header: &ExportHeader, summary: &ReportSummary) {
         .map(|(i, channel)| {
             let label = channel_label(channel);
             match summary.statistics.get(i).and_then(Option::as_ref) {
-                None => vec![label, "0".to_owned(), "no samples".to_owned()],
+                None => {
+                    let mut row = vec![label, "0".to_owned()];
+                    row.resize(8, "–".to_owned());
+                    row
+                }
                 Some(s) => vec![
                     label,
                     s.count.to_string(),
@@ -111,14 +115,14 @@ fn statistics(flow: &mut Flow, header: &ExportHeader, summary: &ReportSummary) {
         })
         .collect();
     let columns = [
-        Column::left("Channel", 2.4),
-        Column::right("Samples", 1.3),
-        Column::right("Minimum", 1.3),
-        Column::right("Maximum", 1.3),
-        Column::right("Mean", 1.3),
-        Column::right("MKT", 1.3),
-        Column::right("Above upper", 1.5),
-        Column::right("Below lower", 1.5),
+        Column::left("Channel", 2.2),
+        Column::right("Samples", 1.2),
+        Column::right("Minimum", 1.35),
+        Column::right("Maximum", 1.35),
+        Column::right("Mean", 1.2),
+        Column::right("MKT", 1.2),
+        Column::right("Above upper", 1.4),
+        Column::right("Below lower", 1.4),
     ];
     flow.table(&columns, &rows);
     flow.space(5.0);
