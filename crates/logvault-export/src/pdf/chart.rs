@@ -135,16 +135,11 @@ fn draw_svg(
             .bold_line_style(RGBColor(215, 215, 215))
             .draw()
             .map_err(|e| e.to_string())?;
+        // The legend is written under the chart by the page layout: inside the plot it could hide a peak.
         let line = RGBColor(31, 96, 170);
-        chart
-            .draw_series(LineSeries::new(points.iter().copied(), line.stroke_width(1)))
-            .map_err(|e| e.to_string())?
-            .label(format!("{} ({})", channel.name, channel.unit))
-            .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 16, y)], line.stroke_width(2)));
+        chart.draw_series(LineSeries::new(points.iter().copied(), line.stroke_width(1))).map_err(|e| e.to_string())?;
         let limit_colour = RGBColor(200, 30, 30);
-        for (name, limit) in [("upper limit", channel.upper), ("lower limit", channel.lower)] {
-            let Some(limit) = limit.filter(|l| l.is_finite()) else { continue };
-            let label = format!("{name} {} {}", format::value(limit), channel.unit);
+        for limit in [channel.upper, channel.lower].into_iter().flatten().filter(|l| l.is_finite()) {
             chart
                 .draw_series(DashedLineSeries::new(
                     [(from_s, limit), (to_s, limit)],
@@ -152,18 +147,8 @@ fn draw_svg(
                     4,
                     limit_colour.stroke_width(1),
                 ))
-                .map_err(|e| e.to_string())?
-                .label(label)
-                .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 16, y)], limit_colour.stroke_width(1)));
+                .map_err(|e| e.to_string())?;
         }
-        chart
-            .configure_series_labels()
-            .position(SeriesLabelPosition::UpperRight)
-            .label_font((fonts::FAMILY, 10))
-            .background_style(WHITE.mix(0.85))
-            .border_style(RGBColor(190, 190, 190))
-            .draw()
-            .map_err(|e| e.to_string())?;
         root.present().map_err(|e| e.to_string())?;
     }
     Ok(svg)

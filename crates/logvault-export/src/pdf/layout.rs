@@ -135,6 +135,18 @@ impl<'f> Flow<'f> {
         }
     }
 
+    /// A command line to type, bold and indented.
+    pub(crate) fn command(&mut self, text: &str) {
+        const SIZE: f32 = 9.0;
+        const INDENT: f32 = 14.0;
+        for line in wrap(&self.fonts.bold, text, SIZE, CONTENT_WIDTH - INDENT) {
+            self.ensure(SIZE * 1.4);
+            let top = self.y;
+            self.text_at(MARGIN_X + INDENT, top, SIZE, true, TEXT, &line);
+            self.y += SIZE * 1.4;
+        }
+    }
+
     /// Label/value pairs, the labels in a bold column, the values wrapped beside them.
     pub(crate) fn fields(&mut self, fields: &[(&str, String)]) {
         const SIZE: f32 = 9.5;

@@ -154,8 +154,19 @@ fn charts(flow: &mut Flow, header: &ExportHeader, rows: &[ExportRow], summary: &
         flow.caption(&format!("{} over the period, with its limits", channel_label(channel)), CHART_HEIGHT);
         let tree = chart::render(channel, rows, i, period, (CONTENT_WIDTH as u32, CHART_HEIGHT as u32))?;
         flow.figure(tree, CONTENT_WIDTH.floor(), CHART_HEIGHT);
+        flow.paragraph(&chart_legend(channel), 8.0, MUTED);
     }
     Ok(())
+}
+
+fn chart_legend(channel: &ExportChannel) -> String {
+    let limits: Vec<String> = [("upper", channel.upper), ("lower", channel.lower)]
+        .into_iter()
+        .filter_map(|(name, limit)| limit.map(|l| format!("{name} limit {}", with_unit(l, &channel.unit))))
+        .collect();
+    let limits =
+        if limits.is_empty() { "No limits set.".to_owned() } else { format!("Red dashed: {}.", limits.join(", ")) };
+    format!("Blue: the measured values, lowest and highest per drawn column so that short peaks stay visible. {limits}")
 }
 
 fn excursions(flow: &mut Flow, header: &ExportHeader, summary: &ReportSummary) {
@@ -226,8 +237,8 @@ fn integrity(flow: &mut Flow, header: &ExportHeader, summary: &ReportSummary) {
         9.0,
         TEXT,
     );
-    flow.space(2.0);
-    flow.paragraph("logvault verify-export FILE --public-key KEY", 9.0, TEXT);
+    flow.space(3.0);
+    flow.command("logvault verify-export FILE --public-key KEY");
 }
 
 /// Draws the laid-out pages with their running header and footer.
