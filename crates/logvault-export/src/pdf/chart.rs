@@ -87,7 +87,7 @@ pub(crate) fn render(
     let mut database = usvg::fontdb::Database::new();
     database.load_font_data(fonts::REGULAR_TTF.to_vec());
     options.fontdb = Arc::new(database);
-    Ok(usvg::Tree::from_str(&svg, &options)?)
+    usvg::Tree::from_str(&svg, &options).map_err(|e| PdfError::Svg(e.to_string()))
 }
 
 /// plotters measures its labels with ab_glyph, which needs the embedded font registered once per process.

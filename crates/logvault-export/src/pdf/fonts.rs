@@ -96,3 +96,27 @@ pub(crate) fn wrap(face: &Face, text: &str, size: f32, width: f32) -> Vec<String
     }
     lines
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn wrapping_breaks_at_spaces_and_splits_only_words_too_wide_without_losing_a_character() {
+        let fonts = Fonts::load().unwrap();
+        let hash = "9f2c4e6a8b0d1f3e5a7c9b1d3f5e7a9c0b2d4f6e8a1c3e5b7d9f0a2c4e6b8d0f";
+        let lines = wrap(&fonts.regular, &format!("chain {hash} ok"), 9.0, 120.0);
+        assert!(lines.len() >= 3, "{lines:?}");
+        assert!(lines.iter().all(|l| fonts.regular.width(l, 9.0) <= 120.0), "{lines:?}");
+        assert_eq!(lines.concat().replace(' ', ""), format!("chain{hash}ok"));
+        assert_eq!(wrap(&fonts.regular, "short text", 9.0, 120.0), vec!["short text"]);
+    }
+
+    #[test]
+    fn widths_scale_with_the_em_of_the_embedded_font() {
+        let fonts = Fonts::load().unwrap();
+        // DejaVu Sans digits advance 1303 of 2048 font units.
+        assert!((fonts.regular.width("0", 10.0) - 1303.0 * 10.0 / 2048.0).abs() < 0.01);
+        assert!(fonts.bold.width("Maximum", 8.5) > fonts.regular.width("Maximum", 8.5));
+    }
+}

@@ -31,8 +31,9 @@ pub enum PdfError {
     Font,
     #[error("the chart could not be drawn: {0}")]
     Chart(String),
+    /// usvg's message: its error type stays out of this crate's API.
     #[error("the chart could not be converted: {0}")]
-    Svg(#[from] usvg::Error),
+    Svg(String),
     #[error("a page element has an invalid geometry")]
     Geometry,
     #[error("the pdf could not be written: {0}")]
