@@ -43,6 +43,8 @@ pub enum PdfError {
 /// Chart size in points: the content width, and a height that lets two charts and the tables share the first pages.
 const CHART_HEIGHT: f32 = 190.0;
 
+const NO_CHANNELS: &str = "No channels.";
+
 /// Renders the report for `header`'s device and period from `rows` and `summary`.
 pub fn render_pdf(header: &ExportHeader, rows: &[ExportRow], summary: &ReportSummary) -> Result<Vec<u8>, PdfError> {
     let fonts = Fonts::load()?;
@@ -73,6 +75,10 @@ fn overview(flow: &mut Flow, header: &ExportHeader) {
 
 fn channels_and_limits(flow: &mut Flow, header: &ExportHeader) {
     flow.heading("Channels and limits", 30.0);
+    if header.channels.is_empty() {
+        flow.paragraph(NO_CHANNELS, 9.5, TEXT);
+        return;
+    }
     let limit = |limit: Option<f64>, unit: &str| limit.map_or_else(|| "none".to_owned(), |l| with_unit(l, unit));
     let rows: Vec<Vec<String>> = header
         .channels
@@ -90,6 +96,10 @@ fn channels_and_limits(flow: &mut Flow, header: &ExportHeader) {
 
 fn statistics(flow: &mut Flow, header: &ExportHeader, summary: &ReportSummary) {
     flow.heading("Statistics", 40.0);
+    if header.channels.is_empty() {
+        flow.paragraph(NO_CHANNELS, 9.5, TEXT);
+        return;
+    }
     let rows: Vec<Vec<String>> = header
         .channels
         .iter()
@@ -141,6 +151,9 @@ fn statistics(flow: &mut Flow, header: &ExportHeader, summary: &ReportSummary) {
 
 fn charts(flow: &mut Flow, header: &ExportHeader, rows: &[ExportRow], summary: &ReportSummary) -> Result<(), PdfError> {
     flow.heading("Charts", 16.0 + CHART_HEIGHT);
+    if header.channels.is_empty() {
+        flow.paragraph(NO_CHANNELS, 9.5, TEXT);
+    }
     let period = (header.from.unix_timestamp(), header.to.unix_timestamp());
     for (i, channel) in header.channels.iter().enumerate() {
         if i > 0 {

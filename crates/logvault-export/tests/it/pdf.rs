@@ -356,3 +356,46 @@ fn the_same_input_renders_the_same_bytes() {
     let summary = summary(&header, &rows);
     assert_eq!(render_pdf(&header, &rows, &summary).unwrap(), render_pdf(&header, &rows, &summary).unwrap());
 }
+
+#[test]
+fn a_chain_that_did_not_verify_is_stated_plainly() {
+    let header = header(1);
+    let rows = rows(288, &[]);
+    let summary = ReportSummary { chain_verified: false, ..summary(&header, &rows) };
+    let text = text_of(&render_to_file(&header, &rows, &summary).path);
+    assert!(text.contains("NO: the hash chain or a block's authentication tag did not verify"), "{text}");
+}
+
+#[test]
+fn odd_input_still_renders_a_readable_report() {
+    // A name with no space to break at, no channels, no rows, a period that ends before it starts, and an excursion
+    // on an unknown channel at a time outside the calendar.
+    let long_name = "X".repeat(400);
+    let mut header = header(1);
+    header.organisation = long_name.clone();
+    header.device_name = "Fridge\twith\ncontrol characters and 冷蔵庫".to_owned();
+    header.channels.clear();
+    header.chain_heads.clear();
+    header.to = header.from - time::Duration::days(1);
+    let summary = ReportSummary {
+        statistics: vec![],
+        mkt_delta_h: f64::NAN,
+        excursions: vec![Excursion {
+            channel: 99,
+            kind: ExcursionKind::Below,
+            start_s: i64::MAX,
+            end_s: i64::MIN,
+            duration_s: i64::MAX,
+            peak: f64::NEG_INFINITY,
+        }],
+        n_blocks: 0,
+        chain_verified: false,
+    };
+    let rendered = render_to_file(&header, &[], &summary);
+    let text = text_of(&rendered.path);
+    // The long organisation wraps rather than being cut: every X is there on page 1.
+    assert!(text.matches('X').count() >= 400, "{text}");
+    // A time outside the calendar prints as Unix seconds (wrapped in its column).
+    assert!(text.contains("channel 99") && text.contains("@92233720368547758"), "{text}");
+    assert!(text.contains("No chain heads") && text.matches("No channels.").count() == 3, "{text}");
+}
