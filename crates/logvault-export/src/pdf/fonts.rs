@@ -71,6 +71,7 @@ impl Fonts {
 /// is too wide (a block hash, a long device name), so nothing is ever cut off.
 pub(crate) fn wrap(face: &Face, text: &str, size: f32, width: f32) -> Vec<String> {
     let mut lines = Vec::new();
+    let text = without_controls(text);
     for paragraph in text.split('\n') {
         let mut line = String::new();
         for word in paragraph.split(' ') {
@@ -95,6 +96,12 @@ pub(crate) fn wrap(face: &Face, text: &str, size: f32, width: f32) -> Vec<String
         lines.push(line);
     }
     lines
+}
+
+/// `text` with control characters other than line breaks as spaces: a tab or an escape code in a device name
+/// has no glyph and would print as a box.
+pub(crate) fn without_controls(text: &str) -> String {
+    text.chars().map(|c| if c.is_control() && c != '\n' { ' ' } else { c }).collect()
 }
 
 #[cfg(test)]

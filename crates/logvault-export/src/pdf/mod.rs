@@ -290,7 +290,8 @@ fn draw(surface: &mut krilla::surface::Surface, fonts: &Fonts, op: &Op) -> Resul
             surface.set_stroke(None);
             surface.set_fill(Some(Fill { paint: colour(*c), ..Fill::default() }));
             let face = fonts.face(*bold);
-            surface.draw_text(Point::from_xy(*x, *y), face.pdf.clone(), *size, text, false, TextDirection::Auto);
+            let text = fonts::without_controls(text).replace('\n', " ");
+            surface.draw_text(Point::from_xy(*x, *y), face.pdf.clone(), *size, &text, false, TextDirection::Auto);
         }
         Op::Line { from, to, width, colour: c } => {
             let mut path = PathBuilder::new();

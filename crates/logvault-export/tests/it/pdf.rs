@@ -392,6 +392,7 @@ fn odd_input_still_renders_a_readable_report() {
         chain_verified: false,
     };
     let rendered = render_to_file(&header, &[], &summary);
+    keep(&rendered, "report-odd.pdf");
     let text = text_of(&rendered.path);
     // The long organisation wraps rather than being cut: every X is there on page 1.
     assert!(text.matches('X').count() >= 400, "{text}");
