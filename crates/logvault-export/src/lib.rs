@@ -10,6 +10,7 @@
 pub mod csv;
 pub mod manifest;
 pub mod model;
+pub mod pdf;
 pub mod summary;
 pub mod verify;
 pub mod xlsx;
@@ -21,6 +22,7 @@ pub use model::{
 };
 pub use verify::{KeyTrust, Verified, VerifyError, verify_export};
 pub use xlsx::xlsx;
+pub use pdf::{PdfError, render_pdf};
 
 /// Why an export could not be produced.
 #[derive(Debug, thiserror::Error)]

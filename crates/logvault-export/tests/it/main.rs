@@ -3,6 +3,7 @@
 #![allow(clippy::unwrap_used, reason = "in a test, a failing unwrap is a failing assertion")]
 
 mod csv;
+mod pdf;
 mod manifest;
 mod verify;
 mod xlsx;
