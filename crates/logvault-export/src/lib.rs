@@ -20,9 +20,9 @@ pub use manifest::{Manifest, ManifestError, PublicKey, SignedManifest, SigningKe
 pub use model::{
     ChainHead, Excursion, ExcursionKind, ExportChannel, ExportHeader, ExportRow, Format, ReportSummary, format_milli,
 };
+pub use pdf::{PdfError, render_pdf};
 pub use verify::{KeyTrust, Verified, VerifyError, verify_export};
 pub use xlsx::xlsx;
-pub use pdf::{PdfError, render_pdf};
 
 /// Why an export could not be produced.
 #[derive(Debug, thiserror::Error)]

@@ -13,6 +13,7 @@ pub mod http;
 pub mod mail;
 pub mod reports;
 pub mod server;
+pub mod signing;
 mod state;
 pub mod telemetry;
 pub mod tls;

@@ -40,6 +40,21 @@ pub async fn start(config: &Config) -> anyhow::Result<RunningServer> {
     // Migrations come last: a start that fails to bind or to load its certificate leaves the schema untouched, so
     // the previous binary can still run.
     let opened = bootstrap::open(config, Migrations::Leave).await?;
+    let mailer = crate::mail::Mailer::from_config(&config.smtp).context("could not set up outgoing email")?;
+    let password_verify_us = calibrate_password_verification().await?;
+
+    let listener =
+        std::net::TcpListener::bind(config.listen).with_context(|| format!("could not listen on {}", config.listen))?;
+    listener.set_nonblocking(true).context("could not make the listener non-blocking")?;
+    let local_addr = listener.local_addr().context("could not read the bound address")?;
+
+    let tls = match config.insecure_http {
+        true => None,
+        false => Some(crate::tls::server_config(config, &opened.master_key)?),
+    };
+    // Bound and certified: only now may the schema move forward.
+    opened.migrate().await?;
+    // The signing key lives in the database: it is read (or made) once the schema has its table.
     let state = AppState {
         store: Arc::clone(&opened.store),
         group_commit: crate::group_commit::GroupCommit::spawn(Arc::clone(&opened.store)),
@@ -56,26 +71,15 @@ pub async fn start(config: &Config) -> anyhow::Result<RunningServer> {
         otp_key: Arc::new(opened.master_key.derive(bootstrap::OTP_KEY_PURPOSE)),
         manufacturing_key: Arc::new(opened.master_key.derive(logvault_core::custody::MANUFACTURING_PURPOSE)),
         data_key_wrap: Arc::new(opened.master_key.derive(logvault_core::custody::DATA_KEY_WRAP_PURPOSE)),
-        mailer: crate::mail::Mailer::from_config(&config.smtp).context("could not set up outgoing email")?,
+        mailer,
         public_url: Arc::from(config.public_base_url()),
         trusted_proxies: Arc::new(config.http.trusted_proxies.clone()),
-        password_verify_us: calibrate_password_verification().await?,
+        password_verify_us,
+        signing_keys: Arc::new(crate::signing::load_or_create(opened.store.as_ref(), &opened.master_key).await?),
         argon2_permits: Arc::new(tokio::sync::Semaphore::new(
             std::thread::available_parallelism().map_or(2, std::num::NonZeroUsize::get).max(2),
         )),
     };
-
-    let listener =
-        std::net::TcpListener::bind(config.listen).with_context(|| format!("could not listen on {}", config.listen))?;
-    listener.set_nonblocking(true).context("could not make the listener non-blocking")?;
-    let local_addr = listener.local_addr().context("could not read the bound address")?;
-
-    let tls = match config.insecure_http {
-        true => None,
-        false => Some(crate::tls::server_config(config, &opened.master_key)?),
-    };
-    // Bound and certified: only now may the schema move forward.
-    opened.migrate().await?;
 
     let app = http::router(state.clone(), config).into_make_service_with_connect_info::<SocketAddr>();
     let handle = Handle::new();

@@ -40,6 +40,8 @@ pub struct AppState {
     /// The duration of one password verification, measured once at start: a locked account's refusal waits this
     /// long instead of doing the work, so its timing matches a wrong password's. No request can change it.
     pub password_verify_us: u64,
+    /// The key exports are signed with, and every public key the server has published.
+    pub signing_keys: Arc<crate::signing::SigningKeys>,
     /// Bounds concurrent Argon2 verifications (19 MiB each) to the number of cores.
     pub argon2_permits: Arc<tokio::sync::Semaphore>,
 }

@@ -50,7 +50,7 @@ pub async fn verify_all(store: &dyn Store, wrapping_key: &SubKey) -> anyhow::Res
     Ok(reports)
 }
 
-async fn verify_device(store: &dyn Store, wrapping_key: &SubKey, device: &Device) -> anyhow::Result<DeviceReport> {
+pub async fn verify_device(store: &dyn Store, wrapping_key: &SubKey, device: &Device) -> anyhow::Result<DeviceReport> {
     let (chain, head) = store.device_chain(device.id).await?;
     let report = |finding| DeviceReport { serial: device.serial.clone(), blocks: chain.len(), finding };
     if let Err(broken) = blockchain::verify_chain(&device.serial, &chain, head) {

@@ -5,6 +5,7 @@
 //! the process with a non-zero exit and one line on stderr.
 
 mod admin;
+mod exports;
 mod sim;
 
 use std::net::SocketAddr;
@@ -94,6 +95,16 @@ enum Command {
     /// Re-verify every kept block (MAC under the device key, hash chain) and every measurement against its block;
     /// fails naming the first broken one
     Verify,
+    /// Check an exported CSV, XLSX or PDF offline: its signature, the signing key, and that not a single value, row
+    /// or timestamp changed
+    VerifyExport {
+        /// The exported file
+        file: PathBuf,
+        /// The server's public signing key (from GET /api/v1/signing-key); without it only the key inside the file
+        /// vouches for it
+        #[arg(long, value_name = "KEY")]
+        public_key: Option<String>,
+    },
     /// Inspect the tamper-evident audit log
     Audit {
         #[command(subcommand)]
@@ -176,6 +187,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             let config = load_config(&global, Overrides::default())?;
             block_on(admin::verify(config))
         }
+        Command::VerifyExport { file, public_key } => exports::verify_export(&file, public_key.as_deref()),
         Command::Audit { command } => {
             let config = load_config(&global, Overrides::default())?;
             block_on(admin::audit(config, command))

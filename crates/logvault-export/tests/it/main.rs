@@ -3,8 +3,8 @@
 #![allow(clippy::unwrap_used, reason = "in a test, a failing unwrap is a failing assertion")]
 
 mod csv;
-mod pdf;
 mod manifest;
+mod pdf;
 mod verify;
 mod xlsx;
 

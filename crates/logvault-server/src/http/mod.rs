@@ -5,6 +5,7 @@
 
 mod csp;
 mod devices;
+mod exports;
 mod health;
 mod ingest;
 pub(crate) mod json;
@@ -15,7 +16,7 @@ mod mfa;
 pub(crate) mod middleware;
 mod orgs;
 mod otp;
-mod reports;
+pub(crate) mod reports;
 pub mod routes;
 pub(crate) mod session;
 mod sync_page;
@@ -112,6 +113,10 @@ mod tests {
             trusted_proxies: Arc::new(Vec::new()),
             password_verify_us: 0,
             argon2_permits: Arc::new(tokio::sync::Semaphore::new(2)),
+            signing_keys: Arc::new(crate::signing::SigningKeys {
+                signing: logvault_export::SigningKey::from_seed(&[7; 32]).unwrap(),
+                published: Vec::new(),
+            }),
         };
         let routes = health::routes()
             .add(axum::http::Method::GET, "/boom", routes::Access::Public, || async {

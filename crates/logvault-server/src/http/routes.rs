@@ -185,6 +185,7 @@ pub fn api_routes() -> Routes {
         .merge(super::sync_page::routes())
         .merge(super::manufacturing::routes())
         .merge(super::reports::routes())
+        .merge(super::exports::routes())
 }
 
 /// Extracts the organisation access the guard established. A handler that takes it on a route not declared

@@ -21,6 +21,7 @@ const PUBLIC: &[(&str, &str)] = &[
     ("POST", "/api/v1/auth/otp/verify"),
     ("POST", "/api/v1/invitations/accept"),
     ("POST", "/api/v1/ingest"),
+    ("GET", "/api/v1/signing-key"),
     ("GET", "/l"),
     ("GET", "/static/sync.js"),
     ("GET", "/static/sync.css"),
@@ -61,6 +62,10 @@ const AUTHENTICATED: &[(&str, &str)] = &[
     ("POST", "/api/v1/manufacturing/devices"),
     ("POST", "/api/v1/orgs/{org_id}/devices/{serial}/key-export"),
     ("GET", "/api/v1/devices/{serial}/measurements"),
+    ("GET", "/api/v1/devices/{serial}/statistics"),
+    ("GET", "/api/v1/devices/{serial}/settings"),
+    ("PUT", "/api/v1/devices/{serial}/settings"),
+    ("GET", "/api/v1/devices/{serial}/export"),
 ];
 
 fn fill(path: &str, values: &[(&str, i64)]) -> String {

@@ -7,6 +7,7 @@ mod access;
 mod browser;
 mod devices;
 mod errors;
+mod exports;
 mod health;
 mod helpers;
 mod identity;
