@@ -330,7 +330,9 @@ async fn rollup_rows(raw: &RawPool) -> Vec<RollupRow> {
 
 /// The rollups of raw rows `(device, t_s, channel, value)`, computed here.
 fn expected_rollups(rows: &[(i64, i64, i32, i32)]) -> Vec<RollupRow> {
-    let mut rollups: BTreeMap<(i64, i32, i32, i64), (i32, i32, i64, i64)> = BTreeMap::new();
+    // (device, channel, level, start) → (min, max, sum, count).
+    type Key = (i64, i32, i32, i64);
+    let mut rollups: BTreeMap<Key, (i32, i32, i64, i64)> = BTreeMap::new();
     for (device_id, t_s, channel, value) in rows {
         for level in [60, 3_600, 86_400] {
             let start = t_s - t_s.rem_euclid(i64::from(level));
@@ -386,8 +388,8 @@ async fn the_migration_backfills_rollups_equal_to_the_stored_rows_and_ingest_con
         let more = [(-99_990, [7, 8]), (5, [-9, 10]), (1_000_000, [11, 12])];
         db.store.store_block(block(devices[0], "LV-1", 2, &more)).await.unwrap();
         for (t_s, values) in more {
-            for channel in 0..2 {
-                rows.push((devices[0], t_s, i32::try_from(channel).unwrap(), values[channel]));
+            for (channel, value) in (0..).zip(values) {
+                rows.push((devices[0], t_s, channel, value));
             }
         }
         assert_eq!(rollup_rows(&raw).await, expected_rollups(&rows), "{engine:?}");
