@@ -9,6 +9,7 @@ mod error;
 pub mod ingest;
 mod model;
 pub mod postgres;
+mod rollups;
 pub mod sqlite;
 #[cfg(feature = "testing")]
 pub mod testing;
@@ -25,7 +26,7 @@ use time::OffsetDateTime;
 
 pub use error::StoreError;
 pub use model::{
-    Acceptance, AcceptedInvitation, ApiToken, ChainSummary, Credentials, Device, EmailCode, IncomingBlock,
+    Acceptance, AcceptedInvitation, ApiToken, Bucket, BucketQuery, ChainSummary, Credentials, Device, EmailCode, IncomingBlock,
     IncomingSample, IngestDevice, IngestOutcome, Invitation, InvitationPurpose, ManufacturerToken, Measurement,
     MeasurementQuery, Member, Membership, NewApiToken, NewDevice, NewInvitation, NewSession, OrgScope, Session,
     SigningKeyRecord, Site, TotpRecord, UnclaimedDevice, User,
@@ -331,6 +332,33 @@ pub trait Store: Send + Sync + std::fmt::Debug {
         device_id: i64,
         query: MeasurementQuery,
     ) -> Result<Vec<Measurement>, StoreError>;
+
+    /// Minimum, maximum, sum and count of one channel of one of the scope's devices per time bucket of
+    /// `[from_s, to_s)`, in order, empty buckets left out; nothing for another organisation's or site's device.
+    /// Answered from the rollups kept at ingest (raw rows only for sub-minute edges), and exactly equal to the
+    /// aggregate of the raw rows between each bucket's `start_s` and `end_s`. The grid: at most `n_buckets` buckets
+    /// of one width, a multiple of the coarsest rollup level that fits, aligned to that level; the first and last
+    /// bucket are cut at `from_s` and `to_s` (the algorithm is documented in the `rollups` module).
+    async fn measurement_buckets(
+        &self,
+        scope: &OrgScope,
+        device_id: i64,
+        query: BucketQuery,
+    ) -> Result<Vec<Bucket>, StoreError>;
+
+    /// One bucket over all of `[from_s, to_s)` of one channel of one of the scope's devices, from the rollups;
+    /// `None` if it holds no values (or the device is not the scope's).
+    async fn measurement_summary(
+        &self,
+        scope: &OrgScope,
+        device_id: i64,
+        channel: i32,
+        from_s: i64,
+        to_s: i64,
+    ) -> Result<Option<Bucket>, StoreError> {
+        let query = BucketQuery { channel, from_s, to_s, n_buckets: 1 };
+        Ok(self.measurement_buckets(scope, device_id, query).await?.into_iter().next())
+    }
 
     /// A device's chain, in order, for verification (operator only: no scope).
     async fn device_chain(

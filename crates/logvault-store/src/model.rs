@@ -359,6 +359,37 @@ pub struct MeasurementQuery {
     pub limit: i64,
 }
 
+/// A bucketed query: `[from_s, to_s)` of one channel, in at most `n_buckets` time buckets (0 counts as 1). How the
+/// buckets are chosen is documented in the store's `rollups` module.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BucketQuery {
+    pub channel: i32,
+    pub from_s: i64,
+    pub to_s: i64,
+    pub n_buckets: u32,
+}
+
+/// The values of one channel with `start_s <= t_s < end_s`: how many, their minimum, maximum and sum (thousandths
+/// of the channel's unit). Buckets are never empty (`count >= 1`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+pub struct Bucket {
+    pub start_s: i64,
+    pub end_s: i64,
+    pub count: i64,
+    pub min: i32,
+    pub max: i32,
+    pub sum: i64,
+}
+
+impl Bucket {
+    /// The arithmetic mean of the bucket's values, in thousandths of the unit (not time-weighted: every sample counts
+    /// once).
+    pub fn mean(&self) -> f64 {
+        // Both are exact in f64 up to 2^53, far beyond any bucket.
+        self.sum as f64 / self.count.max(1) as f64
+    }
+}
+
 /// A manufacturer's upload token (instance-wide, not an organisation's).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ManufacturerToken {

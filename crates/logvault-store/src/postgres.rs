@@ -13,15 +13,15 @@ use secrecy::{ExposeSecret, SecretString};
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 use sqlx::{ConnectOptions, Row};
 
-use crate::ingest;
 use crate::model::{api_token_columns, hash32, now, parse_role};
+use crate::rollups::{self, Source};
 use crate::{
     Acceptance, AcceptedInvitation, ApiToken, Credentials, Device, EmailCode, Engine, IncomingBlock, IngestDevice,
     IngestOutcome, Invitation, InvitationPurpose, ManufacturerToken, Measurement, MeasurementQuery, Member, Membership,
     MigrationStatus, NewApiToken, NewDevice, NewInvitation, NewSession, OrgScope, Organisation, Session, Site, Store,
     StoreError, TotpRecord, UnclaimedDevice, User,
 };
-use crate::{ChainSummary, SigningKeyRecord};
+use crate::{Bucket, BucketQuery, ChainSummary, SigningKeyRecord, ingest};
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
 
@@ -32,6 +32,13 @@ pub struct PgStore {
 }
 
 impl PgStore {
+    /// Applies the migrations up to and including `version` only (tests of a later migration's data changes).
+    #[cfg(feature = "testing")]
+    pub(crate) async fn migrate_to(&self, version: i64) -> Result<(), StoreError> {
+        MIGRATOR.run_to(version, &self.pool).await?;
+        Ok(())
+    }
+
     /// Connects to the database at `url`. The URL is never logged or put into an error: it may carry a password.
     pub async fn open(url: &SecretString) -> Result<PgStore, StoreError> {
         let options: PgConnectOptions = url.expose_secret().parse().map_err(|_| StoreError::InvalidUrl)?;
@@ -592,6 +599,18 @@ impl Store for PgStore {
         .fetch_all(&self.pool)
         .await?;
         rows.iter().map(measurement_from_row).collect()
+    }
+
+    async fn measurement_buckets(
+        &self,
+        scope: &OrgScope,
+        device_id: i64,
+        query: BucketQuery,
+    ) -> Result<Vec<Bucket>, StoreError> {
+        match rollups::plan(&query) {
+            Some(plan) => buckets(&self.pool, scope, device_id, query.channel, &plan).await,
+            None => Ok(Vec::new()),
+        }
     }
 
     async fn device_chain(
@@ -1736,7 +1755,121 @@ async fn keep_block(conn: &mut sqlx::PgConnection, block: &IncomingBlock) -> Res
         });
         insert.build().execute(&mut *conn).await?;
     }
+    upsert_rollups(conn, block.device_id, &rollups::rollups(plan.rows())).await?;
     Ok(IngestOutcome::Stored { new: ingest::count_u64(plan.new.len()), duplicates: plan.duplicates })
+}
+
+/// Adds a block's new rows, aggregated per bucket, to the device's rollups: one upsert row per touched bucket, inside
+/// the caller's transaction.
+async fn upsert_rollups(
+    conn: &mut sqlx::PgConnection,
+    device_id: i64,
+    rollups: &[rollups::Rollup],
+) -> Result<(), StoreError> {
+    for chunk in rollups.chunks(rollups::ROLLUPS_PER_UPSERT) {
+        let mut upsert = sqlx::QueryBuilder::<sqlx::Postgres>::new(
+            "INSERT INTO measurement_rollups \
+             (device_id, channel, level_s, bucket_start_s, min_value, max_value, sum_value, n_values) ",
+        );
+        upsert.push_values(chunk, |mut row, rollup| {
+            row.push_bind(device_id)
+                .push_bind(rollup.channel)
+                .push_bind(rollup.level_s)
+                .push_bind(rollup.bucket_start_s)
+                .push_bind(rollup.min)
+                .push_bind(rollup.max)
+                .push_bind(rollup.sum)
+                .push_bind(rollup.count);
+        });
+        upsert.push(
+            " ON CONFLICT (device_id, channel, level_s, bucket_start_s) DO UPDATE SET \
+             min_value = LEAST(measurement_rollups.min_value, EXCLUDED.min_value), \
+             max_value = GREATEST(measurement_rollups.max_value, EXCLUDED.max_value), \
+             sum_value = measurement_rollups.sum_value + EXCLUDED.sum_value, \
+             n_values = measurement_rollups.n_values + EXCLUDED.n_values",
+        );
+        upsert.build().execute(&mut *conn).await?;
+    }
+    Ok(())
+}
+
+/// The buckets of `plan` for one of the scope's devices, in one statement: every piece of the plan read from its
+/// source and mapped to its bucket index, then grouped (see the `rollups` module).
+async fn buckets(
+    pool: &sqlx::Pool<sqlx::Postgres>,
+    scope: &OrgScope,
+    device_id: i64,
+    channel: i32,
+    plan: &rollups::Plan,
+) -> Result<Vec<Bucket>, StoreError> {
+    let mut query = sqlx::QueryBuilder::<sqlx::Postgres>::new(
+        "SELECT idx, MIN(lo) AS min_value, MAX(hi) AS max_value, SUM(total)::BIGINT AS sum_value, SUM(n)::BIGINT AS n_values FROM (",
+    );
+    for (i, piece) in plan.pieces.iter().enumerate() {
+        if i > 0 {
+            query.push(" UNION ALL ");
+        }
+        match piece.source {
+            Source::Rollups(level_s) => {
+                query.push("SELECT (r.bucket_start_s - ");
+                query.push_bind(plan.origin_s);
+                query.push(") / ");
+                query.push_bind(plan.width_s);
+                query.push(
+                    " AS idx, r.min_value AS lo, r.max_value AS hi, r.sum_value AS total, r.n_values AS n \
+                     FROM measurement_rollups r WHERE r.device_id = ",
+                );
+                query.push_bind(device_id);
+                query.push(" AND r.channel = ");
+                query.push_bind(channel);
+                query.push(" AND r.level_s = ");
+                query.push_bind(level_s);
+                query.push(" AND r.bucket_start_s >= ");
+                query.push_bind(piece.start_s);
+                query.push(" AND r.bucket_start_s < ");
+                query.push_bind(piece.end_s);
+            }
+            Source::Raw => {
+                query.push("SELECT (m.t_s - ");
+                query.push_bind(plan.origin_s);
+                query.push(") / ");
+                query.push_bind(plan.width_s);
+                query.push(
+                    " AS idx, m.value AS lo, m.value AS hi, m.value::BIGINT AS total, 1::BIGINT AS n \
+                     FROM measurements m WHERE m.device_id = ",
+                );
+                query.push_bind(device_id);
+                query.push(" AND m.channel = ");
+                query.push_bind(channel);
+                query.push(" AND m.t_s >= ");
+                query.push_bind(piece.start_s);
+                query.push(" AND m.t_s < ");
+                query.push_bind(piece.end_s);
+            }
+        }
+    }
+    // The scope check: the device must be the scope's (and its site's, for a site-scoped scope).
+    query.push(") pieces WHERE EXISTS (SELECT 1 FROM devices d WHERE d.id = ");
+    query.push_bind(device_id);
+    query.push(" AND d.org_id = ");
+    query.push_bind(scope.org_id());
+    query.push(" AND (");
+    query.push_bind(scope.site_id());
+    query.push(" IS NULL OR d.site_id = ");
+    query.push_bind(scope.site_id());
+    query.push(")) GROUP BY idx ORDER BY idx");
+    let rows = query.build().fetch_all(pool).await?;
+    rows.iter()
+        .map(|row| {
+            Ok(plan.bucket(
+                row.try_get("idx")?,
+                row.try_get("min_value")?,
+                row.try_get("max_value")?,
+                row.try_get("sum_value")?,
+                row.try_get("n_values")?,
+            ))
+        })
+        .collect()
 }
 
 fn device_from_row(row: &sqlx::postgres::PgRow) -> Result<Device, StoreError> {

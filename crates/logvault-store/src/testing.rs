@@ -145,15 +145,36 @@ impl TestDatabase {
         Arc::clone(&self.keep)
     }
 
+    /// A fresh store on `engine` migrated only up to and including `version`, for tests of a later migration; `None`
+    /// when the PostgreSQL half is skipped outside CI. [`Store::migrate`] applies the rest.
+    pub async fn migrated_to(engine: Engine, version: i64) -> Option<TestDatabase> {
+        match engine {
+            Engine::Sqlite => Some(TestDatabase::sqlite_at(Some(version)).await),
+            Engine::Postgres => TestDatabase::postgres_at(Some(version)).await,
+        }
+    }
+
     /// A fresh encrypted SQLite store in a temporary directory.
     pub async fn sqlite() -> TestDatabase {
+        TestDatabase::sqlite_at(None).await
+    }
+
+    /// A fresh PostgreSQL store, or `None` when `LOGVAULT_TEST_DATABASE_URL` is unset outside CI.
+    pub async fn postgres() -> Option<TestDatabase> {
+        TestDatabase::postgres_at(None).await
+    }
+
+    async fn sqlite_at(version: Option<i64>) -> TestDatabase {
         let dir = tempfile::tempdir().expect("create temp dir");
         let key = MasterKey::create(&dir.path().join("master.key")).expect("create master key");
         let path = dir.path().join("logvault.db");
         let sqlite = crate::sqlite::SqliteStore::open(&path, &key.derive(crate::sqlite::SQLCIPHER_KEY_PURPOSE))
             .await
             .expect("open fresh sqlite store");
-        sqlite.migrate().await.expect("migrate fresh sqlite store");
+        match version {
+            Some(version) => sqlite.migrate_to(version).await.expect("migrate fresh sqlite store partly"),
+            None => drop(sqlite.migrate().await.expect("migrate fresh sqlite store")),
+        }
         TestDatabase {
             raw: RawPool::Sqlite(sqlite.pool().clone()),
             store: Arc::new(sqlite),
@@ -163,11 +184,13 @@ impl TestDatabase {
         }
     }
 
-    /// A fresh PostgreSQL store, or `None` when `LOGVAULT_TEST_DATABASE_URL` is unset outside CI.
-    pub async fn postgres() -> Option<TestDatabase> {
+    async fn postgres_at(version: Option<i64>) -> Option<TestDatabase> {
         let db = PgTestDb::create().await?;
         let postgres = crate::postgres::PgStore::open(&db.url).await.expect("open fresh postgres store");
-        postgres.migrate().await.expect("migrate fresh postgres store");
+        match version {
+            Some(version) => postgres.migrate_to(version).await.expect("migrate fresh postgres store partly"),
+            None => drop(postgres.migrate().await.expect("migrate fresh postgres store")),
+        }
         Some(TestDatabase {
             raw: RawPool::Postgres(postgres.pool().clone()),
             store: Arc::new(postgres),

@@ -1,0 +1,44 @@
+-- Rollups of the measurements per device, channel and time bucket at three levels — a minute, an hour, a day — kept
+-- by ingest in the same transaction as the rows they summarise, so that a bucketed query over a year reads thousands
+-- of rollup rows instead of half a million measurements. Derived data: ingest grows a rollup as new values of its
+-- bucket arrive (more values, a lower minimum, a higher maximum); nothing may shrink, move or delete one.
+CREATE TABLE measurement_rollups (
+    device_id       BIGINT  NOT NULL REFERENCES devices (id),
+    channel         INTEGER NOT NULL,
+    level_s         INTEGER NOT NULL CHECK (level_s IN (60, 3600, 86400)),
+    bucket_start_s  BIGINT  NOT NULL CHECK (bucket_start_s % level_s = 0),
+    min_value       INTEGER NOT NULL,
+    max_value       INTEGER NOT NULL CHECK (max_value >= min_value),
+    sum_value       BIGINT  NOT NULL,
+    n_values        BIGINT  NOT NULL CHECK (n_values > 0),
+    PRIMARY KEY (device_id, channel, level_s, bucket_start_s)
+);
+
+-- The measurements kept before this migration. A bucket starts at the floor of the time to its level (also for
+-- times before 1970, where `%` alone would round towards zero).
+INSERT INTO measurement_rollups
+    (device_id, channel, level_s, bucket_start_s, min_value, max_value, sum_value, n_values)
+SELECT m.device_id, m.channel, l.level_s, m.t_s - ((m.t_s % l.level_s) + l.level_s) % l.level_s AS bucket_start_s,
+       MIN(m.value), MAX(m.value), SUM(m.value), COUNT(*)
+FROM measurements m
+CROSS JOIN (VALUES (60), (3600), (86400)) AS l (level_s)
+GROUP BY m.device_id, m.channel, l.level_s, bucket_start_s;
+
+CREATE TRIGGER measurement_rollups_are_kept BEFORE DELETE ON measurement_rollups
+    FOR EACH ROW EXECUTE FUNCTION logvault_refuse_change();
+CREATE TRIGGER measurement_rollups_are_not_truncated BEFORE TRUNCATE ON measurement_rollups
+    FOR EACH STATEMENT EXECUTE FUNCTION logvault_refuse_change();
+
+-- A rollup only absorbs more values: its key stays, its count rises, its range widens or stays.
+CREATE FUNCTION logvault_rollup_only_grows() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    IF NEW.device_id <> OLD.device_id OR NEW.channel <> OLD.channel OR NEW.level_s <> OLD.level_s
+        OR NEW.bucket_start_s <> OLD.bucket_start_s OR NEW.n_values <= OLD.n_values
+        OR NEW.min_value > OLD.min_value OR NEW.max_value < OLD.max_value THEN
+        RAISE EXCEPTION 'measurement rollups only grow';
+    END IF;
+    RETURN NEW;
+END;
+$$;
+CREATE TRIGGER measurement_rollups_only_grow BEFORE UPDATE ON measurement_rollups
+    FOR EACH ROW EXECUTE FUNCTION logvault_rollup_only_grows();
