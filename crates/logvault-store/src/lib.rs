@@ -58,11 +58,14 @@ pub struct MigrationStatus {
 }
 
 /// An organisation (tenant).
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct Organisation {
     pub id: i64,
+    #[cfg_attr(feature = "openapi", schema(value_type = String))]
     pub name: OrgName,
     #[serde(with = "time::serde::rfc3339")]
+    #[cfg_attr(feature = "openapi", schema(value_type = String, format = DateTime))]
     pub created_at: OffsetDateTime,
 }
 

@@ -15,6 +15,7 @@ mod mail;
 mod members;
 mod metrics;
 mod mfa;
+mod openapi;
 mod otp;
 mod smtp_sink;
 mod throttle;
