@@ -394,8 +394,8 @@ fn access_name(access: Access) -> &'static str {
 }
 
 /// The permission's name as the API spells it (`manage_devices`).
-pub fn permission_name(permission: logvault_core::authz::Permission) -> String {
-    serde_json::to_value(permission).ok().and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default()
+pub fn permission_name(permission: logvault_core::authz::Permission) -> &'static str {
+    permission.as_str()
 }
 
 fn access_text(route: &RouteInfo) -> String {
@@ -456,7 +456,12 @@ fn responses(route: &RouteInfo, schemas: &mut Vec<(String, RefOr<Schema>)>) -> R
     let mut implied = |status: u16, why: &'static str| errors.entry(status).or_default().push(why);
     if route.access != Access::Public {
         implied(401, "no credentials, or expired, revoked or wrong ones");
-        implied(403, "refused: a missing or wrong CSRF token, or a second factor the organisation requires");
+        if is_unsafe(&route.method) {
+            implied(403, "a session without the CSRF token, or a wrong one");
+        }
+    }
+    if matches!(route.access, Access::Org(_) | Access::Authenticated) {
+        implied(403, "the organisation requires a second factor and the caller has none (`mfa-enrolment-required`)");
     }
     if route.access == Access::Session {
         implied(403, "an API token (`session-required`)");

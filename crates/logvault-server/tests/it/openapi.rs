@@ -74,8 +74,8 @@ async fn every_registered_route_is_documented_with_the_security_its_access_allow
         assert_eq!(operation["security"], expected_security(route), "security of {name}");
         if let Access::Org(permission) = route.access {
             let permission = permission_name(permission);
-            assert_eq!(operation["x-logvault-permission"], permission.as_str(), "permission of {name}");
-            assert!(operation["description"].as_str().unwrap().contains(&permission), "{name} names its permission");
+            assert_eq!(operation["x-logvault-permission"], permission, "permission of {name}");
+            assert!(operation["description"].as_str().unwrap().contains(permission), "{name} names its permission");
             for status in ["401", "403", "404"] {
                 assert!(operation["responses"][status].is_object(), "{name} documents {status}");
             }
