@@ -194,3 +194,92 @@ pub async fn register(
     };
     Ok((device, key))
 }
+
+/// A device's settings: the alarm limits of its channels and the activation energy its MKT is computed with.
+#[derive(Debug, Clone, PartialEq, Default, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DeviceSettings {
+    /// Limits per channel index, in the channel's unit. A channel without an entry has no limits.
+    #[serde(default)]
+    pub limits: Vec<ChannelLimits>,
+    /// ΔH for mean kinetic temperature, kJ/mol; USP <1160>'s 83.144 when absent.
+    #[serde(default)]
+    pub mkt_delta_h_kj_per_mol: Option<f64>,
+}
+
+/// The limits of one channel; either may be absent.
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ChannelLimits {
+    pub channel: i32,
+    pub lower: Option<f64>,
+    pub upper: Option<f64>,
+}
+
+impl DeviceSettings {
+    /// The settings stored for `device` (defaults when none were set or the stored JSON no longer parses).
+    pub fn of(device: &Device) -> DeviceSettings {
+        device.settings.as_deref().and_then(|json| serde_json::from_str(json).ok()).unwrap_or_default()
+    }
+
+    /// Checks the settings: finite limits with lower below upper, one entry per channel of the device's layout, and
+    /// a ΔH between 10 and 500 kJ/mol (what published activation energies of medicinal products span).
+    pub fn validate(&self, n_channels: usize) -> Result<(), String> {
+        let mut seen = std::collections::BTreeSet::new();
+        for limits in &self.limits {
+            if usize::try_from(limits.channel).map_or(true, |channel| channel >= n_channels) {
+                return Err(format!("channel {} is not one of the device's {n_channels} channels", limits.channel));
+            }
+            if !seen.insert(limits.channel) {
+                return Err(format!("channel {} has two entries", limits.channel));
+            }
+            if limits.lower.is_some_and(|v| !v.is_finite()) || limits.upper.is_some_and(|v| !v.is_finite()) {
+                return Err("limits must be finite numbers".to_owned());
+            }
+            if let (Some(lower), Some(upper)) = (limits.lower, limits.upper)
+                && lower >= upper
+            {
+                return Err(format!("channel {}: the lower limit must be below the upper", limits.channel));
+            }
+        }
+        if let Some(delta_h) = self.mkt_delta_h_kj_per_mol
+            && !(10.0..=500.0).contains(&delta_h)
+        {
+            return Err("mkt_delta_h_kj_per_mol must be between 10 and 500".to_owned());
+        }
+        Ok(())
+    }
+
+    /// The limits of `channel`: `(lower, upper)`.
+    pub fn limits_of(&self, channel: i32) -> (Option<f64>, Option<f64>) {
+        self.limits.iter().find(|limits| limits.channel == channel).map_or((None, None), |l| (l.lower, l.upper))
+    }
+
+    pub fn mkt_delta_h(&self) -> f64 {
+        self.mkt_delta_h_kj_per_mol.unwrap_or(logvault_core::stats::DEFAULT_DELTA_H_KJ_PER_MOL)
+    }
+}
+
+/// The channels of a device: from its logger model, else from the layout its first block set.
+pub fn channel_quantities(device: &Device) -> Vec<String> {
+    if let Some(model) = device.model.as_deref().and_then(|json| serde_json::from_str::<DeviceModel>(json).ok()) {
+        return model
+            .channels
+            .iter()
+            .map(|channel| match channel.quantity {
+                QuantityName::Temperature => "temperature".to_owned(),
+                QuantityName::RelativeHumidity => "relative_humidity".to_owned(),
+            })
+            .collect();
+    }
+    device.channel_layout.as_deref().map(|layout| layout.split(',').map(str::to_owned).collect()).unwrap_or_default()
+}
+
+/// The display unit of a quantity name.
+pub fn unit_of(quantity: &str) -> &'static str {
+    match quantity {
+        "temperature" => logvault_protocol::Quantity::Temperature.unit(),
+        "relative_humidity" => logvault_protocol::Quantity::RelativeHumidity.unit(),
+        _ => "",
+    }
+}

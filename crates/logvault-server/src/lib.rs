@@ -11,6 +11,7 @@ pub mod error;
 pub mod group_commit;
 pub mod http;
 pub mod mail;
+pub mod reports;
 pub mod server;
 mod state;
 pub mod telemetry;

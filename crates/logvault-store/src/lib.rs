@@ -25,10 +25,10 @@ use time::OffsetDateTime;
 
 pub use error::StoreError;
 pub use model::{
-    Acceptance, AcceptedInvitation, ApiToken, Credentials, Device, EmailCode, IncomingBlock, IncomingSample,
-    IngestDevice, IngestOutcome, Invitation, InvitationPurpose, ManufacturerToken, Measurement, MeasurementQuery,
-    Member, Membership, NewApiToken, NewDevice, NewInvitation, NewSession, OrgScope, Session, Site, TotpRecord,
-    UnclaimedDevice, User,
+    Acceptance, AcceptedInvitation, ApiToken, ChainSummary, Credentials, Device, EmailCode, IncomingBlock,
+    IncomingSample, IngestDevice, IngestOutcome, Invitation, InvitationPurpose, ManufacturerToken, Measurement,
+    MeasurementQuery, Member, Membership, NewApiToken, NewDevice, NewInvitation, NewSession, OrgScope, Session,
+    SigningKeyRecord, Site, TotpRecord, UnclaimedDevice, User,
 };
 
 /// Which engine a store runs on.
@@ -347,6 +347,26 @@ pub trait Store: Send + Sync + std::fmt::Debug {
 
     /// Every device, for verification (operator only: no scope).
     async fn all_devices(&self) -> Result<Vec<Device>, StoreError>;
+
+    // Device settings, and what exports rely on.
+
+    /// Replaces the settings (JSON) of one of the scope's devices; `NotFound` for another organisation's or site's.
+    async fn set_device_settings(&self, scope: &OrgScope, device_id: i64, settings: &str) -> Result<(), StoreError>;
+
+    /// The chain head of one of the scope's devices and how many of its blocks carry samples in `[from_s, to_s)`.
+    async fn chain_summary(
+        &self,
+        scope: &OrgScope,
+        device_id: i64,
+        from_s: i64,
+        to_s: i64,
+    ) -> Result<ChainSummary, StoreError>;
+
+    /// The server's export-signing keys, oldest first (the newest signs). Instance-wide, not an organisation's.
+    async fn signing_keys(&self) -> Result<Vec<SigningKeyRecord>, StoreError>;
+
+    /// Adds a signing key; `Conflict` for a public key already there.
+    async fn add_signing_key(&self, public_key: &[u8], seed_sealed: &[u8], now_us: i64) -> Result<(), StoreError>;
 
     // Invitations: single use, expiring; the token is stored as its SHA-256.
 

@@ -291,6 +291,9 @@ pub struct Device {
     /// The logger model (JSON) it was registered with, if any; the API shows it parsed.
     #[serde(skip)]
     pub model: Option<String>,
+    /// Its settings (JSON: alarm limits per channel, the ΔH for MKT), if any were set; the API shows them parsed.
+    #[serde(skip)]
+    pub settings: Option<String>,
     pub created_at_us: i64,
 }
 
@@ -382,4 +385,27 @@ pub struct UnclaimedDevice {
     /// The device key sealed under the manufacturing key.
     pub key_sealed: Vec<u8>,
     pub claim_code_hash: [u8; 32],
+}
+
+/// A device's hash chain as far as an export needs it: the head now, and how many blocks carry samples of a period.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ChainSummary {
+    /// `(seq, block_hash)` of the newest block; `None` before the first.
+    pub head: Option<(i64, [u8; 32])>,
+    pub n_blocks_in_period: i64,
+}
+
+/// One of the server's export-signing keys: the Ed25519 public key and its seed sealed under a master-derived key.
+#[derive(Clone, PartialEq, Eq)]
+pub struct SigningKeyRecord {
+    pub id: i64,
+    pub public_key: Vec<u8>,
+    pub seed_sealed: Vec<u8>,
+    pub created_at_us: i64,
+}
+
+impl std::fmt::Debug for SigningKeyRecord {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SigningKeyRecord").field("id", &self.id).finish_non_exhaustive()
+    }
 }

@@ -21,6 +21,7 @@ use crate::{
     MigrationStatus, NewApiToken, NewDevice, NewInvitation, NewSession, OrgScope, Organisation, Session, Site, Store,
     StoreError, TotpRecord, UnclaimedDevice, User,
 };
+use crate::{ChainSummary, SigningKeyRecord};
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
 
@@ -319,7 +320,7 @@ impl Store for PgStore {
 
     async fn devices(&self, scope: &OrgScope) -> Result<Vec<Device>, StoreError> {
         let rows = sqlx::query(
-            "SELECT id, serial, org_id, name, site_id, channel_layout, model, created_at_us FROM devices \
+            "SELECT id, serial, org_id, name, site_id, channel_layout, model, settings, created_at_us FROM devices \
              WHERE org_id = $1 AND ($2 IS NULL OR site_id = $3) ORDER BY serial",
         )
         .bind(scope.org_id())
@@ -332,7 +333,7 @@ impl Store for PgStore {
 
     async fn device(&self, scope: &OrgScope, serial: &str) -> Result<Device, StoreError> {
         let row = sqlx::query(
-            "SELECT id, serial, org_id, name, site_id, channel_layout, model, created_at_us FROM devices \
+            "SELECT id, serial, org_id, name, site_id, channel_layout, model, settings, created_at_us FROM devices \
              WHERE serial = $1 AND org_id = $2 AND ($3 IS NULL OR site_id = $4)",
         )
         .bind(serial)
@@ -639,11 +640,86 @@ impl Store for PgStore {
 
     async fn all_devices(&self) -> Result<Vec<Device>, StoreError> {
         let rows = sqlx::query(
-            "SELECT id, serial, org_id, name, site_id, channel_layout, model, created_at_us FROM devices ORDER BY serial",
+            "SELECT id, serial, org_id, name, site_id, channel_layout, model, settings, created_at_us FROM devices ORDER BY serial",
         )
         .fetch_all(&self.pool)
         .await?;
         rows.iter().map(device_from_row).collect()
+    }
+
+    async fn set_device_settings(&self, scope: &OrgScope, device_id: i64, settings: &str) -> Result<(), StoreError> {
+        let result = sqlx::query(
+            "UPDATE devices SET settings = $1 WHERE id = $2 AND org_id = $3 AND ($4 IS NULL OR site_id = $5)",
+        )
+        .bind(settings)
+        .bind(device_id)
+        .bind(scope.org_id())
+        .bind(scope.site_id())
+        .bind(scope.site_id())
+        .execute(&self.pool)
+        .await?;
+        if result.rows_affected() == 0 {
+            return Err(StoreError::NotFound { entity: "device" });
+        }
+        Ok(())
+    }
+
+    async fn chain_summary(
+        &self,
+        scope: &OrgScope,
+        device_id: i64,
+        from_s: i64,
+        to_s: i64,
+    ) -> Result<ChainSummary, StoreError> {
+        let row = sqlx::query(
+            "SELECT h.seq, h.block_hash, (SELECT COUNT(*) FROM blocks b WHERE b.device_id = d.id \
+             AND b.first_sample_s < $1 AND b.last_sample_s >= $2) AS n_blocks \
+             FROM devices d LEFT JOIN device_chain_heads h ON h.device_id = d.id \
+             WHERE d.id = $3 AND d.org_id = $4 AND ($5 IS NULL OR d.site_id = $6)",
+        )
+        .bind(to_s)
+        .bind(from_s)
+        .bind(device_id)
+        .bind(scope.org_id())
+        .bind(scope.site_id())
+        .bind(scope.site_id())
+        .fetch_one(&self.pool)
+        .await
+        .map_err(|err| StoreError::from_sqlx("device", err))?;
+        let seq: Option<i64> = row.try_get("seq")?;
+        let hash: Option<Vec<u8>> = row.try_get("block_hash")?;
+        let head = match (seq, hash) {
+            (Some(seq), Some(hash)) => Some((seq, hash32(hash)?)),
+            _ => None,
+        };
+        Ok(ChainSummary { head, n_blocks_in_period: row.try_get("n_blocks")? })
+    }
+
+    async fn signing_keys(&self) -> Result<Vec<SigningKeyRecord>, StoreError> {
+        let rows = sqlx::query("SELECT id, public_key, seed_sealed, created_at_us FROM signing_keys ORDER BY id")
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter()
+            .map(|row| {
+                Ok(SigningKeyRecord {
+                    id: row.try_get("id")?,
+                    public_key: row.try_get("public_key")?,
+                    seed_sealed: row.try_get("seed_sealed")?,
+                    created_at_us: row.try_get("created_at_us")?,
+                })
+            })
+            .collect()
+    }
+
+    async fn add_signing_key(&self, public_key: &[u8], seed_sealed: &[u8], now_us: i64) -> Result<(), StoreError> {
+        sqlx::query("INSERT INTO signing_keys (public_key, seed_sealed, created_at_us) VALUES ($1, $2, $3)")
+            .bind(public_key)
+            .bind(seed_sealed)
+            .bind(now_us)
+            .execute(&self.pool)
+            .await
+            .map_err(|err| StoreError::from_sqlx("signing key", err))?;
+        Ok(())
     }
 
     async fn create_invitation(&self, scope: &OrgScope, invitation: NewInvitation) -> Result<Invitation, StoreError> {
@@ -1554,6 +1630,7 @@ async fn insert_device(
         site_id,
         channel_layout: None,
         model: device.model,
+        settings: None,
         created_at_us: device.now_us,
     })
 }
@@ -1671,6 +1748,7 @@ fn device_from_row(row: &sqlx::postgres::PgRow) -> Result<Device, StoreError> {
         site_id: row.try_get("site_id")?,
         channel_layout: row.try_get("channel_layout")?,
         model: row.try_get("model")?,
+        settings: row.try_get("settings")?,
         created_at_us: row.try_get("created_at_us")?,
     })
 }

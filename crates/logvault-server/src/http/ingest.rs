@@ -398,7 +398,7 @@ async fn measurements(
 }
 
 /// A time as RFC 3339 (`2026-01-01T00:00:00Z`) or Unix seconds.
-fn parse_time(raw: &str) -> Result<i64, ApiError> {
+pub(crate) fn parse_time(raw: &str) -> Result<i64, ApiError> {
     if let Ok(seconds) = raw.parse::<i64>() {
         return Ok(seconds);
     }

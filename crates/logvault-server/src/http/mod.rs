@@ -16,6 +16,7 @@ pub(crate) mod middleware;
 pub mod openapi;
 mod orgs;
 mod otp;
+mod reports;
 pub mod routes;
 pub(crate) mod session;
 mod sync_page;

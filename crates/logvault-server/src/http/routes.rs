@@ -190,6 +190,7 @@ pub fn api_routes() -> Routes {
         .merge(super::ingest::routes())
         .merge(super::sync_page::routes())
         .merge(super::manufacturing::routes())
+        .merge(super::reports::routes())
         .merge(super::openapi::routes())
 }
 

@@ -1,0 +1,179 @@
+//! What quality staff do with the data: statistics of a period (min, max, mean, MKT, time outside the limits,
+//! excursions) and the device settings they depend on (alarm limits, ΔH).
+
+use axum::Json;
+use axum::extract::{Path, Query, State};
+use axum::http::{Method, StatusCode};
+use logvault_core::authz::Permission;
+use logvault_core::stats::Statistics;
+use logvault_export::summary::{self, ChannelSeries};
+use logvault_export::{Excursion, ExportChannel};
+use serde::{Deserialize, Serialize};
+
+use crate::auth::Principal;
+use crate::devices::DeviceSettings;
+use crate::error::ApiError;
+use crate::http::devices::device_for;
+use crate::http::ingest::parse_time;
+use crate::http::json::ApiJson;
+use crate::http::openapi::object_schema;
+use crate::http::orgs::org_event;
+use crate::http::routes::{Access, Doc, Routes};
+use crate::reports::{self, Period};
+use crate::state::AppState;
+
+/// The longest period one statistics request covers (ten years of data).
+pub const MAX_PERIOD_S: i64 = 10 * 366 * 86_400;
+
+pub fn routes() -> Routes {
+    Routes::new()
+        .add(
+            Method::GET,
+            "/api/v1/devices/{serial}/statistics",
+            Access::Authenticated,
+            Doc::new("Statistics of a period for a device")
+                .description(
+                    "Per channel: count, min, max, time-weighted mean, MKT, time outside the limits; and the \
+                     excursions. For members of the device's organisation (and site) who may read measurements.",
+                )
+                .response_as(200, "application/json", "the statistics of the period", object_schema)
+                .error(422, "no or a bad period (both ends, `from` before `to`, at most ten years) or channel"),
+            statistics,
+        )
+        .add(
+            Method::GET,
+            "/api/v1/devices/{serial}/settings",
+            Access::Authenticated,
+            Doc::new("Show a device's settings (alarm limits per channel, ΔH for MKT)").response_as(
+                200,
+                "application/json",
+                "the device settings",
+                object_schema,
+            ),
+            settings,
+        )
+        .add(
+            Method::PUT,
+            "/api/v1/devices/{serial}/settings",
+            Access::Authenticated,
+            Doc::new("Change a device's settings").request_as("application/json", object_schema).response_as(
+                200,
+                "application/json",
+                "the device settings as they are now",
+                object_schema,
+            ),
+            set_settings,
+        )
+}
+
+/// `from` and `to` (RFC 3339 or Unix seconds), and optionally one channel.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct PeriodParams {
+    pub from: Option<String>,
+    pub to: Option<String>,
+    pub channel: Option<i32>,
+}
+
+impl PeriodParams {
+    /// The period asked for: both ends required, `from` before `to`, at most [`MAX_PERIOD_S`].
+    pub(crate) fn period(&self) -> Result<Period, ApiError> {
+        let (Some(from), Some(to)) = (self.from.as_deref(), self.to.as_deref()) else {
+            return Err(ApiError::Unprocessable("from and to are required".to_owned()));
+        };
+        let period = Period { from_s: parse_time(from)?, to_s: parse_time(to)? };
+        if period.from_s >= period.to_s {
+            return Err(ApiError::Unprocessable("from must be before to".to_owned()));
+        }
+        if period.to_s.saturating_sub(period.from_s) > MAX_PERIOD_S {
+            return Err(ApiError::Unprocessable("a period covers at most ten years".to_owned()));
+        }
+        Ok(period)
+    }
+}
+
+#[derive(Debug, Serialize)]
+struct ChannelStatistics {
+    #[serde(flatten)]
+    channel: ExportChannel,
+    /// `null` when the channel has no samples in the period.
+    statistics: Option<Statistics>,
+}
+
+#[derive(Debug, Serialize)]
+struct StatisticsView {
+    device: String,
+    from: i64,
+    to: i64,
+    mkt_delta_h_kj_per_mol: f64,
+    channels: Vec<ChannelStatistics>,
+    excursions: Vec<Excursion>,
+}
+
+/// Statistics of each channel over the period: count, min, max, time-weighted mean, MKT (temperature), seconds
+/// above and below the device's limits, and the excursions.
+async fn statistics(
+    State(state): State<AppState>,
+    principal: Principal,
+    Path(serial): Path<String>,
+    Query(params): Query<PeriodParams>,
+) -> Result<Json<StatisticsView>, ApiError> {
+    let (access, device) = device_for(&state, &principal, &serial, Permission::ReadMeasurements).await?;
+    let period = params.period()?;
+    let settings = DeviceSettings::of(&device);
+    let channels = reports::export_channels(&device, &settings, params.channel)
+        .ok_or_else(|| ApiError::Unprocessable("no such channel".to_owned()))?;
+    let mut series: Vec<ChannelSeries> = Vec::with_capacity(channels.len());
+    for channel in &channels {
+        series.push(
+            reports::channel_series(state.store.as_ref(), &access.scope, device.id, channel.index, period).await?,
+        );
+    }
+    let delta_h = settings.mkt_delta_h();
+    let summary = summary::summarise(&channels, &series, delta_h, 0, false);
+    Ok(Json(StatisticsView {
+        device: device.serial,
+        from: period.from_s,
+        to: period.to_s,
+        mkt_delta_h_kj_per_mol: delta_h,
+        channels: channels
+            .into_iter()
+            .zip(summary.statistics)
+            .map(|(channel, statistics)| ChannelStatistics { channel, statistics })
+            .collect(),
+        excursions: summary.excursions,
+    }))
+}
+
+async fn settings(
+    State(state): State<AppState>,
+    principal: Principal,
+    Path(serial): Path<String>,
+) -> Result<Json<DeviceSettings>, ApiError> {
+    let (_, device) = device_for(&state, &principal, &serial, Permission::ReadOrganisation).await?;
+    Ok(Json(DeviceSettings::of(&device)))
+}
+
+/// Replaces the device's settings (limits, ΔH). Audited with the new settings: they change what reports say.
+async fn set_settings(
+    State(state): State<AppState>,
+    principal: Principal,
+    Path(serial): Path<String>,
+    ApiJson(body): ApiJson<DeviceSettings>,
+) -> Result<StatusCode, ApiError> {
+    let (access, device) = device_for(&state, &principal, &serial, Permission::ManageDevices).await?;
+    let n_channels = crate::devices::channel_quantities(&device).len();
+    body.validate(n_channels).map_err(ApiError::Unprocessable)?;
+    let json = serde_json::to_string(&body).map_err(|err| ApiError::Internal(err.into()))?;
+    state.store.set_device_settings(&access.scope, device.id, &json).await?;
+    org_event(
+        &state,
+        &principal,
+        &access,
+        "device.settings_changed",
+        Some(format!("device:{}", device.serial)),
+        Some(json),
+    )
+    .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
