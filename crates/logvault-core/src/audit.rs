@@ -14,6 +14,7 @@ pub const INSTANCE_CHAIN: i64 = 0;
 pub const GENESIS: [u8; 32] = [0; 32];
 
 /// How an audited action ended.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Outcome {
@@ -42,6 +43,7 @@ pub struct NewEntry {
 }
 
 /// An entry as stored: a [`NewEntry`] with its place in the chain.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct Entry {
     pub chain_id: i64,
@@ -55,8 +57,10 @@ pub struct Entry {
     pub request_id: Option<String>,
     pub detail: Option<String>,
     #[serde(with = "hex_bytes")]
+    #[cfg_attr(feature = "openapi", schema(value_type = String, format = "hex"))]
     pub prev_hash: [u8; 32],
     #[serde(with = "hex_bytes")]
+    #[cfg_attr(feature = "openapi", schema(value_type = String, format = "hex"))]
     pub entry_hash: [u8; 32],
 }
 

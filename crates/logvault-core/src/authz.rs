@@ -24,6 +24,7 @@ use std::fmt;
 ///
 /// Roles are not ordered: an auditor and an operator each hold a permission the other lacks. Compare permission
 /// sets (as [`max_token_role`] does) rather than ranks.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Role {

@@ -13,7 +13,7 @@ use zeroize::Zeroizing;
 /// The logger model a device is registered with: its channels (what each measures and the grid its values are
 /// stored on, in thousandths of the unit), its memory (mode and capacity in samples) and its sampling interval. Blocks
 /// must carry exactly these channels; values outside a channel's table never verify.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct DeviceModel {
     pub channels: Vec<ChannelModel>,
@@ -22,7 +22,7 @@ pub struct DeviceModel {
 }
 
 /// One channel: its quantity and resolution table (`lowest`, then `[step, upper]` per range).
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ChannelModel {
     pub quantity: QuantityName,
@@ -30,21 +30,21 @@ pub struct ChannelModel {
     pub ranges: Vec<(u32, i32)>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum QuantityName {
     Temperature,
     RelativeHumidity,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct MemoryModel {
     pub mode: MemoryMode,
     pub capacity: u32,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum MemoryMode {
     OverwriteOldest,

@@ -74,15 +74,20 @@ pub struct Problem {
     pub cause: Option<Arc<str>>,
 }
 
-/// The rendered body.
-#[derive(Debug, Serialize)]
+/// The rendered body (`Problem` in the OpenAPI document).
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[schema(as = Problem)]
 pub struct ProblemBody<'a> {
+    /// `/problems/{slug}`: a stable, machine-readable kind of problem (`not-found`, `validation-failed`, …).
     #[serde(rename = "type")]
     pub type_uri: String,
     pub title: &'a str,
+    /// The HTTP status, repeated.
     pub status: u16,
+    /// What went wrong, for a person; absent on 5xx.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub detail: Option<&'a str>,
+    /// The `X-Request-Id` of the response, to quote when asking the operator.
     pub request_id: &'a str,
 }
 

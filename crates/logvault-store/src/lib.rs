@@ -26,10 +26,10 @@ use time::OffsetDateTime;
 
 pub use error::StoreError;
 pub use model::{
-    Acceptance, AcceptedInvitation, ApiToken, Bucket, BucketQuery, ChainSummary, Credentials, Device, EmailCode, IncomingBlock,
-    IncomingSample, IngestDevice, IngestOutcome, Invitation, InvitationPurpose, ManufacturerToken, Measurement,
-    MeasurementQuery, Member, Membership, NewApiToken, NewDevice, NewInvitation, NewSession, OrgScope, Session,
-    SigningKeyRecord, Site, TotpRecord, UnclaimedDevice, User,
+    Acceptance, AcceptedInvitation, ApiToken, Bucket, BucketQuery, ChainSummary, Credentials, Device, EmailCode,
+    IncomingBlock, IncomingSample, IngestDevice, IngestOutcome, Invitation, InvitationPurpose, ManufacturerToken,
+    Measurement, MeasurementQuery, Member, Membership, NewApiToken, NewDevice, NewInvitation, NewSession, OrgScope,
+    Session, SigningKeyRecord, Site, TotpRecord, UnclaimedDevice, User,
 };
 
 /// Which engine a store runs on.
@@ -59,11 +59,14 @@ pub struct MigrationStatus {
 }
 
 /// An organisation (tenant).
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct Organisation {
     pub id: i64,
+    #[cfg_attr(feature = "openapi", schema(value_type = String))]
     pub name: OrgName,
     #[serde(with = "time::serde::rfc3339")]
+    #[cfg_attr(feature = "openapi", schema(value_type = String, format = DateTime))]
     pub created_at: OffsetDateTime,
 }
 

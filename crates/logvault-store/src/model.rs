@@ -51,6 +51,7 @@ impl OrgScope {
 }
 
 /// A site: a group of an organisation's devices.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct Site {
     pub id: i64,
@@ -60,9 +61,11 @@ pub struct Site {
 }
 
 /// A person. Name and email only (data minimisation).
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct User {
     pub id: i64,
+    #[cfg_attr(feature = "openapi", schema(value_type = String, format = Email))]
     pub email: Email,
     pub name: String,
     pub disabled: bool,
@@ -78,6 +81,7 @@ pub struct Credentials {
 }
 
 /// One organisation a user belongs to, and their role there.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct Membership {
     pub organisation: Organisation,
@@ -87,6 +91,7 @@ pub struct Membership {
 }
 
 /// A member of an organisation, as listed to its administrators.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct Member {
     pub user: User,
@@ -158,6 +163,7 @@ pub struct NewInvitation {
 }
 
 /// What an invitation is for.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum InvitationPurpose {
@@ -196,10 +202,12 @@ pub enum Acceptance<'a> {
 }
 
 /// A pending invitation, as listed to the organisation's administrators.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct Invitation {
     pub id: i64,
     pub org_id: i64,
+    #[cfg_attr(feature = "openapi", schema(value_type = String, format = Email))]
     pub email: Email,
     pub role: Role,
     pub invited_by: Option<i64>,
@@ -233,6 +241,7 @@ pub struct NewApiToken {
 }
 
 /// A stored API token: it acts for `user_id` in `org_id` with at most `role`.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct ApiToken {
     pub id: i64,
@@ -269,6 +278,7 @@ pub struct NewDevice {
 }
 
 /// A registered device. Its keys are not part of it: they are read only where they are used.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct Device {
     pub id: i64,

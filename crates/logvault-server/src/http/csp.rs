@@ -10,11 +10,25 @@ use axum::http::{HeaderMap, Method, StatusCode, header};
 use serde::Deserialize;
 
 use crate::error::ApiError;
-use crate::http::routes::{Access, Routes};
+use crate::http::openapi::object_schema;
+use crate::http::routes::{Access, Doc, Routes};
 use crate::state::AppState;
 
 pub fn routes() -> Routes {
-    Routes::new().add(Method::POST, "/api/v1/csp-reports", Access::Public, receive)
+    Routes::new().add(
+        Method::POST,
+        "/api/v1/csp-reports",
+        Access::Public,
+        Doc::new("Report a Content-Security-Policy violation")
+            .description(
+                "What browsers send to `report-uri` (`{\"csp-report\": {…}}`) or the Reporting API (an array).",
+            )
+            .request_as("application/csp-report", object_schema)
+            .request_as("application/json", object_schema)
+            .request_as("application/reports+json", object_schema)
+            .response_empty(204, "the report was counted"),
+        receive,
+    )
 }
 
 /// `report-uri` format: `{"csp-report": {...}}`.

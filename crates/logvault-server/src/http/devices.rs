@@ -13,29 +13,68 @@ use crate::devices::{DeviceModel, RegisterError};
 use crate::error::ApiError;
 use crate::http::json::ApiJson;
 use crate::http::orgs::org_event;
-use crate::http::routes::{Access, Routes};
+use crate::http::routes::{Access, Doc, Routes};
 use crate::state::AppState;
 
 pub fn routes() -> Routes {
     Routes::new()
-        .add(Method::GET, "/api/v1/orgs/{org_id}/devices", Access::Org(Permission::ReadOrganisation), list)
-        .add(Method::POST, "/api/v1/orgs/{org_id}/devices", Access::Org(Permission::ManageDevices), register)
-        .add(Method::GET, "/api/v1/devices/{serial}", Access::Authenticated, by_serial)
+        .add(
+            Method::GET,
+            "/api/v1/orgs/{org_id}/devices",
+            Access::Org(Permission::ReadOrganisation),
+            Doc::new("List the devices").response_list::<DeviceView>(200, "the devices the caller may see"),
+            list,
+        )
+        .add(
+            Method::POST,
+            "/api/v1/orgs/{org_id}/devices",
+            Access::Org(Permission::ManageDevices),
+            Doc::new("Register a device")
+                .description("Its key is generated here and returned this once; only a sealed copy is kept.")
+                .request_json::<NewDeviceRequest>()
+                .response_json::<Registered>(201, "the device and its key")
+                .error(409, "the serial is registered already")
+                .error(422, "a bad serial, name, site or logger model"),
+            register,
+        )
+        .add(
+            Method::GET,
+            "/api/v1/devices/{serial}",
+            Access::Authenticated,
+            Doc::new("Show a device by serial")
+                .description("For members of its organisation (and site) with `read_organisation`; others get 404.")
+                .response_json::<DeviceView>(200, "the device"),
+            by_serial,
+        )
         .add(
             Method::POST,
             "/api/v1/orgs/{org_id}/devices/{serial}/keys",
             Access::Org(Permission::ManageDevices),
+            Doc::new("Rotate a device's key")
+                .description("From a session, after the password again; the new key is returned this once.")
+                .request_json::<RotateRequest>()
+                .response_json::<KeyView>(201, "the new key generation")
+                .error(401, "the password is wrong")
+                .error(403, "an API token (`session-required`)")
+                .error(422, "no reason of 10 to 500 characters, or all 256 generations used"),
             rotate_key,
         )
         .add(
             Method::POST,
             "/api/v1/orgs/{org_id}/devices/{serial}/key-export",
             Access::Org(Permission::EmergencyKeyExport),
+            Doc::new("Export a device's keys in clear (emergency)")
+                .description("From a session, after the password again, with a reason that goes into the audit log.")
+                .request_json::<ExportRequest>()
+                .response_json::<Exported>(200, "every key generation of the device")
+                .error(401, "the password is wrong")
+                .error(403, "an API token (`session-required`)")
+                .error(422, "no reason of 10 to 500 characters"),
             export_keys,
         )
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct NewDeviceRequest {
     serial: String,
@@ -45,7 +84,7 @@ struct NewDeviceRequest {
 }
 
 /// A device as the API shows it, with its logger model parsed.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 struct DeviceView {
     #[serde(flatten)]
     device: Device,
@@ -59,7 +98,7 @@ impl From<Device> for DeviceView {
     }
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 struct Registered {
     #[serde(flatten)]
     device: DeviceView,
@@ -126,7 +165,7 @@ pub(crate) async fn device_for(
     Ok((access, device))
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 struct KeyView {
     generation: u8,
     key_hex: String,
@@ -134,7 +173,7 @@ struct KeyView {
 
 /// A key rotation: the password again (a new key can seal blocks, as an exported one can) and a reason. No `Debug`:
 /// it holds a password.
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct RotateRequest {
     password: String,
@@ -175,14 +214,14 @@ async fn rotate_key(
 }
 
 /// Emergency key export: the owner gives their password again and a reason. No `Debug`: it holds a password.
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct ExportRequest {
     password: String,
     reason: String,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 struct Exported {
     serial: String,
     keys: Vec<KeyView>,

@@ -26,6 +26,7 @@ use crate::auth::{OrgAccess, Principal};
 use crate::devices::DeviceSettings;
 use crate::error::ApiError;
 use crate::http::devices::device_for;
+use crate::http::openapi::{Doc, binary_schema, object_schema};
 use crate::http::orgs::org_event;
 use crate::http::routes::{Access, Routes};
 use crate::reports::{self, Period, RowReader};
@@ -35,12 +36,34 @@ use crate::state::AppState;
 pub const MAX_REPORT_ROWS: usize = 1_048_575;
 
 pub fn routes() -> Routes {
-    Routes::new().add(Method::GET, "/api/v1/devices/{serial}/export", Access::Authenticated, export).add(
-        Method::GET,
-        "/api/v1/signing-key",
-        Access::Public,
-        signing_key,
-    )
+    Routes::new()
+        .add(
+            Method::GET,
+            "/api/v1/devices/{serial}/export",
+            Access::Authenticated,
+            Doc::new("Export a period of a device's measurements as a signed CSV, XLSX or PDF (audited)")
+                .description(
+                    "`format=csv|xlsx|pdf`, `from`, `to` (RFC 3339 or Unix seconds), optionally `channel`. The file \
+                     carries an Ed25519-signed manifest (content and rows SHA-256, chain heads); check it with \
+                     `logvault verify-export FILE --public-key KEY`. CSV is streamed. For members who may export.",
+                )
+                .response_as(200, "text/csv", "the export (CSV, XLSX or PDF by `format`)", binary_schema)
+                .error(400, "an unknown format")
+                .error(422, "no or a bad period or channel, or too many rows for one XLSX or PDF"),
+            export,
+        )
+        .add(
+            Method::GET,
+            "/api/v1/signing-key",
+            Access::Public,
+            Doc::new("The server's public Ed25519 export-signing key").response_as(
+                200,
+                "application/json",
+                "the key (base64url), its fingerprint and every key the server has published",
+                object_schema,
+            ),
+            signing_key,
+        )
 }
 
 #[derive(Debug, Deserialize)]

@@ -4,16 +4,28 @@ use axum::extract::State;
 use axum::http::Method;
 
 use crate::error::ApiError;
-use crate::http::routes::{Access, Routes};
+use crate::http::openapi::text_schema;
+use crate::http::routes::{Access, Doc, Routes};
 use crate::state::AppState;
 
 pub fn routes() -> Routes {
-    Routes::new().add(Method::GET, "/healthz", Access::Public, healthz).add(
-        Method::GET,
-        "/readyz",
-        Access::Public,
-        readyz,
-    )
+    Routes::new()
+        .add(
+            Method::GET,
+            "/healthz",
+            Access::Public,
+            Doc::new("Liveness probe").response_as(200, "text/plain", "the process answers (`ok`)", text_schema),
+            healthz,
+        )
+        .add(
+            Method::GET,
+            "/readyz",
+            Access::Public,
+            Doc::new("Readiness probe")
+                .response_as(200, "text/plain", "the database answers and its schema is current (`ready`)", text_schema)
+                .error(503, "the database is unreachable or its migrations are not current"),
+            readyz,
+        )
 }
 
 /// Liveness: the process answers.

@@ -27,7 +27,8 @@ use serde::{Deserialize, Serialize};
 use crate::auth::{self, Principal, now_us};
 use crate::error::ApiError;
 use crate::http::middleware::RequestId;
-use crate::http::routes::{Access, Routes};
+use crate::http::openapi::{binary_schema, one_of, schema_of, text_schema};
+use crate::http::routes::{Access, Doc, Routes};
 use crate::state::AppState;
 
 /// Most blocks in one gateway batch.
@@ -38,16 +39,45 @@ pub const CLOCK_SKEW_S: i64 = 300;
 const EARLIEST_S: i64 = 946_684_800;
 
 pub fn routes() -> Routes {
-    Routes::new().add(Method::POST, "/api/v1/ingest", Access::Public, ingest).add(
-        Method::GET,
-        "/api/v1/devices/{serial}/measurements",
-        Access::Authenticated,
-        measurements,
-    )
+    Routes::new()
+        .add(
+            Method::POST,
+            "/api/v1/ingest",
+            Access::Public,
+            Doc::new("Upload sealed blocks from a logger or a gateway")
+                .description(
+                    "One block as raw bytes or as base64url text (or the whole QR link), or a gateway's JSON batch. \
+                     The device MAC is the authentication; refused blocks cost the address its failure allowance.",
+                )
+                .request_as("application/octet-stream", binary_schema)
+                .request_as("text/plain", text_schema)
+                .request_as("application/json", schema_of::<Batch>)
+                .response_as(
+                    200,
+                    "application/json",
+                    "a single block's result, or a batch's results in order",
+                    one_of::<Accepted, BatchResults>,
+                )
+                .error(422, "the block was not accepted (one answer for an unknown device, a bad MAC or bad content)")
+                .error(429, "too many refused blocks from this address"),
+            ingest,
+        )
+        .add(
+            Method::GET,
+            "/api/v1/devices/{serial}/measurements",
+            Access::Authenticated,
+            Doc::new("Read a page of a device channel's measurements")
+                .description("For members of its organisation (and site) with `read_measurements`; others get 404.")
+                .query::<MeasurementParams>()
+                .response_json::<MeasurementPage>(200, "the page, with the cursor of the next one")
+                .error(422, "a bad limit, cursor or time"),
+            measurements,
+        )
 }
 
 /// What one accepted block did.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[schema(as = BlockAccepted)]
 struct Accepted {
     device: String,
     accepted: u64,
@@ -55,14 +85,20 @@ struct Accepted {
 }
 
 /// A gateway's batch: each block as base64url text (or a whole link).
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct Batch {
     blocks: Vec<String>,
 }
 
+/// The answer to a batch: one result per block, in order.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+struct BatchResults {
+    results: Vec<BatchResult>,
+}
+
 /// One result of a batch.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 #[serde(untagged)]
 enum BatchResult {
     Accepted(Accepted),
@@ -156,7 +192,7 @@ async fn ingest(
         }
     }
     if batch {
-        return Ok(Json(serde_json::json!({ "results": results })).into_response());
+        return Ok(Json(BatchResults { results }).into_response());
     }
     match results.into_iter().next() {
         Some(BatchResult::Accepted(accepted)) => Ok(Json(accepted).into_response()),
@@ -290,7 +326,8 @@ fn quantity_name(quantity: Quantity) -> &'static str {
 
 /// A page of one channel's measurements: `from`/`to` as RFC 3339 times or Unix seconds (`[from, to)`, default
 /// everything), `channel` (default 0), `limit` 1–10,000 (default 1,000), `cursor` from the previous page.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 struct MeasurementParams {
     from: Option<String>,
@@ -300,7 +337,7 @@ struct MeasurementParams {
     cursor: Option<String>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 struct MeasurementPage {
     device: String,
     channel: i32,

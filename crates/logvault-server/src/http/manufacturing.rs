@@ -18,7 +18,7 @@ use crate::auth::{self, Manufacturer, OrgAccess, Principal, now_us};
 use crate::error::ApiError;
 use crate::http::json::ApiJson;
 use crate::http::orgs::org_event;
-use crate::http::routes::{Access, Routes};
+use crate::http::routes::{Access, Doc, Routes};
 use crate::state::AppState;
 
 /// Most loggers in one upload.
@@ -27,16 +27,32 @@ pub const MAX_UPLOAD: usize = 1_000;
 pub const MIN_CLAIM_CODE_LEN: usize = 12;
 
 pub fn routes() -> Routes {
-    Routes::new().add(Method::POST, "/api/v1/manufacturing/devices", Access::Manufacturer, upload).add(
-        Method::POST,
-        "/api/v1/orgs/{org_id}/devices/claim",
-        Access::Org(Permission::ManageDevices),
-        claim,
-    )
+    Routes::new()
+        .add(
+            Method::POST,
+            "/api/v1/manufacturing/devices",
+            Access::Manufacturer,
+            Doc::new("Upload manufactured loggers")
+                .request_json::<Upload>()
+                .response_json::<Uploaded>(201, "how many loggers were stored")
+                .error(409, "a serial is uploaded or registered already")
+                .error(422, "1 to 1000 loggers, each with a valid serial, key and claim code, no serial twice"),
+            upload,
+        )
+        .add(
+            Method::POST,
+            "/api/v1/orgs/{org_id}/devices/claim",
+            Access::Org(Permission::ManageDevices),
+            Doc::new("Claim a manufactured logger by serial and claim code")
+                .request_json::<ClaimRequest>()
+                .response_json::<Device>(201, "the device, now the organisation's")
+                .error(422, "no unclaimed logger has this serial and claim code, or a bad name or site"),
+            claim,
+        )
 }
 
 /// One uploaded logger. No `Debug`: it holds a key and a claim code.
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct UploadedDevice {
     serial: String,
@@ -45,13 +61,13 @@ struct UploadedDevice {
 }
 
 /// No `Debug`: it holds keys.
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct Upload {
     devices: Vec<UploadedDevice>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 struct Uploaded {
     uploaded: usize,
 }
@@ -105,7 +121,7 @@ async fn upload(
 }
 
 /// No `Debug`: it holds the claim code.
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct ClaimRequest {
     serial: String,

@@ -18,7 +18,7 @@ use crate::error::ApiError;
 use crate::http::json::ApiJson;
 use crate::http::middleware::RequestId;
 use crate::http::orgs::org_event;
-use crate::http::routes::{Access, Routes};
+use crate::http::routes::{Access, Doc, Routes};
 use crate::state::AppState;
 
 /// How long an invitation link stays valid.
@@ -28,16 +28,80 @@ const DAY_US: i64 = 24 * 60 * 60 * 1_000_000;
 pub fn routes() -> Routes {
     let manage = Access::Org(Permission::ManageMembers);
     Routes::new()
-        .add(Method::PATCH, "/api/v1/orgs/{org_id}/members/{user_id}", manage, change_role)
-        .add(Method::DELETE, "/api/v1/orgs/{org_id}/members/{user_id}", manage, remove_member)
-        .add(Method::PUT, "/api/v1/orgs/{org_id}/members/{user_id}/site", manage, set_site)
-        .add(Method::GET, "/api/v1/orgs/{org_id}/invitations", manage, list_invitations)
-        .add(Method::POST, "/api/v1/orgs/{org_id}/invitations", manage, invite)
-        .add(Method::DELETE, "/api/v1/orgs/{org_id}/invitations/{invitation_id}", manage, revoke_invitation)
-        .add(Method::POST, "/api/v1/invitations/accept", Access::Public, accept)
+        .add(
+            Method::PATCH,
+            "/api/v1/orgs/{org_id}/members/{user_id}",
+            manage,
+            Doc::new("Change a member's role")
+                .request_json::<RoleChange>()
+                .response_json::<Member>(200, "the member as they are now")
+                .error(403, "the caller's role may not give or take this role (an admin and an owner)")
+                .error(409, "the organisation would have no owner left"),
+            change_role,
+        )
+        .add(
+            Method::DELETE,
+            "/api/v1/orgs/{org_id}/members/{user_id}",
+            manage,
+            Doc::new("Remove a member")
+                .response_empty(204, "removed")
+                .error(403, "the caller's role may not remove this member")
+                .error(409, "the organisation would have no owner left"),
+            remove_member,
+        )
+        .add(
+            Method::PUT,
+            "/api/v1/orgs/{org_id}/members/{user_id}/site",
+            manage,
+            Doc::new("Scope a membership to one site, or to the whole organisation")
+                .request_json::<SiteScope>()
+                .response_json::<Member>(200, "the member as they are now")
+                .error(403, "the caller's role may not change this member")
+                .error(422, "no such site, or an owner or admin (never site-scoped)"),
+            set_site,
+        )
+        .add(
+            Method::GET,
+            "/api/v1/orgs/{org_id}/invitations",
+            manage,
+            Doc::new("List pending invitations").response_list::<Invitation>(200, "the pending invitations"),
+            list_invitations,
+        )
+        .add(
+            Method::POST,
+            "/api/v1/orgs/{org_id}/invitations",
+            manage,
+            Doc::new("Invite someone by email")
+                .description("The link is emailed; without SMTP configured, it is returned in `link` instead.")
+                .request_json::<InvitationRequest>()
+                .response_json::<InvitationCreated>(201, "the invitation")
+                .error(403, "the caller's role may not give this role")
+                .error(409, "a pending invitation for this address exists"),
+            invite,
+        )
+        .add(
+            Method::DELETE,
+            "/api/v1/orgs/{org_id}/invitations/{invitation_id}",
+            manage,
+            Doc::new("Revoke an invitation")
+                .response_empty(204, "revoked")
+                .error(403, "the caller's role may not give the invited role"),
+            revoke_invitation,
+        )
+        .add(
+            Method::POST,
+            "/api/v1/invitations/accept",
+            Access::Public,
+            Doc::new("Accept an invitation")
+                .description("A new account needs a name (a password is optional); an existing one must be signed in.")
+                .request_json::<AcceptRequest>()
+                .response_json::<Accepted>(200, "the membership now held")
+                .error(422, "the link is wrong, used, revoked or expired, or the account details are not acceptable"),
+            accept,
+        )
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct RoleChange {
     role: Role,
@@ -80,7 +144,7 @@ async fn remove_member(
 }
 
 /// `{"site_id": id}` scopes the membership to one site; `{"site_id": null}` to the whole organisation again.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct SiteScope {
     site_id: Option<i64>,
@@ -127,14 +191,14 @@ async fn denied(state: &AppState, principal: &Principal, access: &OrgAccess, act
     }
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct InvitationRequest {
     email: String,
     role: Role,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 struct InvitationCreated {
     #[serde(flatten)]
     invitation: Invitation,
@@ -221,7 +285,7 @@ async fn revoke_invitation(
 /// signs in by email code), checked like any new password. An existing account accepts only when signed in as
 /// itself — holding the link proves nothing about the account — except through the operator's setup link, which may
 /// also give the bootstrap owner their first password. No `Debug`: it holds the token and a password.
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct AcceptRequest {
     token: String,
@@ -229,7 +293,8 @@ struct AcceptRequest {
     password: Option<String>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[schema(as = InvitationAccepted)]
 struct Accepted {
     org_id: i64,
     role: Role,

@@ -15,7 +15,7 @@ use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
 use crate::error::ApiError;
-use crate::http::routes::{Access, Routes};
+use crate::http::routes::{Access, Doc, Routes};
 use crate::state::AppState;
 
 /// The metrics of one server instance.
@@ -118,7 +118,8 @@ impl std::fmt::Debug for Metrics {
 
 /// `/metrics` on the main listener; only mounted when a token is configured.
 pub fn routes() -> Routes {
-    Routes::new().add(Method::GET, "/metrics", Access::Public, guarded)
+    let doc = doc().error(401, "no metrics token, or a wrong one");
+    Routes::new().add(Method::GET, "/metrics", Access::Public, doc, guarded)
 }
 
 async fn guarded(State(state): State<AppState>, headers: HeaderMap) -> Result<Response, ApiError> {
@@ -137,6 +138,22 @@ async fn guarded(State(state): State<AppState>, headers: HeaderMap) -> Result<Re
 }
 
 /// The exposition itself, unguarded (the loopback listener's handler).
+/// The description of `/metrics`, on the main listener (with its token) and on the loopback one (without).
+pub fn doc() -> Doc {
+    Doc::new("Prometheus metrics")
+        .description(
+            "Served on the main listener only when a metrics token is configured, and then only with \
+             `Authorization: Bearer <metrics token>` (not an API token); or without a token on the separate loopback \
+             metrics listener.",
+        )
+        .response_as(
+            200,
+            "text/plain; version=0.0.4",
+            "the metrics in the Prometheus text format",
+            super::openapi::text_schema,
+        )
+}
+
 pub async fn render(State(state): State<AppState>) -> Result<Response, ApiError> {
     let text = state.metrics.encode().map_err(|err| ApiError::Internal(anyhow::Error::new(err)))?;
     let mut response = text.into_response();

@@ -18,7 +18,7 @@ use serde::{Deserialize, Serialize};
 use crate::auth::{self, PendingSecondFactor, Principal, now_us};
 use crate::error::ApiError;
 use crate::http::json::ApiJson;
-use crate::http::routes::{Access, Routes};
+use crate::http::routes::{Access, Doc, Routes};
 use crate::http::session::{lockout_detail, lockout_event, notify_lockout, sign_in_event};
 use crate::state::AppState;
 
@@ -27,40 +27,83 @@ pub const MAX_WRONG_CODES_PER_STEP: i64 = 5;
 
 pub fn routes() -> Routes {
     Routes::new()
-        .add(Method::POST, "/api/v1/auth/mfa", Access::PendingSecondFactor, second_factor)
-        .add(Method::POST, "/api/v1/me/mfa/totp", Access::Session, start_enrolment)
-        .add(Method::DELETE, "/api/v1/me/mfa/totp", Access::Session, remove_totp)
-        .add(Method::POST, "/api/v1/me/mfa/totp/confirm", Access::Session, confirm_enrolment)
+        .add(
+            Method::POST,
+            "/api/v1/auth/mfa",
+            Access::PendingSecondFactor,
+            Doc::new("Give the second factor of a sign-in")
+                .description("A TOTP code or a recovery code; on success the session is rotated (a new cookie).")
+                .request_json::<CodeRequest>()
+                .response_json::<SecondFactorResponse>(200, "signed in")
+                .error(401, "the code is wrong, expired or already used")
+                .error(429, "too many wrong codes in this 30-second step"),
+            second_factor,
+        )
+        .add(
+            Method::POST,
+            "/api/v1/me/mfa/totp",
+            Access::Session,
+            Doc::new("Start TOTP enrolment")
+                .request_json::<ReauthRequest>()
+                .response_json::<EnrolmentResponse>(200, "the secret, as an otpauth URI and a QR code")
+                .error(401, "the password is wrong"),
+            start_enrolment,
+        )
+        .add(
+            Method::DELETE,
+            "/api/v1/me/mfa/totp",
+            Access::Session,
+            Doc::new("Remove TOTP and the recovery codes")
+                .request_json::<ReauthRequest>()
+                .response_empty(204, "removed")
+                .error(401, "the password is wrong")
+                .error(404, "no TOTP is enrolled")
+                .error(422, "an organisation of the user requires a second factor"),
+            remove_totp,
+        )
+        .add(
+            Method::POST,
+            "/api/v1/me/mfa/totp/confirm",
+            Access::Session,
+            Doc::new("Confirm TOTP enrolment with a first code")
+                .description("Every other session ends and this one is rotated; the recovery codes are shown once.")
+                .request_json::<CodeRequest>()
+                .response_json::<ConfirmResponse>(200, "enrolled")
+                .error(401, "the code is wrong")
+                .error(422, "no enrolment was started"),
+            confirm_enrolment,
+        )
 }
 
 /// The current password, to start enrolment (a stolen session alone must not be able to add a second factor).
 /// No `Debug`: it is a secret.
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 struct ReauthRequest {
     password: String,
 }
 
 /// A code from an authenticator app or a recovery code. No `Debug`: it is a secret.
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
+#[schema(as = SecondFactorCode)]
 struct CodeRequest {
     code: String,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 struct EnrolmentResponse {
     otpauth_uri: String,
     secret_base32: String,
     qr_svg: String,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 struct ConfirmResponse {
     recovery_codes: Vec<String>,
     /// The CSRF token of the rotated session.
     csrf_token: String,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 struct SecondFactorResponse {
     csrf_token: String,
 }

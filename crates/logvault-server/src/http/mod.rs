@@ -14,6 +14,7 @@ mod members;
 pub(crate) mod metrics;
 mod mfa;
 pub(crate) mod middleware;
+pub mod openapi;
 mod orgs;
 mod otp;
 pub(crate) mod reports;
@@ -41,7 +42,9 @@ pub fn router(state: AppState, config: &Config) -> Router {
     if state.metrics_token_digest.is_some() {
         routes = routes.merge(metrics::routes());
     }
-    let routes = routes.into_router(&state);
+    // The document describes exactly this table, `/metrics` included when it is served.
+    let document = openapi::OpenApiJson::of(routes.table());
+    let routes = routes.into_router(&state).layer(axum::Extension(document));
     with_layers(routes, state, config)
 }
 
@@ -66,8 +69,13 @@ fn with_layers(routes: Router<AppState>, state: AppState, config: &Config) -> Ro
 
 /// The router of the separate loopback metrics listener: `/metrics` only, no token.
 pub fn metrics_only_router(state: AppState) -> Router {
-    let routes =
-        routes::Routes::new().add(axum::http::Method::GET, "/metrics", routes::Access::Public, metrics::render);
+    let routes = routes::Routes::new().add(
+        axum::http::Method::GET,
+        "/metrics",
+        routes::Access::Public,
+        metrics::doc(),
+        metrics::render,
+    );
     routes
         .into_router(&state)
         .fallback(|| async { ApiError::NotFound })
@@ -119,7 +127,7 @@ mod tests {
             }),
         };
         let routes = health::routes()
-            .add(axum::http::Method::GET, "/boom", routes::Access::Public, || async {
+            .add(axum::http::Method::GET, "/boom", routes::Access::Public, openapi::Doc::new("Panic"), || async {
                 panic!("secret internal detail");
                 #[allow(unreachable_code)]
                 ""

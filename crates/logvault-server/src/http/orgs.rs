@@ -11,20 +11,65 @@ use serde::{Deserialize, Serialize};
 use crate::auth::{self, OrgAccess, Principal, now_us};
 use crate::error::ApiError;
 use crate::http::json::ApiJson;
-use crate::http::routes::{Access, Routes};
+use crate::http::routes::{Access, Doc, Routes};
 use crate::state::AppState;
 
 pub fn routes() -> Routes {
     Routes::new()
-        .add(Method::GET, "/api/v1/orgs/{org_id}", Access::Org(Permission::ReadOrganisation), organisation)
-        .add(Method::PATCH, "/api/v1/orgs/{org_id}", Access::Org(Permission::ManageOrganisation), update_policy)
-        .add(Method::GET, "/api/v1/orgs/{org_id}/members", Access::Org(Permission::ReadOrganisation), members)
-        .add(Method::GET, "/api/v1/orgs/{org_id}/sites", Access::Org(Permission::ReadOrganisation), sites)
-        .add(Method::POST, "/api/v1/orgs/{org_id}/sites", Access::Org(Permission::ManageOrganisation), create_site)
-        .add(Method::GET, "/api/v1/orgs/{org_id}/audit", Access::Org(Permission::ReadAuditLog), audit)
+        .add(
+            Method::GET,
+            "/api/v1/orgs/{org_id}",
+            Access::Org(Permission::ReadOrganisation),
+            Doc::new("Show the organisation").response_json::<OrganisationView>(200, "the organisation and its policy"),
+            organisation,
+        )
+        .add(
+            Method::PATCH,
+            "/api/v1/orgs/{org_id}",
+            Access::Org(Permission::ManageOrganisation),
+            Doc::new("Change the organisation's policy")
+                .request_json::<PolicyUpdate>()
+                .response_json::<OrganisationView>(200, "the organisation as it is now")
+                .error(422, "requiring a second factor the caller does not have"),
+            update_policy,
+        )
+        .add(
+            Method::GET,
+            "/api/v1/orgs/{org_id}/members",
+            Access::Org(Permission::ReadOrganisation),
+            Doc::new("List the members").response_list::<Member>(200, "the members with their roles"),
+            members,
+        )
+        .add(
+            Method::GET,
+            "/api/v1/orgs/{org_id}/sites",
+            Access::Org(Permission::ReadOrganisation),
+            Doc::new("List the sites").response_list::<Site>(200, "the sites (a site-scoped member sees their own)"),
+            sites,
+        )
+        .add(
+            Method::POST,
+            "/api/v1/orgs/{org_id}/sites",
+            Access::Org(Permission::ManageOrganisation),
+            Doc::new("Create a site")
+                .request_json::<NewSite>()
+                .response_json::<Site>(201, "the new site")
+                .error(409, "a site of this name exists"),
+            create_site,
+        )
+        .add(
+            Method::GET,
+            "/api/v1/orgs/{org_id}/audit",
+            Access::Org(Permission::ReadAuditLog),
+            Doc::new("Read the audit log")
+                .query::<AuditPage>()
+                .response_json::<AuditPageView>(200, "a page of the hash-chained audit log")
+                .error(422, "a limit outside 1–500, a negative `after`, or an unknown outcome"),
+            audit,
+        )
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 struct OrganisationView {
     #[serde(flatten)]
     organisation: Organisation,
@@ -40,7 +85,7 @@ async fn organisation(State(state): State<AppState>, access: OrgAccess) -> Resul
 }
 
 /// The organisation's policy. Only the fields given change.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct PolicyUpdate {
     require_mfa: Option<bool>,
@@ -75,7 +120,7 @@ async fn sites(State(state): State<AppState>, access: OrgAccess) -> Result<Json<
     Ok(Json(state.store.sites(&access.scope).await?))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct NewSite {
     name: String,
@@ -98,7 +143,8 @@ async fn create_site(
 
 /// Paging of the audit log: entries after sequence number `after`, at most `limit` (1–500, default 100),
 /// optionally only one `action` or one `outcome`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 struct AuditPage {
     #[serde(default)]
@@ -113,7 +159,7 @@ fn default_limit() -> i64 {
     100
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 struct AuditPageView {
     entries: Vec<Entry>,
     /// Pass as `after` for the next page; absent at the end of the log.

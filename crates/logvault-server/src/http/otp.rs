@@ -29,7 +29,7 @@ use crate::error::ApiError;
 use crate::http::json::ApiJson;
 use crate::http::mfa::MAX_WRONG_CODES_PER_STEP;
 use crate::http::middleware::RequestId;
-use crate::http::routes::{Access, Routes};
+use crate::http::routes::{Access, Doc, Routes};
 use crate::http::session::{lockout_detail, lockout_event, notify_lockout, sign_in_event};
 use crate::state::AppState;
 
@@ -43,34 +43,54 @@ pub const CODE_VALID_MINUTES: u32 = 10;
 const MIN_INTERVAL_US: i64 = 60 * 1_000_000;
 
 pub fn routes() -> Routes {
-    Routes::new().add(Method::POST, "/api/v1/auth/otp/request", Access::Public, request_code).add(
-        Method::POST,
-        "/api/v1/auth/otp/verify",
-        Access::Public,
-        verify_code,
-    )
+    Routes::new()
+        .add(
+            Method::POST,
+            "/api/v1/auth/otp/request",
+            Access::Public,
+            Doc::new("Ask for a sign-in code by email")
+                .description("The same answer whether or not the address has an account; sets the binding cookie.")
+                .request_json::<CodeRequest>()
+                .response_json::<Requested>(202, "if the address has an account, a code is on its way")
+                .error(429, "too many attempts from this address")
+                .error(503, "the server has no email configured"),
+            request_code,
+        )
+        .add(
+            Method::POST,
+            "/api/v1/auth/otp/verify",
+            Access::Public,
+            Doc::new("Sign in with an emailed code")
+                .request_json::<VerifyRequest>()
+                .response_json::<Verified>(200, "signed in, or a second factor is owed (`mfa_required`)")
+                .error(401, "the code is wrong, expired, used, or not from this browser")
+                .error(403, "an organisation of the user requires a second factor they do not have")
+                .error(429, "too many attempts from this address or for this account"),
+            verify_code,
+        )
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[schema(as = EmailCodeRequest)]
 #[serde(deny_unknown_fields)]
 struct CodeRequest {
     email: String,
 }
 
 /// No `Debug`: it holds the code.
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct VerifyRequest {
     email: String,
     code: String,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 struct Requested {
     message: &'static str,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 struct Verified {
     mfa_required: bool,
     csrf_token: String,

@@ -16,8 +16,9 @@ use crate::error::ApiError;
 use crate::http::devices::device_for;
 use crate::http::ingest::parse_time;
 use crate::http::json::ApiJson;
+use crate::http::openapi::object_schema;
 use crate::http::orgs::org_event;
-use crate::http::routes::{Access, Routes};
+use crate::http::routes::{Access, Doc, Routes};
 use crate::reports::{self, Period};
 use crate::state::AppState;
 
@@ -26,9 +27,41 @@ pub const MAX_PERIOD_S: i64 = 10 * 366 * 86_400;
 
 pub fn routes() -> Routes {
     Routes::new()
-        .add(Method::GET, "/api/v1/devices/{serial}/statistics", Access::Authenticated, statistics)
-        .add(Method::GET, "/api/v1/devices/{serial}/settings", Access::Authenticated, settings)
-        .add(Method::PUT, "/api/v1/devices/{serial}/settings", Access::Authenticated, set_settings)
+        .add(
+            Method::GET,
+            "/api/v1/devices/{serial}/statistics",
+            Access::Authenticated,
+            Doc::new("Statistics of a period for a device")
+                .description(
+                    "Per channel: count, min, max, time-weighted mean, MKT, time outside the limits; and the \
+                     excursions. For members of the device's organisation (and site) who may read measurements.",
+                )
+                .response_as(200, "application/json", "the statistics of the period", object_schema)
+                .error(422, "no or a bad period (both ends, `from` before `to`, at most ten years) or channel"),
+            statistics,
+        )
+        .add(
+            Method::GET,
+            "/api/v1/devices/{serial}/settings",
+            Access::Authenticated,
+            Doc::new("Show a device's settings (alarm limits per channel, ΔH for MKT)").response_as(
+                200,
+                "application/json",
+                "the device settings",
+                object_schema,
+            ),
+            settings,
+        )
+        .add(
+            Method::PUT,
+            "/api/v1/devices/{serial}/settings",
+            Access::Authenticated,
+            Doc::new("Change a device's settings (audited)")
+                .request_as("application/json", object_schema)
+                .response_empty(204, "the settings are replaced")
+                .error(422, "a lower limit not below the upper, an unknown channel, or a ΔH outside 10–500 kJ/mol"),
+            set_settings,
+        )
 }
 
 /// `from` and `to` (RFC 3339 or Unix seconds), and optionally one channel.

@@ -5,6 +5,9 @@
 //! the table that [`api_routes`] returns is the complete list of what the server answers. The integration tests walk
 //! that table: each route without credentials, and each organisation route as every role and as a member of another
 //! organisation, compared with the [`Access`] it declares and the role → permission matrix.
+//!
+//! Each route is also registered with its [`Doc`]: the OpenAPI document (`super::openapi`) is made from this table,
+//! so what the server answers and what it documents cannot drift apart.
 
 use std::collections::BTreeMap;
 
@@ -19,6 +22,7 @@ use logvault_core::authz::Permission;
 
 use crate::auth::{AnySession, Manufacturer, OrgAccess, PendingSecondFactor, Principal};
 use crate::error::ApiError;
+pub use crate::http::openapi::Doc;
 use crate::state::AppState;
 
 /// Who may call a route.
@@ -42,11 +46,13 @@ pub enum Access {
 }
 
 /// One registered route.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub struct RouteInfo {
     pub method: Method,
     pub path: &'static str,
     pub access: Access,
+    /// What the OpenAPI document says about it.
+    pub doc: Doc,
 }
 
 /// Routes under construction: the table and, per path, the method routers with their access guard.
@@ -67,11 +73,11 @@ impl Routes {
         Routes::default()
     }
 
-    /// Registers `handler` for `method` on `path`, reachable only as `access` allows.
+    /// Registers `handler` for `method` on `path`, reachable only as `access` allows and described by `doc`.
     ///
     /// # Panics
     /// On a method other than GET, POST, PUT, PATCH and DELETE: a programming error caught by every test run.
-    pub fn add<H, T>(mut self, method: Method, path: &'static str, access: Access, handler: H) -> Routes
+    pub fn add<H, T>(mut self, method: Method, path: &'static str, access: Access, doc: Doc, handler: H) -> Routes
     where
         H: Handler<T, AppState>,
         T: 'static,
@@ -85,7 +91,7 @@ impl Routes {
             #[allow(clippy::panic, reason = "routes are constants; every test run builds the router")]
             other => panic!("route method {other} is not supported by the registry"),
         };
-        self.table.push(RouteInfo { method, path, access });
+        self.table.push(RouteInfo { method, path, access, doc });
         self.handlers.push((path, access, axum::routing::on(filter, handler)));
         self
     }
@@ -186,6 +192,7 @@ pub fn api_routes() -> Routes {
         .merge(super::manufacturing::routes())
         .merge(super::reports::routes())
         .merge(super::exports::routes())
+        .merge(super::openapi::routes())
 }
 
 /// Extracts the organisation access the guard established. A handler that takes it on a route not declared

@@ -21,28 +21,79 @@ use crate::auth::{self, Principal, now_us};
 use crate::error::ApiError;
 use crate::http::json::ApiJson;
 use crate::http::middleware::RequestId;
-use crate::http::routes::{Access, Routes};
+use crate::http::routes::{Access, Doc, Routes};
 use crate::state::AppState;
 
 pub fn routes() -> Routes {
     Routes::new()
-        .add(Method::POST, "/api/v1/auth/login", Access::Public, login)
-        .add(Method::POST, "/api/v1/auth/logout", Access::AnySession, logout)
-        .add(Method::GET, "/api/v1/me", Access::Authenticated, me)
-        .add(Method::POST, "/api/v1/me/password", Access::Session, change_password)
-        .add(Method::GET, "/api/v1/me/sessions", Access::Session, list_sessions)
-        .add(Method::DELETE, "/api/v1/me/sessions", Access::Session, revoke_other_sessions)
-        .add(Method::DELETE, "/api/v1/me/sessions/{session_id}", Access::Session, revoke_session)
+        .add(
+            Method::POST,
+            "/api/v1/auth/login",
+            Access::Public,
+            Doc::new("Sign in with email and password")
+                .description("Sets the session cookie; with a second factor enrolled, the session owes it first.")
+                .request_json::<LoginRequest>()
+                .response_json::<LoginResponse>(200, "signed in, or a second factor is owed (`mfa_required`)")
+                .error(401, "wrong email or password, or a disabled or locked account (one answer for all)")
+                .error(429, "too many failed sign-ins from this address"),
+            login,
+        )
+        .add(
+            Method::POST,
+            "/api/v1/auth/logout",
+            Access::AnySession,
+            Doc::new("Sign out").response_empty(204, "the session is revoked and its cookie cleared"),
+            logout,
+        )
+        .add(
+            Method::GET,
+            "/api/v1/me",
+            Access::Authenticated,
+            Doc::new("Who am I").response_json::<MeResponse>(200, "the caller, their memberships and CSRF token"),
+            me,
+        )
+        .add(
+            Method::POST,
+            "/api/v1/me/password",
+            Access::Session,
+            Doc::new("Change the password")
+                .description("Every other session of the user is signed out.")
+                .request_json::<PasswordChange>()
+                .response_empty(204, "changed")
+                .error(401, "the current password is wrong"),
+            change_password,
+        )
+        .add(
+            Method::GET,
+            "/api/v1/me/sessions",
+            Access::Session,
+            Doc::new("List my sessions").response_list::<SessionView>(200, "the caller's live sessions"),
+            list_sessions,
+        )
+        .add(
+            Method::DELETE,
+            "/api/v1/me/sessions",
+            Access::Session,
+            Doc::new("Sign out everywhere else").response_empty(204, "every other session is revoked"),
+            revoke_other_sessions,
+        )
+        .add(
+            Method::DELETE,
+            "/api/v1/me/sessions/{session_id}",
+            Access::Session,
+            Doc::new("Revoke one of my sessions").response_empty(204, "revoked"),
+            revoke_session,
+        )
 }
 
 /// The sign-in body. No `Debug`: it holds a password.
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 struct LoginRequest {
     email: String,
     password: String,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 struct LoginResponse {
     mfa_required: bool,
     /// An organisation of the user requires a second factor they do not have yet: enrol before anything else.
@@ -50,7 +101,7 @@ struct LoginResponse {
     csrf_token: String,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 struct MeResponse {
     user: User,
     memberships: Vec<Membership>,
@@ -64,7 +115,7 @@ struct MeResponse {
 }
 
 /// One of the user's sessions, as they see it.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 struct SessionView {
     id: i64,
     created_at_us: i64,
@@ -289,7 +340,7 @@ async fn me(State(state): State<AppState>, principal: Principal) -> Result<Json<
 }
 
 /// A password change. No `Debug`: it holds two passwords.
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct PasswordChange {
     current_password: String,

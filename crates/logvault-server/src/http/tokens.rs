@@ -14,7 +14,7 @@ use crate::auth::{API_TOKEN_PREFIX, OrgAccess, Principal, now_us};
 use crate::error::ApiError;
 use crate::http::json::ApiJson;
 use crate::http::orgs::org_event;
-use crate::http::routes::{Access, Routes};
+use crate::http::routes::{Access, Doc, Routes};
 use crate::state::AppState;
 
 /// Lifetime of a token when none is asked for, and the longest allowed.
@@ -25,12 +25,36 @@ const DAY_US: i64 = 24 * 60 * 60 * 1_000_000;
 pub fn routes() -> Routes {
     let manage = Access::Org(Permission::ManageApiTokens);
     Routes::new()
-        .add(Method::GET, "/api/v1/orgs/{org_id}/tokens", manage, list)
-        .add(Method::POST, "/api/v1/orgs/{org_id}/tokens", manage, create)
-        .add(Method::DELETE, "/api/v1/orgs/{org_id}/tokens/{token_id}", manage, revoke)
+        .add(
+            Method::GET,
+            "/api/v1/orgs/{org_id}/tokens",
+            manage,
+            Doc::new("List API tokens")
+                .response_list::<ApiToken>(200, "all tokens for owners and admins, else one's own"),
+            list,
+        )
+        .add(
+            Method::POST,
+            "/api/v1/orgs/{org_id}/tokens",
+            manage,
+            Doc::new("Create an API token")
+                .description("The secret is returned this once. Only from a session: a token cannot mint tokens.")
+                .request_json::<TokenRequest>()
+                .response_json::<TokenCreated>(201, "the token and its secret")
+                .error(403, "an API token (`session-required`)")
+                .error(422, "a bad name, a lifetime outside 1–365 days, or a role beyond the creator's"),
+            create,
+        )
+        .add(
+            Method::DELETE,
+            "/api/v1/orgs/{org_id}/tokens/{token_id}",
+            manage,
+            Doc::new("Revoke an API token").response_empty(204, "revoked"),
+            revoke,
+        )
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct TokenRequest {
     name: String,
@@ -40,7 +64,7 @@ struct TokenRequest {
     expires_days: Option<u32>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 struct TokenCreated {
     #[serde(flatten)]
     token: ApiToken,

@@ -25,6 +25,7 @@ const PUBLIC: &[(&str, &str)] = &[
     ("GET", "/l"),
     ("GET", "/static/sync.js"),
     ("GET", "/static/sync.css"),
+    ("GET", "/api/v1/openapi.json"),
 ];
 
 /// The routes that need credentials (a session, a pending session, or an API token).

@@ -16,6 +16,7 @@ mod mail;
 mod members;
 mod metrics;
 mod mfa;
+mod openapi;
 mod otp;
 mod smtp_sink;
 mod throttle;
