@@ -76,6 +76,7 @@ pub async fn start(config: &Config) -> anyhow::Result<RunningServer> {
     };
     // Bound and certified: only now may the schema move forward.
     opened.migrate().await?;
+    announce_guards(opened.store.as_ref()).await?;
 
     let app = http::router(state.clone(), config).into_make_service_with_connect_info::<SocketAddr>();
     let handle = Handle::new();
@@ -177,4 +178,19 @@ impl RunningServer {
         self.store.close().await;
         result.context("the server task failed")?.context("the server stopped with an error")
     }
+}
+
+/// Says once at start what the database holds against changing kept data; warns when PostgreSQL runs without the
+/// restricted role (the login role could not create or assume it), so an operator can grant it.
+async fn announce_guards(store: &dyn logvault_store::Store) -> anyhow::Result<()> {
+    match store.guards().await.context("could not read the database guards")? {
+        logvault_store::Guards::OwnerWithTriggers => tracing::warn!(
+            guards = "owner-with-triggers",
+            "PostgreSQL: running as the tables' owner, guarded by triggers only: the login role could not create \
+             or assume the restricted role logvault_app (give the login role CREATEROLE, or create logvault_app \
+             NOLOGIN and GRANT it to the login role, then restart)"
+        ),
+        guards => tracing::info!(?guards, "database guards"),
+    }
+    Ok(())
 }

@@ -10,3 +10,4 @@ mod identity;
 mod ingest;
 mod migrations;
 mod organisations;
+mod privileges;
