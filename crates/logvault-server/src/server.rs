@@ -54,6 +54,7 @@ pub async fn start(config: &Config) -> anyhow::Result<RunningServer> {
     };
     // Bound and certified: only now may the schema move forward.
     opened.migrate().await?;
+    announce_guards(opened.store.as_ref()).await?;
     // The signing key lives in the database: it is read (or made) once the schema has its table.
     let state = AppState {
         store: Arc::clone(&opened.store),
@@ -181,4 +182,19 @@ impl RunningServer {
         self.store.close().await;
         result.context("the server task failed")?.context("the server stopped with an error")
     }
+}
+
+/// Says once at start what the database holds against changing kept data; warns when PostgreSQL runs without the
+/// restricted role (the login role could not create or assume it), so an operator can grant it.
+async fn announce_guards(store: &dyn logvault_store::Store) -> anyhow::Result<()> {
+    match store.guards().await.context("could not read the database guards")? {
+        logvault_store::Guards::OwnerWithTriggers => tracing::warn!(
+            guards = "owner-with-triggers",
+            "PostgreSQL: running as the tables' owner, guarded by triggers only: the login role could not create \
+             or assume the restricted role logvault_app (give the login role CREATEROLE, or create logvault_app \
+             NOLOGIN and GRANT it to the login role, then restart)"
+        ),
+        guards => tracing::info!(?guards, "database guards"),
+    }
+    Ok(())
 }

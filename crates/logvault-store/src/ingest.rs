@@ -67,6 +67,24 @@ pub(crate) fn repeated(stored_raw: &[u8], block: &IncomingBlock) -> IngestOutcom
     }
 }
 
+/// Whether the block's counter fits its time among the device's kept blocks, given the last-sample times of the
+/// nearest kept blocks with samples below (`lower_last`) and above (`higher_last`) its counter.
+///
+/// The rule: **a higher counter never has an earlier last sample.** A logger issues counters in order, one per
+/// block, and each block carries its memory at issue time, so its last sample is the newest one recorded then; the
+/// logger refuses a reading older than its last recorded one (`ClockWentBackwards`), a full memory in
+/// `StopWhenFull` keeps its last sample, and a cleared memory only fills with newer ones. So across a device's blocks
+/// the last-sample time never decreases as the counter increases — in whatever order a gateway delivers them. A
+/// block without samples says nothing about time and is always plausible. Equal times are allowed (no sample in
+/// between, or a full memory).
+///
+/// Kept blocks satisfy the rule among themselves, so comparing with the two nearest neighbours is comparing with
+/// every kept block.
+pub(crate) fn counter_plausible(block: &IncomingBlock, lower_last: Option<i64>, higher_last: Option<i64>) -> bool {
+    let Some((_, last)) = time_range(block) else { return true };
+    lower_last.is_none_or(|lower| lower <= last) && higher_last.is_none_or(|higher| last <= higher)
+}
+
 /// The first and last sample times, if the block has samples.
 pub(crate) fn time_range(block: &IncomingBlock) -> Option<(i64, i64)> {
     Some((block.samples.first()?.t_s, block.samples.last()?.t_s))
@@ -165,6 +183,17 @@ mod tests {
         let plan = plan(&block(&[(10, 5_100), (20, 5_200), (20, 5_300), (30, 5_400)]), &stored);
         assert_eq!(plan.duplicates, 2);
         assert_eq!(plan.new, [(20, 1, vec![5_300]), (30, 0, vec![5_400])]);
+    }
+
+    #[test]
+    fn a_counter_is_plausible_between_neighbours_whose_last_samples_enclose_its_own() {
+        let b = block(&[(100, 1), (200, 1)]);
+        assert!(counter_plausible(&b, None, None));
+        assert!(counter_plausible(&b, Some(150), Some(300)));
+        assert!(counter_plausible(&b, Some(200), Some(200)), "equal last samples: nothing recorded in between");
+        assert!(!counter_plausible(&b, Some(201), None), "a higher counter that ends before a lower one");
+        assert!(!counter_plausible(&b, None, Some(199)), "a lower counter that ends after a higher one");
+        assert!(counter_plausible(&block(&[]), Some(500), Some(1)), "a block without samples says nothing");
     }
 
     #[test]

@@ -40,6 +40,21 @@ pub enum Engine {
     Postgres,
 }
 
+/// What the database itself holds against changing kept data (blocks, measurements, keys, the audit log), beyond
+/// the application having no code path that does it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Guards {
+    /// SQLite: triggers refuse UPDATE and DELETE; the file belongs to the server alone.
+    Triggers,
+    /// PostgreSQL: queries run as the restricted role `logvault_app` (it owns no table and holds no UPDATE or
+    /// DELETE on immutable data), and the triggers.
+    RestrictedRole,
+    /// PostgreSQL: the login role could not set up or assume `logvault_app` (e.g. a managed database that allows
+    /// no CREATE ROLE): queries run as the tables' owner, guarded by the triggers only.
+    OwnerWithTriggers,
+}
+
 /// Where the database lives and how to open it.
 #[derive(Debug)]
 pub enum Location {
@@ -82,6 +97,9 @@ pub trait Store: Send + Sync + std::fmt::Debug {
 
     /// Applies pending migrations and returns the versions applied now.
     async fn migrate(&self) -> Result<Vec<i64>, StoreError>;
+
+    /// What the database holds against changing kept data, as the store's connections run now (after migrating).
+    async fn guards(&self) -> Result<Guards, StoreError>;
 
     /// The master-key check value, if this database has one (`None` before the migration that adds it).
     async fn key_check(&self) -> Result<Option<[u8; 32]>, StoreError>;

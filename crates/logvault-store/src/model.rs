@@ -345,6 +345,10 @@ pub enum IngestOutcome {
     /// A block with this counter but other content was kept before: nothing changed (a cloned device or a firmware
     /// bug).
     CounterReused,
+    /// The block's counter contradicts its time against a kept block of the device: a lower counter whose last
+    /// sample is later, or a higher counter whose last sample is earlier (see `ingest::counter_plausible`). Nothing
+    /// changed (a replayed, forged-order or cloned device's block, or a firmware bug).
+    CounterImplausible,
     /// The block's channels differ from the ones the device has sent so far: nothing changed.
     LayoutChanged,
 }

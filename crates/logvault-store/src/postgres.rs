@@ -3,7 +3,9 @@
 //! Encryption at rest is the operator's disk or tablespace encryption here; secrets inside rows are encrypted by the
 //! application under the master key either way.
 
-use std::time::Duration;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
 
 use logvault_core::audit::{Entry, NewEntry, Outcome};
 use logvault_core::authz::Role;
@@ -16,19 +18,59 @@ use sqlx::{ConnectOptions, Row};
 use crate::model::{api_token_columns, hash32, now, parse_role};
 use crate::rollups::{self, Source};
 use crate::{
-    Acceptance, AcceptedInvitation, ApiToken, Credentials, Device, EmailCode, Engine, IncomingBlock, IngestDevice,
-    IngestOutcome, Invitation, InvitationPurpose, ManufacturerToken, Measurement, MeasurementQuery, Member, Membership,
-    MigrationStatus, NewApiToken, NewDevice, NewInvitation, NewSession, OrgScope, Organisation, Session, Site, Store,
-    StoreError, TotpRecord, UnclaimedDevice, User,
+    Acceptance, AcceptedInvitation, ApiToken, Credentials, Device, EmailCode, Engine, Guards, IncomingBlock,
+    IngestDevice, IngestOutcome, Invitation, InvitationPurpose, ManufacturerToken, Measurement, MeasurementQuery,
+    Member, Membership, MigrationStatus, NewApiToken, NewDevice, NewInvitation, NewSession, OrgScope, Organisation,
+    Session, Site, Store, StoreError, TotpRecord, UnclaimedDevice, User,
 };
 use crate::{Bucket, BucketQuery, ChainSummary, SigningKeyRecord, ingest};
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
 
+/// The restricted role the server's queries run as (made by migration 0015): it owns nothing, so it cannot alter,
+/// disable triggers on, drop or truncate a table, and it holds no UPDATE or DELETE on data that must not change.
+pub const APP_ROLE: &str = "logvault_app";
+
+/// Run on every new pool connection: switch to [`APP_ROLE`] if this database has granted it its tables (migration
+/// 0015 ran here: the role is cluster-wide and may exist from another database) and the login role may assume it.
+/// Otherwise the connection stays the login role (before the migrations, or where the role cannot be set up).
+const ASSUME_APP_ROLE: &str = "DO $$ BEGIN \
+     IF to_regrole('logvault_app') IS NOT NULL AND to_regclass('_sqlx_migrations') IS NOT NULL \
+        AND has_table_privilege(to_regrole('logvault_app'), to_regclass('_sqlx_migrations'), 'SELECT') \
+        AND pg_has_role(session_user, to_regrole('logvault_app'), 'MEMBER') THEN \
+         SET ROLE logvault_app; \
+     END IF; \
+     END $$";
+
 /// The PostgreSQL store. Cheap to clone (the pool is reference-counted).
 #[derive(Debug, Clone)]
 pub struct PgStore {
     pool: PgPool,
+    /// How to connect as the login role itself, for migrations (DDL needs the tables' owner).
+    owner: PgConnectOptions,
+    refresh: Arc<Refresh>,
+}
+
+/// Retires the connections opened before the last migration: they chose their role before the schema (and the
+/// role's grants) changed. Only an instant is kept, so checking costs no query.
+#[derive(Debug)]
+struct Refresh {
+    base: Instant,
+    /// Nanoseconds after `base` at which the last migration finished; 0 before any.
+    migrated_after_ns: AtomicU64,
+}
+
+impl Refresh {
+    fn mark(&self) {
+        let ns = u64::try_from(self.base.elapsed().as_nanos()).unwrap_or(u64::MAX).max(1);
+        self.migrated_after_ns.store(ns, Ordering::Release);
+    }
+
+    /// Whether a connection `age` old was opened before the last migration finished.
+    fn is_stale(&self, age: Duration) -> bool {
+        let migrated = Duration::from_nanos(self.migrated_after_ns.load(Ordering::Acquire));
+        !migrated.is_zero() && self.base.elapsed().saturating_sub(age) < migrated
+    }
 }
 
 impl PgStore {
@@ -43,12 +85,24 @@ impl PgStore {
     pub async fn open(url: &SecretString) -> Result<PgStore, StoreError> {
         let options: PgConnectOptions = url.expose_secret().parse().map_err(|_| StoreError::InvalidUrl)?;
         let options = options.log_statements(tracing::log::LevelFilter::Trace);
+        let refresh = Arc::new(Refresh { base: Instant::now(), migrated_after_ns: AtomicU64::new(0) });
+        let stale = Arc::clone(&refresh);
         let pool = PgPoolOptions::new()
             .max_connections(10)
             .acquire_timeout(Duration::from_secs(10))
-            .connect_with(options)
+            .after_connect(|conn, _meta| {
+                Box::pin(async move {
+                    sqlx::raw_sql(ASSUME_APP_ROLE).execute(conn).await?;
+                    Ok(())
+                })
+            })
+            .before_acquire(move |_conn, meta| {
+                let keep = !stale.is_stale(meta.age);
+                Box::pin(async move { Ok(keep) })
+            })
+            .connect_with(options.clone())
             .await?;
-        Ok(PgStore { pool })
+        Ok(PgStore { pool, owner: options, refresh })
     }
 }
 
@@ -87,8 +141,20 @@ impl Store for PgStore {
 
     async fn migrate(&self) -> Result<Vec<i64>, StoreError> {
         let before = self.migration_status().await?;
-        MIGRATOR.run(&self.pool).await?;
+        // As the owner, on a connection of its own: the pool's connections may run as the restricted role.
+        // (A pool of one rather than a bare connection: the migrator's `Acquire` bound is only general for pools.)
+        let owner = PgPoolOptions::new().max_connections(1).connect_with(self.owner.clone()).await?;
+        let applied = set_up_app_role(&owner).await;
+        owner.close().await;
+        if applied? || !before.pending.is_empty() {
+            self.refresh.mark();
+        }
         Ok(before.pending)
+    }
+
+    async fn guards(&self) -> Result<Guards, StoreError> {
+        let role: String = sqlx::query_scalar("SELECT current_user::text").fetch_one(&self.pool).await?;
+        Ok(if role == APP_ROLE { Guards::RestrictedRole } else { Guards::OwnerWithTriggers })
     }
 
     async fn key_check(&self) -> Result<Option<[u8; 32]>, StoreError> {
@@ -1654,6 +1720,24 @@ async fn insert_device(
     })
 }
 
+/// Migrates on the owner's connection; then, if the pool could still not run as [`APP_ROLE`] here, runs the role's
+/// set-up again (idempotent), so that a role created or granted by a DBA after migration 0015 takes effect at the next
+/// start. Returns whether it ran the set-up.
+async fn set_up_app_role(owner: &PgPool) -> Result<bool, StoreError> {
+    MIGRATOR.run(owner).await?;
+    let in_force: bool = sqlx::query_scalar(
+        "SELECT COALESCE(to_regrole('logvault_app') IS NOT NULL \
+         AND has_table_privilege(to_regrole('logvault_app'), to_regclass('_sqlx_migrations'), 'SELECT') \
+         AND pg_has_role(session_user, to_regrole('logvault_app'), 'MEMBER'), FALSE)",
+    )
+    .fetch_one(owner)
+    .await?;
+    if !in_force {
+        sqlx::raw_sql(include_str!("../migrations/postgres/0015_app_role.sql")).execute(owner).await?;
+    }
+    Ok(!in_force)
+}
+
 /// Keeps one block on `conn`, inside the caller's transaction (see [`Store::store_block`]).
 async fn keep_block(conn: &mut sqlx::PgConnection, block: &IncomingBlock) -> Result<IngestOutcome, StoreError> {
     sqlx::query("SELECT id FROM devices WHERE id = $1 FOR UPDATE").bind(block.device_id).execute(&mut *conn).await?;
@@ -1665,6 +1749,20 @@ async fn keep_block(conn: &mut sqlx::PgConnection, block: &IncomingBlock) -> Res
             .await?;
     if let Some(raw) = counter_taken {
         return Ok(ingest::repeated(&raw, block));
+    }
+    // The nearest kept blocks with samples on either side of the counter (see `ingest::counter_plausible`).
+    let (lower_last, higher_last): (Option<i64>, Option<i64>) = sqlx::query_as(
+        "SELECT (SELECT last_sample_s FROM blocks WHERE device_id = $1 AND counter < $2 \
+         AND last_sample_s IS NOT NULL ORDER BY counter DESC LIMIT 1), \
+         (SELECT last_sample_s FROM blocks WHERE device_id = $1 AND counter > $2 \
+         AND last_sample_s IS NOT NULL ORDER BY counter LIMIT 1)",
+    )
+    .bind(block.device_id)
+    .bind(block.counter)
+    .fetch_one(&mut *conn)
+    .await?;
+    if !ingest::counter_plausible(block, lower_last, higher_last) {
+        return Ok(IngestOutcome::CounterImplausible);
     }
     let layout: Option<String> = sqlx::query_scalar("SELECT channel_layout FROM devices WHERE id = $1")
         .bind(block.device_id)

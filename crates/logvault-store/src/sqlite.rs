@@ -18,10 +18,10 @@ use sqlx::{ConnectOptions, Row};
 use crate::model::{api_token_columns, hash32, now, parse_role};
 use crate::rollups::{self, Source};
 use crate::{
-    Acceptance, AcceptedInvitation, ApiToken, Credentials, Device, EmailCode, Engine, IncomingBlock, IngestDevice,
-    IngestOutcome, Invitation, InvitationPurpose, ManufacturerToken, Measurement, MeasurementQuery, Member, Membership,
-    MigrationStatus, NewApiToken, NewDevice, NewInvitation, NewSession, OrgScope, Organisation, Session, Site, Store,
-    StoreError, TotpRecord, UnclaimedDevice, User,
+    Acceptance, AcceptedInvitation, ApiToken, Credentials, Device, EmailCode, Engine, Guards, IncomingBlock,
+    IngestDevice, IngestOutcome, Invitation, InvitationPurpose, ManufacturerToken, Measurement, MeasurementQuery,
+    Member, Membership, MigrationStatus, NewApiToken, NewDevice, NewInvitation, NewSession, OrgScope, Organisation,
+    Session, Site, Store, StoreError, TotpRecord, UnclaimedDevice, User,
 };
 use crate::{Bucket, BucketQuery, ChainSummary, SigningKeyRecord, ingest};
 
@@ -166,6 +166,10 @@ impl Store for SqliteStore {
         let before = self.migration_status().await?;
         MIGRATOR.run(&self.pool).await?;
         Ok(before.pending)
+    }
+
+    async fn guards(&self) -> Result<Guards, StoreError> {
+        Ok(Guards::Triggers)
     }
 
     async fn key_check(&self) -> Result<Option<[u8; 32]>, StoreError> {
@@ -1733,6 +1737,22 @@ async fn keep_block(conn: &mut sqlx::SqliteConnection, block: &IncomingBlock) ->
             .await?;
     if let Some(raw) = counter_taken {
         return Ok(ingest::repeated(&raw, block));
+    }
+    // The nearest kept blocks with samples on either side of the counter (see `ingest::counter_plausible`).
+    let (lower_last, higher_last): (Option<i64>, Option<i64>) = sqlx::query_as(
+        "SELECT (SELECT last_sample_s FROM blocks WHERE device_id = ? AND counter < ? \
+         AND last_sample_s IS NOT NULL ORDER BY counter DESC LIMIT 1), \
+         (SELECT last_sample_s FROM blocks WHERE device_id = ? AND counter > ? \
+         AND last_sample_s IS NOT NULL ORDER BY counter LIMIT 1)",
+    )
+    .bind(block.device_id)
+    .bind(block.counter)
+    .bind(block.device_id)
+    .bind(block.counter)
+    .fetch_one(&mut *conn)
+    .await?;
+    if !ingest::counter_plausible(block, lower_last, higher_last) {
+        return Ok(IngestOutcome::CounterImplausible);
     }
     let layout: Option<String> = sqlx::query_scalar("SELECT channel_layout FROM devices WHERE id = ?")
         .bind(block.device_id)

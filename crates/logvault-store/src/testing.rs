@@ -54,13 +54,24 @@ impl RawPool {
         }
     }
 
+    /// A pool on the PostgreSQL database at `url` as the login role itself (the tables' owner), not switched to the
+    /// restricted role the store's own pool runs as: what someone holding the database credentials can do.
+    pub async fn postgres_owner(url: &SecretString) -> RawPool {
+        let options: sqlx::postgres::PgConnectOptions = url.expose_secret().parse().expect("a postgres URL");
+        RawPool::Postgres(
+            sqlx::postgres::PgPoolOptions::new()
+                .max_connections(4)
+                .connect_with(options)
+                .await
+                .expect("postgres opens as the owner"),
+        )
+    }
+
     /// Opens a second connection pool to the database a server in `data_dir` (and at `database_url`, for
-    /// PostgreSQL) uses, with the master key found there.
+    /// PostgreSQL, as the owner) uses, with the master key found there.
     pub async fn open_beside(data_dir: &std::path::Path, database_url: Option<&SecretString>) -> RawPool {
         match database_url {
-            Some(url) => {
-                RawPool::Postgres(crate::postgres::PgStore::open(url).await.expect("postgres opens").pool().clone())
-            }
+            Some(url) => RawPool::postgres_owner(url).await,
             None => {
                 let master = logvault_core::MasterKey::load(&data_dir.join("master.key")).expect("master key");
                 let key = master.derive(crate::sqlite::SQLCIPHER_KEY_PURPOSE);
@@ -135,9 +146,15 @@ impl TestDatabase {
         }
     }
 
-    /// Direct SQL access, bypassing the store (and its guards only where the database allows).
+    /// Direct SQL on the store's own connections (on PostgreSQL: as the restricted role they run as), bypassing
+    /// the store's code (and its guards only where the database allows).
     pub async fn raw_pool(&self) -> RawPool {
         self.raw.clone()
+    }
+
+    /// The URL of the PostgreSQL test database (`None` on SQLite).
+    pub fn postgres_url(&self) -> Option<&SecretString> {
+        self.keep._postgres.as_ref().map(PgTestDb::url)
     }
 
     /// A handle that keeps the database alive for as long as it is held.

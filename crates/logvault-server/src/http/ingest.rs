@@ -281,15 +281,21 @@ async fn keep(
             (0, samples)
         }
         IngestOutcome::CounterReused => return Ok(Err(rejection("counter-reused"))),
+        IngestOutcome::CounterImplausible => return Ok(Err(rejection("counter-time-mismatch"))),
         IngestOutcome::LayoutChanged => return Ok(Err(rejection("channel-layout-changed"))),
     };
     Ok(Ok(Accepted { device: serial, accepted, duplicates }))
 }
 
 /// An audit entry for a refused block: on the device's organisation's chain if the serial is registered, else on the
-/// instance chain. A reused counter is a security event of its own (a cloned device, or a firmware bug).
+/// instance chain. A reused counter and a counter that contradicts the block's time are security events of their own
+/// (a cloned device, a replayed or reordered forgery, or a firmware bug).
 async fn record_rejection(state: &AppState, rejection: &Rejection, request_id: Option<String>) -> Result<(), ApiError> {
-    let action = if rejection.reason == "counter-reused" { "ingest.counter_reused" } else { "ingest.rejected" };
+    let action = match rejection.reason {
+        "counter-reused" => "ingest.counter_reused",
+        "counter-time-mismatch" => "ingest.counter_implausible",
+        _ => "ingest.rejected",
+    };
     let target = rejection.serial.as_ref().map(|serial| format!("device:{serial}"));
     auth::record(
         state,

@@ -201,6 +201,31 @@ async fn a_reused_counter_is_a_security_event_and_forgeries_are_throttled(engine
     assert_problem(throttled, 429, "rate-limited").await;
 }
 
+async fn a_counter_that_contradicts_the_block_s_time_is_a_security_event(engine: Engine) {
+    let Some(app) = TestApp::spawn(engine).await else { return };
+    let (org, _, key) = registered(&app, "LV-0004").await;
+    assert_eq!(post_raw(&app, seal(&block("LV-0004", 7, 50, 10), &key), None).await.status(), 200);
+    // Delivered late, a lower counter with an earlier window is genuine.
+    assert_eq!(post_raw(&app, seal(&block("LV-0004", 6, 40, 10), &key), None).await.status(), 200);
+    // A higher counter whose samples all end before counter 7's last one: time went back while the counter went on.
+    let implausible = seal(&block("LV-0004", 8, 0, 10), &key);
+    assert_problem(post_raw(&app, implausible, None).await, 422, "block-rejected").await;
+    let entries = app.server().store.audit_entries(org, 0, 1_000).await.unwrap();
+    let event = entries.iter().find(|e| e.action == "ingest.counter_implausible").expect("a security event");
+    assert_eq!(event.target.as_deref(), Some("device:LV-0004"));
+    assert_eq!(footprint(&app, org).await.0, 2, "the implausible block was not kept");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_counter_that_contradicts_the_block_s_time_is_a_security_event_on_sqlite() {
+    a_counter_that_contradicts_the_block_s_time_is_a_security_event(Engine::Sqlite).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_counter_that_contradicts_the_block_s_time_is_a_security_event_on_postgres() {
+    a_counter_that_contradicts_the_block_s_time_is_a_security_event(Engine::Postgres).await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_reused_counter_is_a_security_event_and_forgeries_are_throttled_on_sqlite() {
     a_reused_counter_is_a_security_event_and_forgeries_are_throttled(Engine::Sqlite).await;

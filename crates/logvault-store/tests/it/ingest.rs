@@ -156,3 +156,57 @@ conformance!(blocks_kept_together_fail_alone, |db: TestDatabase| async move {
     let (chain, head) = db.store.device_chain(id).await.unwrap();
     assert_eq!(blockchain::verify_chain("LV-1", &chain, head), Ok(()));
 });
+
+conformance!(genuine_blocks_delivered_out_of_order_are_all_kept, |db: TestDatabase| async move {
+    let (scope, id) = device(&db).await;
+    // Four scans of one logger (counters 1–4, windows moving forward), delivered 3, 1, 4, 2 by a gateway; counter
+    // 5 met a full memory (same last sample as 4) and counter 6 a cleared one (no samples).
+    let blocks = [
+        block(id, 1, &[(100, 4_000), (200, 4_010)]),
+        block(id, 2, &[(200, 4_010), (300, 4_020)]),
+        block(id, 3, &[(300, 4_020), (400, 4_030)]),
+        block(id, 4, &[(400, 4_030), (500, 4_040)]),
+        block(id, 5, &[(400, 4_030), (500, 4_040)]),
+        block(id, 6, &[]),
+    ];
+    for i in [2, 0, 3, 1, 5, 4] {
+        let outcome = db.store.store_block(blocks[i].clone()).await.unwrap();
+        assert!(matches!(outcome, IngestOutcome::Stored { .. }), "counter {}: {outcome:?}", i + 1);
+    }
+    assert_eq!(values(&db, &scope, id).await.len(), 5);
+    let (chain, head) = db.store.device_chain(id).await.unwrap();
+    assert_eq!(chain.len(), 6);
+    assert_eq!(blockchain::verify_chain("LV-1", &chain, head), Ok(()));
+});
+
+conformance!(
+    a_counter_that_contradicts_the_block_s_time_is_refused_and_changes_nothing,
+    |db: TestDatabase| async move {
+        let (scope, id) = device(&db).await;
+        db.store.store_block(block(id, 10, &[(1_000, 4_000), (2_000, 4_100)])).await.unwrap();
+        db.store.store_block(block(id, 20, &[(2_000, 4_100), (3_000, 4_200)])).await.unwrap();
+        for (counter, samples) in [
+            // A lower counter than 10 whose last sample is later than 10's.
+            (5, vec![(1_500, 4_050), (2_500, 4_150)]),
+            // Between 10 and 20, ending after 20 ended.
+            (15, vec![(2_000, 4_100), (3_500, 4_300)]),
+            // Between 10 and 20, ending before 10 ended.
+            (15, vec![(500, 3_900), (1_500, 4_050)]),
+            // A higher counter than 20 whose samples all end before 20's last sample.
+            (30, vec![(2_100, 4_110), (2_900, 4_190)]),
+        ] {
+            let outcome = db.store.store_block(block(id, counter, &samples)).await.unwrap();
+            assert_eq!(outcome, IngestOutcome::CounterImplausible, "counter {counter}");
+        }
+        // The same through the batched path.
+        let results = db.store.store_blocks(vec![block(id, 1, &[(9_000, 4_000)])]).await.unwrap();
+        assert_eq!(results[0].as_ref().unwrap(), &IngestOutcome::CounterImplausible);
+        assert_eq!(values(&db, &scope, id).await, [(1_000, 4_000), (2_000, 4_100), (3_000, 4_200)]);
+        let (chain, head) = db.store.device_chain(id).await.unwrap();
+        assert_eq!(chain.iter().map(|b| b.counter).collect::<Vec<_>>(), [10, 20]);
+        assert_eq!(blockchain::verify_chain("LV-1", &chain, head), Ok(()));
+        // A plausible block in a gap is still kept.
+        let between = block(id, 15, &[(2_000, 4_100), (2_500, 4_150)]);
+        assert_eq!(db.store.store_block(between).await.unwrap(), IngestOutcome::Stored { new: 1, duplicates: 1 });
+    }
+);

@@ -10,4 +10,5 @@ mod identity;
 mod ingest;
 mod migrations;
 mod organisations;
+mod privileges;
 mod rollups;

@@ -151,8 +151,8 @@ impl Instance {
         use logvault_store::testing::RawPool;
         let pool = match &self.postgres {
             Some(db) => {
-                let store = logvault_store::postgres::PgStore::open(db.url()).await.unwrap();
-                let pool = RawPool::Postgres(store.pool().clone());
+                // The owner: the server's own connections run as a role that may not disable triggers.
+                let pool = RawPool::postgres_owner(db.url()).await;
                 for table in pg_tables {
                     pool.execute(&format!("ALTER TABLE {table} DISABLE TRIGGER USER")).await.unwrap();
                 }

@@ -1,0 +1,3 @@
+-- Privilege separation is PostgreSQL's (its 0015 makes the restricted role `logvault_app`). An embedded SQLite file
+-- has no roles: its guards are the triggers, and the file belongs to the server alone. This migration only keeps the
+-- two engines' version numbers aligned.
