@@ -66,7 +66,7 @@ pub fn routes() -> Routes {
             Method::GET,
             "/api/v1/devices/{serial}/measurements",
             Access::Authenticated,
-            Doc::new("Read a page of a device channel's measurements")
+            Doc::new("Read a page of a device channel's measurements, or time buckets of them (`buckets=N`)")
                 .description("For members of its organisation (and site) with `read_measurements`; others get 404.")
                 .query::<MeasurementParams>()
                 .response_json::<MeasurementPage>(200, "the page, with the cursor of the next one")
@@ -341,6 +341,8 @@ struct MeasurementParams {
     channel: Option<i32>,
     limit: Option<i64>,
     cursor: Option<String>,
+    /// Instead of raw points: at most this many time buckets (1–10,000) with min, max, mean and count, from rollups.
+    buckets: Option<u32>,
 }
 
 #[derive(Debug, Serialize, utoipa::ToSchema)]
@@ -351,8 +353,23 @@ struct MeasurementPage {
     quantity: Option<String>,
     unit: Option<&'static str>,
     /// `[t_s, value]` pairs: device time in Unix seconds, and the value in the unit (three decimals at most).
-    measurements: Vec<(i64, f64)>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    measurements: Option<Vec<(i64, f64)>>,
+    /// With `buckets=N`: the time buckets, each `[start_s, end_s)`, with the values' count, min, max and
+    /// (arithmetic) mean in the unit; empty buckets are left out.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    buckets: Option<Vec<BucketView>>,
     next_cursor: Option<String>,
+}
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+struct BucketView {
+    start_s: i64,
+    end_s: i64,
+    count: i64,
+    min: f64,
+    max: f64,
+    mean: f64,
 }
 
 async fn measurements(
@@ -379,26 +396,57 @@ async fn measurements(
         after,
         limit,
     };
-    let rows = state.store.measurements(&access.scope, device.id, query).await?;
-    let next_cursor = (i64::try_from(rows.len()).unwrap_or(i64::MAX) == limit)
-        .then(|| rows.last().map(|m| format!("{}.{}", m.t_s, m.ordinal)))
-        .flatten();
     let quantity = device
         .channel_layout
         .as_deref()
         .and_then(|layout| layout.split(',').nth(usize::try_from(channel).unwrap_or(usize::MAX)))
         .map(str::to_owned);
-    let unit = quantity.as_deref().map(|q| match q {
-        "temperature" => Quantity::Temperature.unit(),
-        "relative_humidity" => Quantity::RelativeHumidity.unit(),
-        _ => "",
-    });
+    let unit = quantity.as_deref().map(crate::devices::unit_of);
+    if let Some(n_buckets) = params.buckets {
+        if !(1..=10_000).contains(&n_buckets) || params.cursor.is_some() {
+            return Err(ApiError::Unprocessable("buckets must be 1 to 10000, without a cursor".to_owned()));
+        }
+        let (Some(_), Some(_)) = (&params.from, &params.to) else {
+            return Err(ApiError::Unprocessable("buckets need from and to".to_owned()));
+        };
+        if query.from_s >= query.to_s {
+            return Err(ApiError::Unprocessable("from must be before to".to_owned()));
+        }
+        let bucket_query = logvault_store::BucketQuery { channel, from_s: query.from_s, to_s: query.to_s, n_buckets };
+        let buckets = state.store.measurement_buckets(&access.scope, device.id, bucket_query).await?;
+        return Ok(Json(MeasurementPage {
+            device: device.serial,
+            channel,
+            quantity,
+            unit,
+            measurements: None,
+            buckets: Some(
+                buckets
+                    .iter()
+                    .map(|b| BucketView {
+                        start_s: b.start_s,
+                        end_s: b.end_s,
+                        count: b.count,
+                        min: f64::from(b.min) / 1_000.0,
+                        max: f64::from(b.max) / 1_000.0,
+                        mean: b.mean() / 1_000.0,
+                    })
+                    .collect(),
+            ),
+            next_cursor: None,
+        }));
+    }
+    let rows = state.store.measurements(&access.scope, device.id, query).await?;
+    let next_cursor = (i64::try_from(rows.len()).unwrap_or(i64::MAX) == limit)
+        .then(|| rows.last().map(|m| format!("{}.{}", m.t_s, m.ordinal)))
+        .flatten();
     Ok(Json(MeasurementPage {
         device: device.serial,
         channel,
         quantity,
         unit,
-        measurements: rows.iter().map(|m| (m.t_s, f64::from(m.value) / 1_000.0)).collect(),
+        measurements: Some(rows.iter().map(|m| (m.t_s, f64::from(m.value) / 1_000.0)).collect()),
+        buckets: None,
         next_cursor,
     }))
 }

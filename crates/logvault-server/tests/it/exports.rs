@@ -202,3 +202,30 @@ async fn the_signing_key_is_kept_across_restarts_on_sqlite() {
 async fn the_signing_key_is_kept_across_restarts_on_postgres() {
     the_signing_key_is_kept_across_restarts(Engine::Postgres).await;
 }
+
+both_engines!(bucketed_measurements_equal_the_aggregate_of_the_raw_points, async |app: &TestApp| {
+    let (_, operator) = device_with_samples(app, 600).await;
+    // Ten five-hour buckets over 50 hours of five-minute samples: 60 samples each.
+    let url = format!("/api/v1/devices/LV-0001/measurements?{}&buckets=10", period_query(600));
+    let page: Value = operator.get(app, &url).await.json().await.unwrap();
+    assert!(page.get("measurements").is_none());
+    let buckets = page["buckets"].as_array().unwrap();
+    let series = expected_series(600);
+    let mut total = 0;
+    for bucket in buckets {
+        let (start, end) = (bucket["start_s"].as_i64().unwrap(), bucket["end_s"].as_i64().unwrap());
+        let inside: Vec<f64> = series.iter().filter(|(t, _)| (start..end).contains(t)).map(|(_, v)| *v).collect();
+        assert_eq!(bucket["count"].as_i64().unwrap(), inside.len() as i64);
+        let min = inside.iter().copied().fold(f64::INFINITY, f64::min);
+        let max = inside.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+        let mean = inside.iter().sum::<f64>() / inside.len() as f64;
+        assert!((bucket["min"].as_f64().unwrap() - min).abs() < 1e-9, "{bucket}");
+        assert!((bucket["max"].as_f64().unwrap() - max).abs() < 1e-9, "{bucket}");
+        assert!((bucket["mean"].as_f64().unwrap() - mean).abs() < 1e-9, "{bucket}");
+        total += inside.len();
+    }
+    assert!(!buckets.is_empty() && buckets.len() <= 10);
+    assert_eq!(total, 600);
+    let bad = operator.get(app, &"/api/v1/devices/LV-0001/measurements?buckets=10").await;
+    assert_problem(bad, 422, "validation-failed").await;
+});
