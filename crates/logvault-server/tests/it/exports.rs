@@ -226,6 +226,6 @@ both_engines!(bucketed_measurements_equal_the_aggregate_of_the_raw_points, async
     }
     assert!(!buckets.is_empty() && buckets.len() <= 10);
     assert_eq!(total, 600);
-    let bad = operator.get(app, &"/api/v1/devices/LV-0001/measurements?buckets=10").await;
+    let bad = operator.get(app, "/api/v1/devices/LV-0001/measurements?buckets=10").await;
     assert_problem(bad, 422, "validation-failed").await;
 });
