@@ -381,7 +381,8 @@ async fn the_migration_backfills_rollups_equal_to_the_stored_rows_and_ingest_con
             );
             raw.execute(&sql).await.unwrap();
         }
-        assert_eq!(db.store.migrate().await.unwrap(), [13]);
+        // 0013 backfills; later migrations follow it.
+        assert_eq!(db.store.migrate().await.unwrap().first(), Some(&13));
         assert_eq!(rollup_rows(&raw).await, expected_rollups(&rows), "{engine:?}");
 
         // Ingest adds to the backfilled rollups.
