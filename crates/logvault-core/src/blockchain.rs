@@ -98,6 +98,18 @@ impl ChainedBlock {
     }
 }
 
+/// Where a device's chain starts after a retention purge removed its oldest blocks: the first retained block's
+/// position and the hash it must link to (the hash of the last purged block).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ChainAnchor {
+    /// The first retained position; the head's position plus one if every block was purged.
+    pub seq: i64,
+    /// The `prev_hash` the block at `seq` carries.
+    pub prev_hash: [u8; 32],
+    /// The last sample time of the purged blocks: measurement rows up to here may have left with them.
+    pub purged_through_s: i64,
+}
+
 /// Where a device's chain is broken.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum BlockChainBreak {
@@ -113,16 +125,27 @@ pub enum BlockChainBreak {
     HeadMismatch { serial: String },
 }
 
-/// Checks a device's blocks, in `seq` order, against each other and the stored head.
+/// Checks a device's blocks, in `seq` order, against each other and the stored head, from the genesis.
 pub fn verify_chain(
     serial: &str,
     blocks: &[ChainedBlock],
     head: Option<(i64, [u8; 32])>,
 ) -> Result<(), BlockChainBreak> {
+    verify_chain_from(serial, None, blocks, head)
+}
+
+/// Checks a device's blocks from `anchor` (the retained point after a purge) or, without one, from the genesis.
+/// A chain that starts anywhere but at its anchor, or whose first block does not link to the anchor's hash, breaks.
+pub fn verify_chain_from(
+    serial: &str,
+    anchor: Option<&ChainAnchor>,
+    blocks: &[ChainedBlock],
+    head: Option<(i64, [u8; 32])>,
+) -> Result<(), BlockChainBreak> {
     let serial = serial.to_owned();
-    let mut previous_hash = GENESIS;
+    let (first_seq, mut previous_hash) = anchor.map_or((1, GENESIS), |anchor| (anchor.seq, anchor.prev_hash));
     for (index, block) in blocks.iter().enumerate() {
-        let expected = i64::try_from(index).unwrap_or(i64::MAX).saturating_add(1);
+        let expected = i64::try_from(index).unwrap_or(i64::MAX).saturating_add(first_seq);
         if block.seq != expected {
             return Err(BlockChainBreak::Gap { serial, expected, found: block.seq });
         }
@@ -134,9 +157,10 @@ pub fn verify_chain(
         }
         previous_hash = block.block_hash;
     }
-    let last = blocks.last().map_or(0, |b| b.seq);
+    // With every block purged, the anchor's hash is the head's and the chain ends just before the anchor.
+    let last = blocks.last().map_or(first_seq.saturating_sub(1), |b| b.seq);
     match head {
-        None if blocks.is_empty() => Ok(()),
+        None if blocks.is_empty() && anchor.is_none() => Ok(()),
         None => Err(BlockChainBreak::Truncated { serial, last, head: 0 }),
         Some((head_seq, _)) if head_seq != last => Err(BlockChainBreak::Truncated { serial, last, head: head_seq }),
         Some((_, head_hash)) if head_hash != previous_hash => Err(BlockChainBreak::HeadMismatch { serial }),
@@ -197,6 +221,58 @@ mod tests {
             verify_chain("LV-1", truncated, top),
             Err(BlockChainBreak::Truncated { last: 3, head: 4, .. })
         ));
+    }
+
+    fn anchor_before(blocks: &[ChainedBlock], seq: i64) -> ChainAnchor {
+        let prev_hash =
+            blocks.iter().find(|b| b.seq == seq).map_or_else(|| blocks.last().unwrap().block_hash, |b| b.prev_hash);
+        ChainAnchor { seq, prev_hash, purged_through_s: 0 }
+    }
+
+    #[test]
+    fn a_chain_verifies_from_its_anchor_and_still_names_tampering_after_it() {
+        let blocks = chain(5);
+        let top = head(&blocks);
+        let anchor = anchor_before(&blocks, 3);
+        let retained = &blocks[2..];
+        assert_eq!(verify_chain_from("LV-1", Some(&anchor), retained, top), Ok(()));
+        // Without the anchor, the retained part does not start at the genesis.
+        assert!(matches!(verify_chain("LV-1", retained, top), Err(BlockChainBreak::Gap { expected: 1, found: 3, .. })));
+
+        let mut changed = retained.to_vec();
+        changed[1].raw[0] ^= 1;
+        assert!(matches!(
+            verify_chain_from("LV-1", Some(&anchor), &changed, top),
+            Err(BlockChainBreak::Altered { seq: 4, .. })
+        ));
+        let mut removed_first = retained.to_vec();
+        removed_first.remove(0);
+        assert!(matches!(
+            verify_chain_from("LV-1", Some(&anchor), &removed_first, top),
+            Err(BlockChainBreak::Gap { expected: 3, found: 4, .. })
+        ));
+        let mut reordered = retained.to_vec();
+        reordered.swap(0, 1);
+        assert!(matches!(
+            verify_chain_from("LV-1", Some(&anchor), &reordered, top),
+            Err(BlockChainBreak::Gap { expected: 3, found: 4, .. })
+        ));
+        let wrong_anchor = ChainAnchor { prev_hash: [7; 32], ..anchor };
+        assert!(matches!(
+            verify_chain_from("LV-1", Some(&wrong_anchor), retained, top),
+            Err(BlockChainBreak::BadLink { seq: 3, .. })
+        ));
+    }
+
+    #[test]
+    fn a_fully_purged_chain_verifies_against_its_head_only() {
+        let blocks = chain(3);
+        let top = head(&blocks);
+        let anchor = anchor_before(&blocks, 4);
+        assert_eq!(verify_chain_from("LV-1", Some(&anchor), &[], top), Ok(()));
+        let wrong = ChainAnchor { prev_hash: [1; 32], ..anchor };
+        assert!(matches!(verify_chain_from("LV-1", Some(&wrong), &[], top), Err(BlockChainBreak::HeadMismatch { .. })));
+        assert!(matches!(verify_chain_from("LV-1", Some(&anchor), &[], None), Err(BlockChainBreak::Truncated { .. })));
     }
 
     #[test]

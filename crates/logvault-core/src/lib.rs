@@ -14,6 +14,7 @@ pub mod org;
 pub mod password;
 pub mod recovery;
 pub mod redact;
+pub mod retention;
 pub mod stats;
 pub mod throttle;
 pub mod token;
