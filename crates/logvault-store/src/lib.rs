@@ -9,6 +9,7 @@ mod error;
 pub mod ingest;
 mod model;
 pub mod postgres;
+mod retention;
 mod rollups;
 pub mod sqlite;
 #[cfg(feature = "testing")]
@@ -19,6 +20,7 @@ use std::sync::Arc;
 
 use logvault_core::audit::{Entry, NewEntry};
 use logvault_core::authz::Role;
+use logvault_core::retention::Retention;
 use logvault_core::throttle::{AccountCounters, FailureEffect, IpBucket};
 use logvault_core::{Email, OrgName, SubKey};
 use secrecy::SecretString;
@@ -26,10 +28,10 @@ use time::OffsetDateTime;
 
 pub use error::StoreError;
 pub use model::{
-    Acceptance, AcceptedInvitation, ApiToken, Bucket, BucketQuery, ChainSummary, Credentials, Device, EmailCode,
-    IncomingBlock, IncomingSample, IngestDevice, IngestOutcome, Invitation, InvitationPurpose, ManufacturerToken,
-    Measurement, MeasurementQuery, Member, Membership, NewApiToken, NewDevice, NewInvitation, NewSession, OrgScope,
-    Session, SigningKeyRecord, Site, TotpRecord, UnclaimedDevice, User,
+    Acceptance, AcceptedInvitation, ApiToken, Bucket, BucketQuery, ChainSummary, Credentials, Device, DeviceChain,
+    DevicePurge, EmailCode, IncomingBlock, IncomingSample, IngestDevice, IngestOutcome, Invitation, InvitationPurpose,
+    ManufacturerToken, Measurement, MeasurementQuery, Member, Membership, NewApiToken, NewDevice, NewInvitation,
+    NewSession, OrgScope, PurgeReport, Session, SigningKeyRecord, Site, TotpRecord, UnclaimedDevice, User,
 };
 
 /// Which engine a store runs on.
@@ -381,11 +383,9 @@ pub trait Store: Send + Sync + std::fmt::Debug {
         Ok(self.measurement_buckets(scope, device_id, query).await?.into_iter().next())
     }
 
-    /// A device's chain, in order, for verification (operator only: no scope).
-    async fn device_chain(
-        &self,
-        device_id: i64,
-    ) -> Result<(Vec<logvault_core::blockchain::ChainedBlock>, Option<(i64, [u8; 32])>), StoreError>;
+    /// A device's retained chain, in order, with its head and (after a purge) its anchor, for verification
+    /// (operator only: no scope).
+    async fn device_chain(&self, device_id: i64) -> Result<DeviceChain, StoreError>;
 
     /// Every measurement row of a device with the chain position of its block, ordered by time, ordinal and
     /// channel, for verification (operator only: no scope).
@@ -413,6 +413,19 @@ pub trait Store: Send + Sync + std::fmt::Debug {
 
     /// Adds a signing key; `Conflict` for a public key already there.
     async fn add_signing_key(&self, public_key: &[u8], seed_sealed: &[u8], now_us: i64) -> Result<(), StoreError>;
+    // Retention: the one path allowed past the immutability guards of blocks and measurements.
+
+    /// The organisation's retention; `None` (the default) keeps everything.
+    async fn retention(&self, scope: &OrgScope) -> Result<Option<Retention>, StoreError>;
+
+    async fn set_retention(&self, scope: &OrgScope, retention: Option<Retention>) -> Result<(), StoreError>;
+
+    /// Removes, per device of the scope, the oldest blocks whose last sample is before the retention's cutoff at
+    /// `now_s` (the longest such prefix of the chain, so it still verifies from its new anchor) with their measurement
+    /// rows; one transaction per device, each recorded first in `retention_purges`. Nothing for an organisation
+    /// without a retention. The database refuses a cutoff its own clock says is within the retention, so `now_s` must
+    /// be the present. Audit entries are never purged.
+    async fn purge_expired(&self, scope: &OrgScope, now_s: i64) -> Result<PurgeReport, StoreError>;
 
     // Invitations: single use, expiring; the token is stored as its SHA-256.
 

@@ -444,3 +444,43 @@ impl std::fmt::Debug for SigningKeyRecord {
         f.debug_struct("SigningKeyRecord").field("id", &self.id).finish_non_exhaustive()
     }
 }
+
+/// A device's chain as stored, for verification: the retained blocks in order, the head, and — once a purge removed
+/// the oldest blocks — the anchor the retained blocks start from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeviceChain {
+    pub blocks: Vec<logvault_core::blockchain::ChainedBlock>,
+    pub head: Option<(i64, [u8; 32])>,
+    pub anchor: Option<logvault_core::blockchain::ChainAnchor>,
+}
+
+/// What one retention purge removed.
+#[derive(Debug, Clone, PartialEq, Eq, Default, serde::Serialize)]
+pub struct PurgeReport {
+    /// The cutoff applied (blocks whose last sample is before it were removed); `None` for an organisation that
+    /// keeps everything.
+    pub cutoff_s: Option<i64>,
+    /// The devices something was removed from, by serial.
+    pub devices: Vec<DevicePurge>,
+}
+
+/// What a purge removed from one device.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct DevicePurge {
+    pub device_id: i64,
+    pub serial: String,
+    pub blocks_removed: u64,
+    pub measurements_removed: u64,
+    /// The chain position the device's chain now starts at (its anchor); the head's plus one if no block is left.
+    pub first_retained_seq: i64,
+}
+
+impl PurgeReport {
+    pub fn blocks_removed(&self) -> u64 {
+        self.devices.iter().map(|d| d.blocks_removed).sum()
+    }
+
+    pub fn measurements_removed(&self) -> u64 {
+        self.devices.iter().map(|d| d.measurements_removed).sum()
+    }
+}

@@ -43,6 +43,16 @@ pub(crate) const ROLLUPS_PER_UPSERT: usize = 1_000;
 /// that the grid arithmetic, done in `i64` by the engines too, cannot overflow.
 const TIME_LIMIT_S: i64 = 1 << 61;
 
+/// The buckets of one level that rows with times in `min_t_s..=max_t_s` fall into, as the half-open range of their
+/// starts `[first start, last start + level)`: what a retention purge recomputes after removing such rows. `None`
+/// for times without a bucket start (ingest never keeps one).
+pub(crate) fn covering(level_s: i32, min_t_s: i64, max_t_s: i64) -> Option<(i64, i64)> {
+    let level_s = i64::from(level_s);
+    let first = floor_to(min_t_s, level_s)?;
+    let end = floor_to(max_t_s, level_s)?.checked_add(level_s)?;
+    Some((first, end))
+}
+
 /// The aggregate of one rollup bucket.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Rollup {

@@ -10,18 +10,21 @@ use std::time::Duration;
 
 use logvault_core::audit::{Entry, NewEntry, Outcome};
 use logvault_core::authz::Role;
+use logvault_core::blockchain::ChainAnchor;
+use logvault_core::retention::Retention;
 use logvault_core::throttle::{AccountCounters, FailureEffect, IpBucket};
 use logvault_core::{Email, OrgName, SubKey};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{ConnectOptions, Row};
 
 use crate::model::{api_token_columns, hash32, now, parse_role};
+use crate::retention::{self, retention_from_days};
 use crate::rollups::{self, Source};
 use crate::{
-    Acceptance, AcceptedInvitation, ApiToken, Credentials, Device, EmailCode, Engine, Guards, IncomingBlock,
-    IngestDevice, IngestOutcome, Invitation, InvitationPurpose, ManufacturerToken, Measurement, MeasurementQuery,
-    Member, Membership, MigrationStatus, NewApiToken, NewDevice, NewInvitation, NewSession, OrgScope, Organisation,
-    Session, Site, Store, StoreError, TotpRecord, UnclaimedDevice, User,
+    Acceptance, AcceptedInvitation, ApiToken, Credentials, Device, DeviceChain, DevicePurge, EmailCode, Engine, Guards,
+    IncomingBlock, IngestDevice, IngestOutcome, Invitation, InvitationPurpose, ManufacturerToken, Measurement,
+    MeasurementQuery, Member, Membership, MigrationStatus, NewApiToken, NewDevice, NewInvitation, NewSession, OrgScope,
+    Organisation, PurgeReport, Session, Site, Store, StoreError, TotpRecord, UnclaimedDevice, User,
 };
 use crate::{Bucket, BucketQuery, ChainSummary, SigningKeyRecord, ingest};
 
@@ -699,27 +702,40 @@ impl Store for SqliteStore {
         }
     }
 
-    async fn device_chain(
-        &self,
-        device_id: i64,
-    ) -> Result<(Vec<logvault_core::blockchain::ChainedBlock>, Option<(i64, [u8; 32])>), StoreError> {
+    async fn device_chain(&self, device_id: i64) -> Result<DeviceChain, StoreError> {
+        // One read transaction, so a purge cannot move the anchor between reading it and the blocks.
+        let mut tx = self.pool.begin().await?;
         let rows = sqlx::query(
             "SELECT d.serial, b.seq, b.counter, b.key_generation, b.received_at_us, b.source, b.raw, b.prev_hash, \
              b.block_hash FROM blocks b JOIN devices d ON d.id = b.device_id WHERE b.device_id = ? ORDER BY b.id",
         )
         .bind(device_id)
-        .fetch_all(&self.pool)
+        .fetch_all(&mut *tx)
         .await?;
         let blocks = rows.iter().map(chained_block_from_row).collect::<Result<Vec<_>, _>>()?;
         let head = sqlx::query("SELECT seq, block_hash FROM device_chain_heads WHERE device_id = ?")
             .bind(device_id)
-            .fetch_optional(&self.pool)
+            .fetch_optional(&mut *tx)
             .await?;
         let head = match head {
             Some(row) => Some((row.try_get::<i64, _>("seq")?, hash32(row.try_get("block_hash")?)?)),
             None => None,
         };
-        Ok((blocks, head))
+        let anchor =
+            sqlx::query("SELECT seq, prev_hash, purged_through_s FROM device_chain_anchors WHERE device_id = ?")
+                .bind(device_id)
+                .fetch_optional(&mut *tx)
+                .await?;
+        let anchor = match anchor {
+            Some(row) => Some(ChainAnchor {
+                seq: row.try_get("seq")?,
+                prev_hash: hash32(row.try_get("prev_hash")?)?,
+                purged_through_s: row.try_get("purged_through_s")?,
+            }),
+            None => None,
+        };
+        tx.commit().await?;
+        Ok(DeviceChain { blocks, head, anchor })
     }
 
     async fn device_measurements(&self, device_id: i64) -> Result<Vec<ingest::KeptRow>, StoreError> {
@@ -824,6 +840,52 @@ impl Store for SqliteStore {
             .await
             .map_err(|err| StoreError::from_sqlx("signing key", err))?;
         Ok(())
+    }
+
+    async fn retention(&self, scope: &OrgScope) -> Result<Option<Retention>, StoreError> {
+        let days: Option<i64> = sqlx::query_scalar("SELECT retention_days FROM organisations WHERE id = ?")
+            .bind(scope.org_id())
+            .fetch_one(&self.pool)
+            .await
+            .map_err(|err| StoreError::from_sqlx("organisation", err))?;
+        days.map(retention_from_days).transpose()
+    }
+
+    async fn set_retention(&self, scope: &OrgScope, retention: Option<Retention>) -> Result<(), StoreError> {
+        let updated = sqlx::query("UPDATE organisations SET retention_days = ? WHERE id = ?")
+            .bind(retention.map(Retention::days))
+            .bind(scope.org_id())
+            .execute(&self.pool)
+            .await?;
+        match updated.rows_affected() {
+            0 => Err(StoreError::NotFound { entity: "organisation" }),
+            _ => Ok(()),
+        }
+    }
+
+    async fn purge_expired(&self, scope: &OrgScope, now_s: i64) -> Result<PurgeReport, StoreError> {
+        let Some(retention) = self.retention(scope).await? else { return Ok(PurgeReport::default()) };
+        let cutoff_s = retention.cutoff_s(now_s);
+        let devices = sqlx::query(
+            "SELECT id, serial FROM devices WHERE org_id = ? AND (? IS NULL OR site_id = ?) ORDER BY serial",
+        )
+        .bind(scope.org_id())
+        .bind(scope.site_id())
+        .bind(scope.site_id())
+        .fetch_all(&self.pool)
+        .await?;
+        let mut report = PurgeReport { cutoff_s: Some(cutoff_s), devices: Vec::new() };
+        for row in &devices {
+            let (device_id, serial): (i64, String) = (row.try_get("id")?, row.try_get("serial")?);
+            // One transaction per device; IMMEDIATE takes the write lock, so no block is kept meanwhile.
+            let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+            let purged = purge_device(&mut tx, scope.org_id(), device_id, cutoff_s).await?;
+            tx.commit().await?;
+            if let Some(purged) = purged {
+                report.devices.push(DevicePurge { device_id, serial, ..purged });
+            }
+        }
+        Ok(report)
     }
 
     async fn create_invitation(&self, scope: &OrgScope, invitation: NewInvitation) -> Result<Invitation, StoreError> {
@@ -1956,6 +2018,150 @@ async fn buckets(
             ))
         })
         .collect()
+}
+
+/// Purges one device inside `conn` (a write transaction): its purge record first, opened for this transaction, then
+/// the anchor, the measurement rows and the blocks, and the purge closed again before commit. `None` if nothing
+/// before `cutoff_s` can go.
+async fn purge_device(
+    conn: &mut sqlx::SqliteConnection,
+    org_id: i64,
+    device_id: i64,
+    cutoff_s: i64,
+) -> Result<Option<DevicePurge>, StoreError> {
+    let first_young: Option<i64> =
+        sqlx::query_scalar("SELECT MIN(seq) FROM blocks WHERE device_id = ? AND last_sample_s >= ?")
+            .bind(device_id)
+            .bind(cutoff_s)
+            .fetch_one(&mut *conn)
+            .await?;
+    let through_seq: Option<i64> = match first_young {
+        Some(seq) => Some(seq.saturating_sub(1)),
+        None => {
+            sqlx::query_scalar("SELECT MAX(seq) FROM blocks WHERE device_id = ?")
+                .bind(device_id)
+                .fetch_one(&mut *conn)
+                .await?
+        }
+    };
+    let Some(through_seq) = through_seq else { return Ok(None) };
+    let expiring =
+        sqlx::query("SELECT COUNT(*) AS n, MAX(last_sample_s) AS last_s FROM blocks WHERE device_id = ? AND seq <= ?")
+            .bind(device_id)
+            .bind(through_seq)
+            .fetch_one(&mut *conn)
+            .await?;
+    let (n_blocks, last_s): (i64, Option<i64>) = (expiring.try_get("n")?, expiring.try_get("last_s")?);
+    if n_blocks == 0 {
+        return Ok(None);
+    }
+    let purge_id: i64 = sqlx::query_scalar(
+        "INSERT INTO retention_purges (org_id, device_id, cutoff_s, through_seq, purged_at_us) \
+         VALUES (?, ?, ?, ?, ?) RETURNING id",
+    )
+    .bind(org_id)
+    .bind(device_id)
+    .bind(cutoff_s)
+    .bind(through_seq)
+    .bind(retention::now_us())
+    .fetch_one(&mut *conn)
+    .await?;
+    sqlx::query("INSERT INTO retention_open_purges (purge_id) VALUES (?)").bind(purge_id).execute(&mut *conn).await?;
+    let prev_hash: Vec<u8> = sqlx::query_scalar("SELECT block_hash FROM blocks WHERE device_id = ? AND seq = ?")
+        .bind(device_id)
+        .bind(through_seq)
+        .fetch_one(&mut *conn)
+        .await?;
+    let previous: Option<i64> =
+        sqlx::query_scalar("SELECT purged_through_s FROM device_chain_anchors WHERE device_id = ?")
+            .bind(device_id)
+            .fetch_optional(&mut *conn)
+            .await?;
+    let purged_through_s = retention::purged_through_s(previous, last_s, cutoff_s);
+    let anchor_sql = match previous {
+        Some(_) => "UPDATE device_chain_anchors SET seq = ?, prev_hash = ?, purged_through_s = ? WHERE device_id = ?",
+        None => "INSERT INTO device_chain_anchors (seq, prev_hash, purged_through_s, device_id) VALUES (?, ?, ?, ?)",
+    };
+    sqlx::query(anchor_sql)
+        .bind(through_seq.saturating_add(1))
+        .bind(&prev_hash)
+        .bind(purged_through_s)
+        .bind(device_id)
+        .execute(&mut *conn)
+        .await?;
+    let purged_times = sqlx::query(
+        "SELECT MIN(t_s) AS min_t_s, MAX(t_s) AS max_t_s FROM measurements \
+         WHERE block_id IN (SELECT id FROM blocks WHERE device_id = ? AND seq <= ?)",
+    )
+    .bind(device_id)
+    .bind(through_seq)
+    .fetch_one(&mut *conn)
+    .await?;
+    let purged_times: (Option<i64>, Option<i64>) = (purged_times.try_get("min_t_s")?, purged_times.try_get("max_t_s")?);
+    let measurements = sqlx::query(
+        "DELETE FROM measurements WHERE block_id IN (SELECT id FROM blocks WHERE device_id = ? AND seq <= ?)",
+    )
+    .bind(device_id)
+    .bind(through_seq)
+    .execute(&mut *conn)
+    .await?;
+    let blocks = sqlx::query("DELETE FROM blocks WHERE device_id = ? AND seq <= ?")
+        .bind(device_id)
+        .bind(through_seq)
+        .execute(&mut *conn)
+        .await?;
+    if let (Some(min_t_s), Some(max_t_s)) = purged_times {
+        recompute_rollups(&mut *conn, device_id, min_t_s, max_t_s).await?;
+    }
+    sqlx::query("DELETE FROM retention_open_purges WHERE purge_id = ?").bind(purge_id).execute(&mut *conn).await?;
+    Ok(Some(DevicePurge {
+        device_id,
+        serial: String::new(),
+        blocks_removed: blocks.rows_affected(),
+        measurements_removed: measurements.rows_affected(),
+        first_retained_seq: through_seq.saturating_add(1),
+    }))
+}
+
+/// Recomputes, inside a purge of the device, its rollups of every bucket that held one of the purged rows (times
+/// `min_t_s..=max_t_s`) from the rows retained: the buckets are removed and, where retained rows remain, written
+/// again, so the rollups keep describing exactly the measurements kept.
+async fn recompute_rollups(
+    conn: &mut sqlx::SqliteConnection,
+    device_id: i64,
+    min_t_s: i64,
+    max_t_s: i64,
+) -> Result<(), StoreError> {
+    for level_s in rollups::LEVELS_S {
+        let Some((from_s, to_s)) = rollups::covering(level_s, min_t_s, max_t_s) else { continue };
+        sqlx::query(
+            "DELETE FROM measurement_rollups \
+             WHERE device_id = ? AND level_s = ? AND bucket_start_s >= ? AND bucket_start_s < ?",
+        )
+        .bind(device_id)
+        .bind(level_s)
+        .bind(from_s)
+        .bind(to_s)
+        .execute(&mut *conn)
+        .await?;
+        sqlx::query(
+            "INSERT INTO measurement_rollups \
+             (device_id, channel, level_s, bucket_start_s, min_value, max_value, sum_value, n_values) \
+             SELECT device_id, channel, ?, t_s - ((t_s % ?) + ?) % ? AS bucket_start, \
+             MIN(value), MAX(value), SUM(value), COUNT(*) FROM measurements \
+             WHERE device_id = ? AND t_s >= ? AND t_s < ? GROUP BY device_id, channel, bucket_start",
+        )
+        .bind(level_s)
+        .bind(i64::from(level_s))
+        .bind(i64::from(level_s))
+        .bind(i64::from(level_s))
+        .bind(device_id)
+        .bind(from_s)
+        .bind(to_s)
+        .execute(&mut *conn)
+        .await?;
+    }
+    Ok(())
 }
 
 fn device_from_row(row: &sqlx::sqlite::SqliteRow) -> Result<Device, StoreError> {

@@ -64,7 +64,7 @@ conformance!(each_sample_is_kept_once_however_often_it_arrives, |db: TestDatabas
     assert_eq!(values(&db, &scope, id).await.len(), 4);
 
     // Two links, verifiable, the second naming only its new sample.
-    let (chain, head) = db.store.device_chain(id).await.unwrap();
+    let logvault_store::DeviceChain { blocks: chain, head, .. } = db.store.device_chain(id).await.unwrap();
     assert_eq!(chain.iter().map(|b| b.counter).collect::<Vec<_>>(), [1, 2]);
     assert_eq!(blockchain::verify_chain("LV-1", &chain, head), Ok(()));
     let rows = db.store.device_measurements(id).await.unwrap();
@@ -130,7 +130,7 @@ conformance!(
                 assert!(raw.execute(sql).await.is_err(), "{sql} was allowed");
             }
         }
-        let (chain, head) = db.store.device_chain(id).await.unwrap();
+        let logvault_store::DeviceChain { blocks: chain, head, .. } = db.store.device_chain(id).await.unwrap();
         assert_eq!(blockchain::verify_chain("LV-1", &chain, head), Ok(()));
         assert_eq!(values(&db, &scope, id).await, [(100, 4_000)]);
     }
@@ -153,7 +153,7 @@ conformance!(blocks_kept_together_fail_alone, |db: TestDatabase| async move {
     assert!(results[2].is_err(), "a block of an unknown device fails: {:?}", results[2]);
     assert_eq!(results[3].as_ref().unwrap(), &IngestOutcome::Stored { new: 1, duplicates: 0 });
     assert_eq!(values(&db, &scope, id).await, [(100, 4_000), (300, 4_100)]);
-    let (chain, head) = db.store.device_chain(id).await.unwrap();
+    let logvault_store::DeviceChain { blocks: chain, head, .. } = db.store.device_chain(id).await.unwrap();
     assert_eq!(blockchain::verify_chain("LV-1", &chain, head), Ok(()));
 });
 
@@ -174,7 +174,7 @@ conformance!(genuine_blocks_delivered_out_of_order_are_all_kept, |db: TestDataba
         assert!(matches!(outcome, IngestOutcome::Stored { .. }), "counter {}: {outcome:?}", i + 1);
     }
     assert_eq!(values(&db, &scope, id).await.len(), 5);
-    let (chain, head) = db.store.device_chain(id).await.unwrap();
+    let logvault_store::DeviceChain { blocks: chain, head, .. } = db.store.device_chain(id).await.unwrap();
     assert_eq!(chain.len(), 6);
     assert_eq!(blockchain::verify_chain("LV-1", &chain, head), Ok(()));
 });
@@ -202,7 +202,7 @@ conformance!(
         let results = db.store.store_blocks(vec![block(id, 1, &[(9_000, 4_000)])]).await.unwrap();
         assert_eq!(results[0].as_ref().unwrap(), &IngestOutcome::CounterImplausible);
         assert_eq!(values(&db, &scope, id).await, [(1_000, 4_000), (2_000, 4_100), (3_000, 4_200)]);
-        let (chain, head) = db.store.device_chain(id).await.unwrap();
+        let logvault_store::DeviceChain { blocks: chain, head, .. } = db.store.device_chain(id).await.unwrap();
         assert_eq!(chain.iter().map(|b| b.counter).collect::<Vec<_>>(), [10, 20]);
         assert_eq!(blockchain::verify_chain("LV-1", &chain, head), Ok(()));
         // A plausible block in a gap is still kept.

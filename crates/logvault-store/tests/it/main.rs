@@ -11,4 +11,5 @@ mod ingest;
 mod migrations;
 mod organisations;
 mod privileges;
+mod retention;
 mod rollups;

@@ -75,6 +75,9 @@ async fn the_application_s_postgres_connections_may_not_change_kept_data_or_its_
         "DROP TABLE measurements",
         "CREATE TABLE shadow (x INTEGER)",
         "DELETE FROM _sqlx_migrations",
+        "DELETE FROM retention_purges",
+        "UPDATE retention_purges SET cutoff_s = 0",
+        "DELETE FROM device_chain_anchors",
     ] {
         assert_eq!(sqlstate(raw.execute(sql).await).as_deref(), Some("42501"), "{sql}");
     }
