@@ -12,6 +12,7 @@ pub mod group_commit;
 pub mod http;
 pub mod mail;
 pub mod reports;
+pub mod retention;
 pub mod server;
 pub mod signing;
 mod state;

@@ -33,6 +33,8 @@ pub struct RunningServer {
     handle: Handle<SocketAddr>,
     serve_task: JoinHandle<std::io::Result<()>>,
     metrics_task: Option<JoinHandle<std::io::Result<()>>>,
+    /// The hourly retention purge.
+    purge_task: JoinHandle<()>,
 }
 
 /// Opens the store (migrating it), binds the listeners and starts serving in the background.
@@ -114,6 +116,8 @@ pub async fn start(config: &Config) -> anyhow::Result<RunningServer> {
         None => (None, None),
     };
 
+    let purge_task = crate::retention::spawn_purge_job(Arc::clone(&opened.store));
+
     tracing::info!(%local_addr, tls = !config.insecure_http, engine = ?opened.store.engine(), "server started");
     Ok(RunningServer {
         local_addr,
@@ -124,6 +128,7 @@ pub async fn start(config: &Config) -> anyhow::Result<RunningServer> {
         handle,
         serve_task,
         metrics_task,
+        purge_task,
     })
 }
 
@@ -163,6 +168,7 @@ impl RunningServer {
     pub async fn run_until(mut self, shutdown_signal: impl std::future::Future<Output = ()>) -> anyhow::Result<()> {
         tokio::select! {
             result = &mut self.serve_task => {
+                self.purge_task.abort();
                 self.store.close().await;
                 return result.context("the server task failed")?.context("the server stopped with an error");
             }
@@ -178,6 +184,8 @@ impl RunningServer {
         if let Some(task) = self.metrics_task {
             task.abort();
         }
+        // A purge in flight is one transaction per device: aborting it between them leaves nothing half done.
+        self.purge_task.abort();
         let result = self.serve_task.await;
         self.store.close().await;
         result.context("the server task failed")?.context("the server stopped with an error")

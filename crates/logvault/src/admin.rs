@@ -1,5 +1,5 @@
 //! Operator commands that act on the data directly: `logvault admin bootstrap`, `logvault user …`,
-//! `logvault token create`, `logvault audit …`.
+//! `logvault token create`, `logvault audit …`, `logvault retention …`.
 //!
 //! Whoever runs them holds the data directory and the master key, so they use `OrgScope::for_operator`; every
 //! change they make is audited with the actor `cli`.
@@ -10,6 +10,7 @@ use anyhow::Context;
 use clap::Subcommand;
 use logvault_core::audit::{self, NewEntry, Outcome};
 use logvault_core::authz::Role;
+use logvault_core::retention::Retention;
 use logvault_core::{Email, OrgName, password};
 use logvault_server::auth::now_us;
 use logvault_server::bootstrap::{self, Migrations};
@@ -574,4 +575,135 @@ pub async fn audit(config: Config, command: AuditCommand) -> anyhow::Result<()> 
         None => Ok(()),
         Some(first) => anyhow::bail!("audit log verification failed: {first}"),
     }
+}
+
+#[derive(Debug, Subcommand)]
+pub enum RetentionCommand {
+    /// Show an organisation's retention: how many days of measurements it keeps, or "indefinite" (the default)
+    Show {
+        #[arg(long)]
+        org: String,
+    },
+    /// Set an organisation's retention: at least 731 days (two years), or "indefinite" to keep everything
+    Set {
+        #[arg(long)]
+        org: String,
+        /// Whole days (731 to 36525), or "indefinite"
+        #[arg(long, value_name = "DAYS")]
+        days: String,
+    },
+    /// Remove measurements and blocks older than their organisation's retention now (the server also does this
+    /// hourly); prints what was removed per device. Organisations without a retention keep everything
+    Purge {
+        /// Only this organisation [default: every organisation]
+        #[arg(long)]
+        org: Option<String>,
+    },
+}
+
+/// `DAYS` of `logvault retention set`: a retention, or `None` for "indefinite".
+fn parse_retention(days: &str) -> anyhow::Result<Option<Retention>> {
+    if days.eq_ignore_ascii_case("indefinite") {
+        return Ok(None);
+    }
+    let days: i64 =
+        days.parse().map_err(|_| anyhow::anyhow!("--days must be a whole number of days or \"indefinite\""))?;
+    Ok(Some(Retention::from_days(days)?))
+}
+
+fn describe_retention(retention: Option<Retention>) -> String {
+    match retention {
+        Some(retention) => format!("{} days", retention.days()),
+        None => "indefinite".to_owned(),
+    }
+}
+
+pub async fn retention(config: Config, command: RetentionCommand) -> anyhow::Result<()> {
+    match command {
+        RetentionCommand::Show { org } => {
+            let org = OrgName::parse(&org)?;
+            let opened = bootstrap::open(&config, Migrations::Leave).await?;
+            let store = opened.store;
+            let result = async {
+                let organisation = store.organisation_by_name(&org).await.context("no such organisation")?;
+                let retention = store.retention(&OrgScope::for_operator(organisation.id)).await?;
+                println!("{}: {}", organisation.name, describe_retention(retention));
+                Ok(())
+            }
+            .await;
+            store.close().await;
+            result
+        }
+        RetentionCommand::Set { org, days } => {
+            let org = OrgName::parse(&org)?;
+            let retention = parse_retention(&days)?;
+            let opened = bootstrap::open(&config, Migrations::Apply).await?;
+            let store = opened.store;
+            let result = async {
+                let organisation = store.organisation_by_name(&org).await.context("no such organisation")?;
+                store.set_retention(&OrgScope::for_operator(organisation.id), retention).await?;
+                let detail = match retention {
+                    Some(retention) => format!("days:{}", retention.days()),
+                    None => "days:indefinite".to_owned(),
+                };
+                store
+                    .append_audit(NewEntry {
+                        chain_id: organisation.id,
+                        occurred_at_us: now_us(),
+                        actor: "cli".to_owned(),
+                        action: "retention.set".to_owned(),
+                        target: None,
+                        outcome: Outcome::Success,
+                        request_id: None,
+                        detail: Some(detail),
+                    })
+                    .await?;
+                println!("{}: retention {}", organisation.name, describe_retention(retention));
+                Ok(())
+            }
+            .await;
+            store.close().await;
+            result
+        }
+        RetentionCommand::Purge { org } => purge(config, org).await,
+    }
+}
+
+async fn purge(config: Config, org: Option<String>) -> anyhow::Result<()> {
+    let org = org.map(|name| OrgName::parse(&name)).transpose()?;
+    let opened = bootstrap::open(&config, Migrations::Leave).await?;
+    let store = opened.store;
+    let result = async {
+        let only = match &org {
+            Some(name) => Some(store.organisation_by_name(name).await.context("no such organisation")?),
+            None => None,
+        };
+        let now_s = i64::try_from(
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .context("the clock is before 1970")?
+                .as_secs(),
+        )
+        .context("the clock is out of range")?;
+        let reports = logvault_server::retention::purge(store.as_ref(), only.as_ref(), "cli", now_s).await?;
+        for (organisation, report) in &reports {
+            for device in &report.devices {
+                println!(
+                    "{}: device {}: removed {} blocks and {} measurements; the chain now starts at block {}",
+                    organisation.name.as_str(),
+                    device.serial,
+                    device.blocks_removed,
+                    device.measurements_removed,
+                    device.first_retained_seq
+                );
+            }
+        }
+        let blocks: u64 = reports.iter().map(|(_, r)| r.blocks_removed()).sum();
+        let measurements: u64 = reports.iter().map(|(_, r)| r.measurements_removed()).sum();
+        println!("retention purge: removed {blocks} blocks and {measurements} measurements");
+        Ok(())
+    }
+    .await;
+    store.close().await;
+    result
 }

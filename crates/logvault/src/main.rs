@@ -105,6 +105,11 @@ enum Command {
         #[arg(long, value_name = "KEY")]
         public_key: Option<String>,
     },
+    /// Purge measurements and blocks past their organisation's retention
+    Retention {
+        #[command(subcommand)]
+        command: admin::RetentionCommand,
+    },
     /// Inspect the tamper-evident audit log
     Audit {
         #[command(subcommand)]
@@ -191,6 +196,10 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Audit { command } => {
             let config = load_config(&global, Overrides::default())?;
             block_on(admin::audit(config, command))
+        }
+        Command::Retention { command } => {
+            let config = load_config(&global, Overrides::default())?;
+            block_on(admin::retention(config, command))
         }
     }
 }

@@ -1,10 +1,11 @@
-//! Organisation resources: the organisation and its policy, its member list and its audit log.
+//! Organisation resources: the organisation and its policy, its retention, its member list and its audit log.
 
 use axum::Json;
 use axum::extract::{Query, State};
 use axum::http::Method;
 use logvault_core::audit::{Entry, NewEntry, Outcome};
 use logvault_core::authz::Permission;
+use logvault_core::retention::Retention;
 use logvault_store::{Member, Organisation, Site};
 use serde::{Deserialize, Serialize};
 
@@ -66,6 +67,23 @@ pub fn routes() -> Routes {
                 .response_json::<AuditPageView>(200, "a page of the hash-chained audit log")
                 .error(422, "a limit outside 1–500, a negative `after`, or an unknown outcome"),
             audit,
+        )
+        .add(
+            Method::GET,
+            "/api/v1/orgs/{org_id}/retention",
+            Access::Org(Permission::ReadOrganisation),
+            Doc::new("Show the retention").response_json::<RetentionView>(200, "days of measurements kept, or null"),
+            retention,
+        )
+        .add(
+            Method::PUT,
+            "/api/v1/orgs/{org_id}/retention",
+            Access::Org(Permission::ManageOrganisation),
+            Doc::new("Set the retention")
+                .request_json::<RetentionView>()
+                .response_json::<RetentionView>(200, "the retention now in force")
+                .error(422, "fewer than 731 days (two years), or more than 100 years"),
+            set_retention,
         )
 }
 
@@ -139,6 +157,35 @@ async fn create_site(
     let site = state.store.create_site(&access.scope, name, now_us()).await?;
     org_event(&state, &principal, &access, "site.create", Some(format!("site:{}", site.id)), None).await?;
     Ok((axum::http::StatusCode::CREATED, Json(site)))
+}
+
+/// The organisation's retention: `days` of measurements kept, `null` for indefinitely (the default).
+#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+struct RetentionView {
+    days: Option<i64>,
+}
+
+async fn retention(State(state): State<AppState>, access: OrgAccess) -> Result<Json<RetentionView>, ApiError> {
+    let retention = state.store.retention(&access.scope).await?;
+    Ok(Json(RetentionView { days: retention.map(Retention::days) }))
+}
+
+async fn set_retention(
+    State(state): State<AppState>,
+    principal: Principal,
+    access: OrgAccess,
+    ApiJson(body): ApiJson<RetentionView>,
+) -> Result<Json<RetentionView>, ApiError> {
+    let retention =
+        body.days.map(Retention::from_days).transpose().map_err(|err| ApiError::Unprocessable(err.to_string()))?;
+    state.store.set_retention(&access.scope, retention).await?;
+    let detail = match retention {
+        Some(retention) => format!("days:{}", retention.days()),
+        None => "days:indefinite".to_owned(),
+    };
+    org_event(&state, &principal, &access, "retention.set", None, Some(detail)).await?;
+    Ok(Json(RetentionView { days: retention.map(Retention::days) }))
 }
 
 /// Paging of the audit log: entries after sequence number `after`, at most `limit` (1–500, default 100),

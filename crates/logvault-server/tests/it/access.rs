@@ -55,6 +55,8 @@ const AUTHENTICATED: &[(&str, &str)] = &[
     ("POST", "/api/v1/orgs/{org_id}/tokens"),
     ("DELETE", "/api/v1/orgs/{org_id}/tokens/{token_id}"),
     ("GET", "/api/v1/orgs/{org_id}/audit"),
+    ("GET", "/api/v1/orgs/{org_id}/retention"),
+    ("PUT", "/api/v1/orgs/{org_id}/retention"),
     ("GET", "/api/v1/orgs/{org_id}/devices"),
     ("POST", "/api/v1/orgs/{org_id}/devices"),
     ("GET", "/api/v1/devices/{serial}"),

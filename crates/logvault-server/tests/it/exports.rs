@@ -12,7 +12,7 @@ use crate::helpers::{Caller, TestApp, assert_problem, member, sign_in};
 use crate::ingest::{block, registered, seal};
 
 /// 2026-01-01T00:00:00Z, as the ingest tests use.
-const START: i64 = 1_767_225_600;
+pub(crate) const START: i64 = 1_767_225_600;
 
 /// Registers LV-0001 and ingests `n` five-minute samples (4.0 °C + 0.1 °C × (i mod 20)) in blocks of 100.
 async fn device_with_samples(app: &TestApp, n: i64) -> (i64, Caller) {
@@ -29,7 +29,7 @@ fn expected_series(n: i64) -> Vec<(i64, f64)> {
     (0..n).map(|i| (START + i * 300, 4.0 + (i % 20) as f64 * 0.1)).collect()
 }
 
-async fn public_key(app: &TestApp) -> PublicKey {
+pub(crate) async fn public_key(app: &TestApp) -> PublicKey {
     let body: Value = app.get("/api/v1/signing-key").await.json().await.unwrap();
     assert_eq!(body["algorithm"], "Ed25519");
     PublicKey::parse(body["public_key"].as_str().unwrap()).unwrap()

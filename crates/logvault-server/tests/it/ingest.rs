@@ -61,7 +61,7 @@ async fn footprint(app: &TestApp, org: i64) -> (usize, usize, usize) {
     let mut blocks = 0;
     let mut values = 0;
     for device in &devices {
-        blocks += store.device_chain(device.id).await.unwrap().0.len();
+        blocks += store.device_chain(device.id).await.unwrap().blocks.len();
         let query = MeasurementQuery { channel: 0, from_s: i64::MIN, to_s: i64::MAX, after: None, limit: 1_000_000 };
         values += store.measurements(&OrgScope::for_operator(org), device.id, query).await.unwrap().len();
     }
@@ -253,7 +253,7 @@ async fn links_and_gateway_batches_are_accepted(engine: Engine) {
     let body: Value = response.json().await.unwrap();
     assert_eq!(body["results"][0]["accepted"], 5);
     assert!(body["results"][1]["rejected"].is_string(), "{body}");
-    let (chain, _) = app
+    let logvault_store::DeviceChain { blocks: chain, .. } = app
         .server()
         .store
         .device_chain(app.server().store.devices(&OrgScope::for_operator(org)).await.unwrap()[0].id)

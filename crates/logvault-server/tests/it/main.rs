@@ -18,6 +18,7 @@ mod metrics;
 mod mfa;
 mod openapi;
 mod otp;
+mod retention;
 mod smtp_sink;
 mod throttle;
 mod tls;

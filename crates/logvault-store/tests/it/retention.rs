@@ -68,7 +68,7 @@ async fn history(db: &TestDatabase, id: i64) -> i64 {
         (4, vec![(recent, 5_000)]),
         (5, vec![(recent + 60, 5_010)]),
     ] {
-        keep(&db, block(id, counter, &samples)).await;
+        keep(db, block(id, counter, &samples)).await;
     }
     recent
 }

@@ -177,3 +177,68 @@ async fn verify_names_a_changed_measurement_a_removed_block_and_a_reordered_bloc
 async fn verify_names_a_changed_measurement_a_removed_block_and_a_reordered_block_on_postgres() {
     verify_names_tampering(true).await;
 }
+
+/// `logvault retention set|show|purge` and `logvault verify` afterwards: the two-year floor refused in one line, the
+/// expired blocks removed, the chain still intact from the retained block, and tampering with what is left still
+/// named.
+async fn retention_purge_then_verify(postgres: bool) {
+    let Some(instance) = Instance::new(postgres).await else { return };
+    instance.create_member("Acme", "ana@example.test");
+    let key = one_line(&run(instance.command().args(["device", "add", "--org", "Acme", "--serial", "LV-0100"])));
+    let mut serve = instance.command();
+    serve.args(["serve", "--listen", "127.0.0.1:0"]);
+    let server = ServerProcess::start(serve);
+    let client = client_trusting(instance.dir.path());
+    let yesterday = (time::OffsetDateTime::now_utc() - time::Duration::days(1))
+        .replace_nanosecond(0)
+        .unwrap()
+        .format(&time::format_description::well_known::Rfc3339)
+        .unwrap();
+    for (counter, start) in [(1, "2021-01-01T00:00:00Z"), (2, "2021-01-01T01:00:00Z"), (3, yesterday.as_str())] {
+        let body = post_link(&client, &server.url, instance.sim_link(&key, counter, start, 10)).await;
+        assert_eq!(body["accepted"].as_u64(), Some(10), "{body}");
+    }
+    server.stop();
+
+    let refused = run(instance.command().args(["retention", "set", "--org", "Acme", "--days", "730"]));
+    let line = error_line(&refused);
+    assert!(line.contains("at least 731 days"), "{line}");
+    assert_eq!(one_line(&run(instance.command().args(["retention", "show", "--org", "Acme"]))), "Acme: indefinite");
+    // Nothing to purge while the retention is indefinite.
+    let nothing = one_line(&run(instance.command().args(["retention", "purge"])));
+    assert_eq!(nothing, "retention purge: removed 0 blocks and 0 measurements");
+
+    let set = one_line(&run(instance.command().args(["retention", "set", "--org", "Acme", "--days", "731"])));
+    assert_eq!(set, "Acme: retention 731 days");
+    assert_eq!(one_line(&run(instance.command().args(["retention", "show", "--org", "Acme"]))), "Acme: 731 days");
+    let purged = one_line(&run(instance.command().args(["retention", "purge", "--org", "Acme"])));
+    assert!(
+        purged.starts_with(
+            "Acme: device LV-0100: removed 2 blocks and 20 measurements; the chain now starts at block 3\n"
+        ),
+        "{purged}"
+    );
+
+    let report = run(instance.command().arg("verify"));
+    assert!(report.status.success(), "{}", String::from_utf8_lossy(&report.stderr));
+    assert!(String::from_utf8_lossy(&report.stdout).contains("device LV-0100: 1 blocks, intact"));
+    let audit = run(instance.command().args(["audit", "verify"]));
+    assert!(audit.status.success(), "{}", String::from_utf8_lossy(&audit.stderr));
+
+    // What is left is still guarded by the verification.
+    let tables = ["measurements"];
+    let triggers = ["measurements_are_immutable_update"];
+    instance.tamper(&tables, &triggers, &["UPDATE measurements SET value = value + 100"]).await;
+    let line = error_line(&run(instance.command().arg("verify")));
+    assert!(line.contains("verification failed") && line.contains("kept from block 3 differs"), "{line}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn retention_purge_leaves_the_chain_verifiable_from_the_retained_block_on_sqlite() {
+    retention_purge_then_verify(false).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn retention_purge_leaves_the_chain_verifiable_from_the_retained_block_on_postgres() {
+    retention_purge_then_verify(true).await;
+}
