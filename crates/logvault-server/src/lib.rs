@@ -8,6 +8,7 @@ pub mod bootstrap;
 pub mod config;
 pub mod devices;
 pub mod error;
+pub mod export;
 pub mod group_commit;
 pub mod http;
 pub mod mail;

@@ -12,11 +12,35 @@ use crate::devices::{DeviceSettings, channel_quantities, unit_of};
 /// Rows read from the store per channel and request.
 pub const PAGE_ROWS: i64 = 10_000;
 
+/// The longest period one statistics request or export covers (ten years of data).
+pub const MAX_PERIOD_S: i64 = 10 * 366 * 86_400;
+
 /// A period `[from_s, to_s)` in Unix seconds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Period {
     pub from_s: i64,
     pub to_s: i64,
+}
+
+impl Period {
+    /// `from` and `to`, each an RFC 3339 time or Unix seconds: `from` before `to`, at most [`MAX_PERIOD_S`] apart.
+    /// The error is a sentence for the person who asked.
+    pub fn parse(from: &str, to: &str) -> Result<Period, &'static str> {
+        let parse_time = |raw: &str| match raw.parse::<i64>() {
+            Ok(seconds) => Ok(seconds),
+            Err(_) => time::OffsetDateTime::parse(raw, &time::format_description::well_known::Rfc3339)
+                .map(time::OffsetDateTime::unix_timestamp)
+                .map_err(|_| "from and to are RFC 3339 times or Unix seconds"),
+        };
+        let period = Period { from_s: parse_time(from)?, to_s: parse_time(to)? };
+        if period.from_s >= period.to_s {
+            return Err("from must be before to");
+        }
+        if period.to_s.saturating_sub(period.from_s) > MAX_PERIOD_S {
+            return Err("a period covers at most ten years");
+        }
+        Ok(period)
+    }
 }
 
 /// The device's channels as exports show them (with the limits from its settings); `only` picks one. `None` when

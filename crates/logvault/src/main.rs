@@ -105,7 +105,28 @@ enum Command {
         #[arg(long, value_name = "KEY")]
         public_key: Option<String>,
     },
-    /// Purge measurements and blocks past their organisation's retention
+    /// Export a period of a device's measurements as a signed CSV, XLSX or PDF, as the API would (audited)
+    Export {
+        /// The device's serial
+        #[arg(long)]
+        serial: String,
+        #[arg(long, value_enum)]
+        format: exports::ExportFormat,
+        /// Start of the period (RFC 3339 or Unix seconds)
+        #[arg(long)]
+        from: String,
+        /// End of the period, exclusive (RFC 3339 or Unix seconds)
+        #[arg(long)]
+        to: String,
+        /// Only this channel [default: every channel]
+        #[arg(long)]
+        channel: Option<i32>,
+        /// Where to write ("-" for standard output) [default: SERIAL_FROM_TO.FORMAT in the current directory]; an
+        /// existing file is never overwritten
+        #[arg(long, short)]
+        output: Option<PathBuf>,
+    },
+    /// Show or set an organisation's retention, or purge what is past it now
     Retention {
         #[command(subcommand)]
         command: admin::RetentionCommand,
@@ -196,6 +217,10 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Audit { command } => {
             let config = load_config(&global, Overrides::default())?;
             block_on(admin::audit(config, command))
+        }
+        Command::Export { serial, format, from, to, channel, output } => {
+            let config = load_config(&global, Overrides::default())?;
+            block_on(exports::export(config, exports::ExportArgs { serial, format, from, to, channel, output }))
         }
         Command::Retention { command } => {
             let config = load_config(&global, Overrides::default())?;

@@ -14,16 +14,12 @@ use crate::auth::Principal;
 use crate::devices::DeviceSettings;
 use crate::error::ApiError;
 use crate::http::devices::device_for;
-use crate::http::ingest::parse_time;
 use crate::http::json::ApiJson;
 use crate::http::openapi::object_schema;
 use crate::http::orgs::org_event;
 use crate::http::routes::{Access, Doc, Routes};
 use crate::reports::{self, Period};
 use crate::state::AppState;
-
-/// The longest period one statistics request covers (ten years of data).
-pub const MAX_PERIOD_S: i64 = 10 * 366 * 86_400;
 
 pub fn routes() -> Routes {
     Routes::new()
@@ -74,19 +70,12 @@ pub(crate) struct PeriodParams {
 }
 
 impl PeriodParams {
-    /// The period asked for: both ends required, `from` before `to`, at most [`MAX_PERIOD_S`].
+    /// The period asked for: both ends required, `from` before `to`, at most [`reports::MAX_PERIOD_S`].
     pub(crate) fn period(&self) -> Result<Period, ApiError> {
         let (Some(from), Some(to)) = (self.from.as_deref(), self.to.as_deref()) else {
             return Err(ApiError::Unprocessable("from and to are required".to_owned()));
         };
-        let period = Period { from_s: parse_time(from)?, to_s: parse_time(to)? };
-        if period.from_s >= period.to_s {
-            return Err(ApiError::Unprocessable("from must be before to".to_owned()));
-        }
-        if period.to_s.saturating_sub(period.from_s) > MAX_PERIOD_S {
-            return Err(ApiError::Unprocessable("a period covers at most ten years".to_owned()));
-        }
-        Ok(period)
+        Period::parse(from, to).map_err(|reason| ApiError::Unprocessable(reason.to_owned()))
     }
 }
 

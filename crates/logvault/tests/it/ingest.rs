@@ -242,3 +242,121 @@ async fn retention_purge_leaves_the_chain_verifiable_from_the_retained_block_on_
 async fn retention_purge_leaves_the_chain_verifiable_from_the_retained_block_on_postgres() {
     retention_purge_then_verify(true).await;
 }
+
+/// `logvault export` writes the same signed files the API serves, under the server's own key; refuses to overwrite
+/// one; and bad input is one line with no file left behind.
+async fn export_then_verify(postgres: bool) {
+    let Some((instance, _)) = ingested(postgres).await else { return };
+    let mut serve = instance.command();
+    serve.args(["serve", "--listen", "127.0.0.1:0"]);
+    let server = ServerProcess::start(serve);
+    let client = client_trusting(instance.dir.path());
+    let key: Value =
+        client.get(format!("{}/api/v1/signing-key", server.url)).send().await.unwrap().json().await.unwrap();
+    let public_key = key["public_key"].as_str().unwrap().to_owned();
+    server.stop();
+
+    let out = tempfile::tempdir().unwrap();
+    let period = ["--from", "2026-01-01T00:00:00Z", "--to", "2026-01-02T00:00:00Z"];
+    for format in ["csv", "xlsx", "pdf"] {
+        let file = out.path().join(format!("export.{format}"));
+        let file_arg = file.to_str().unwrap();
+        let made = run(instance
+            .command()
+            .args(["export", "--serial", "LV-0100", "--format", format])
+            .args(period)
+            .args(["--output", file_arg]));
+        assert!(made.status.success(), "{}", String::from_utf8_lossy(&made.stderr));
+        assert!(String::from_utf8_lossy(&made.stderr).starts_with(&format!("wrote {file_arg} (")));
+        let verified =
+            one_line(&run(instance.command().args(["verify-export", file_arg, "--public-key", &public_key])));
+        assert!(verified.starts_with(&format!("verified: {format} export of LV-0100 (Acme)")), "{verified}");
+        assert!(verified.contains(", 30 rows ("), "{verified}");
+        assert!(!verified.contains("warning"), "{verified}");
+
+        // An existing file is never overwritten.
+        let before = std::fs::read(&file).unwrap();
+        let again = run(instance
+            .command()
+            .args(["export", "--serial", "LV-0100", "--format", format])
+            .args(period)
+            .args(["--output", file_arg]));
+        assert!(error_line(&again).contains("exists already"));
+        assert_eq!(std::fs::read(&file).unwrap(), before);
+    }
+    // The default name is the API's, in the current directory.
+    let made = run(instance
+        .command()
+        .current_dir(out.path())
+        .args(["export", "--serial", "LV-0100", "--format", "csv"])
+        .args(period));
+    assert!(made.status.success(), "{}", String::from_utf8_lossy(&made.stderr));
+    assert!(out.path().join("LV-0100_20260101T000000Z_20260102T000000Z.csv").exists());
+
+    // Bad input: one line, and no file.
+    let bad = out.path().join("bad.csv");
+    let bad_arg = bad.to_str().unwrap();
+    for (args, expected) in [
+        (
+            vec![
+                "--serial",
+                "LV-9999",
+                "--format",
+                "csv",
+                "--from",
+                "2026-01-01T00:00:00Z",
+                "--to",
+                "2026-01-02T00:00:00Z",
+            ],
+            "no device has this serial",
+        ),
+        (
+            vec![
+                "--serial",
+                "LV-0100",
+                "--format",
+                "csv",
+                "--from",
+                "2026-01-02T00:00:00Z",
+                "--to",
+                "2026-01-01T00:00:00Z",
+            ],
+            "from must be before to",
+        ),
+        (
+            vec!["--serial", "LV-0100", "--format", "csv", "--from", "yesterday", "--to", "2026-01-01T00:00:00Z"],
+            "RFC 3339",
+        ),
+        (
+            vec![
+                "--serial",
+                "LV-0100",
+                "--format",
+                "pdf",
+                "--channel",
+                "7",
+                "--from",
+                "2026-01-01T00:00:00Z",
+                "--to",
+                "2026-01-02T00:00:00Z",
+            ],
+            "no channel 7",
+        ),
+    ] {
+        let line = error_line(&run(instance.command().arg("export").args(&args).args(["--output", bad_arg])));
+        assert!(line.contains(expected), "expected {expected:?} in {line:?}");
+        assert!(!bad.exists());
+    }
+    let leftovers: Vec<_> = std::fs::read_dir(out.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
+    assert!(!leftovers.iter().any(|name| name.to_string_lossy().ends_with(".partial")), "{leftovers:?}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn export_writes_signed_files_the_server_s_key_verifies_on_sqlite() {
+    export_then_verify(false).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn export_writes_signed_files_the_server_s_key_verifies_on_postgres() {
+    export_then_verify(true).await;
+}
