@@ -8,7 +8,8 @@ use logvault_store::{
     IncomingBlock, IncomingSample, IngestOutcome, MeasurementQuery, NewDevice, OrgScope, conformance,
 };
 
-async fn device(db: &TestDatabase) -> (OrgScope, i64) {
+/// Organisation "Acme" with device LV-1 (single temperature channel); the operator's scope and the device id.
+pub(crate) async fn device(db: &TestDatabase) -> (OrgScope, i64) {
     let org = db.store.create_organisation(&OrgName::parse("Acme").unwrap()).await.unwrap();
     let scope = OrgScope::for_operator(org.id);
     let new = NewDevice {
@@ -23,7 +24,8 @@ async fn device(db: &TestDatabase) -> (OrgScope, i64) {
     (scope, device.id)
 }
 
-fn block(device_id: i64, counter: i64, samples: &[(i64, i32)]) -> IncomingBlock {
+/// A block of LV-1 with one temperature value per sample.
+pub(crate) fn block(device_id: i64, counter: i64, samples: &[(i64, i32)]) -> IncomingBlock {
     IncomingBlock {
         device_id,
         serial: "LV-1".to_owned(),

@@ -2,49 +2,18 @@
 //! nothing else), the chain verifiable from its anchor, idempotence, and the guards still refusing every other
 //! DELETE.
 
-use logvault_core::OrgName;
-use logvault_core::blockchain::{self, Source};
+use logvault_core::blockchain;
 use logvault_core::retention::{Retention, RetentionError};
 use logvault_store::testing::TestDatabase;
-use logvault_store::{
-    BucketQuery, DeviceChain, IncomingBlock, IncomingSample, IngestOutcome, MeasurementQuery, NewDevice, OrgScope,
-    conformance,
-};
+use logvault_store::{BucketQuery, DeviceChain, IncomingBlock, IngestOutcome, MeasurementQuery, OrgScope, conformance};
+
+use crate::ingest::{block, device};
 
 /// A time in 2001: long expired under any retention.
 const OLD_S: i64 = 1_000_000_000;
 
 fn now_s() -> i64 {
     time::OffsetDateTime::now_utc().unix_timestamp()
-}
-
-async fn device(db: &TestDatabase) -> (OrgScope, i64) {
-    let org = db.store.create_organisation(&OrgName::parse("Acme").unwrap()).await.unwrap();
-    let scope = OrgScope::for_operator(org.id);
-    let new = NewDevice {
-        serial: "LV-1".to_owned(),
-        name: "Fridge".to_owned(),
-        site_id: None,
-        model: None,
-        key_sealed: vec![1],
-        now_us: 1,
-    };
-    let device = db.store.create_device(&scope, new).await.unwrap();
-    (scope, device.id)
-}
-
-fn block(device_id: i64, counter: i64, samples: &[(i64, i32)]) -> IncomingBlock {
-    IncomingBlock {
-        device_id,
-        serial: "LV-1".to_owned(),
-        counter,
-        key_generation: 0,
-        raw: format!("raw block {counter} {samples:?}").into_bytes(),
-        received_at_us: counter * 1_000,
-        source: Source::Qr,
-        channel_layout: "temperature".to_owned(),
-        samples: samples.iter().map(|(t_s, v)| IncomingSample { t_s: *t_s, values: vec![*v] }).collect(),
-    }
 }
 
 /// Stores a block, which must be kept (not refused as implausible).
