@@ -15,6 +15,7 @@ pub const GAS_CONSTANT_KJ_PER_MOL_K: f64 = 8.3144e-3;
 const KELVIN_OFFSET: f64 = 273.15;
 
 /// Statistics of a series; times in seconds, values in the channel's unit.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct Statistics {
     pub count: usize,

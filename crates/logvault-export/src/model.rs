@@ -5,6 +5,7 @@ use logvault_core::stats::Statistics;
 use time::OffsetDateTime;
 
 /// The export formats.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Format {
@@ -32,6 +33,7 @@ impl Format {
 }
 
 /// One exported channel (a column of the data).
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct ExportChannel {
     /// The channel's index in the device's layout.
@@ -92,6 +94,7 @@ pub struct ExportRow {
 }
 
 /// Above the upper limit or below the lower.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum ExcursionKind {
@@ -100,6 +103,7 @@ pub enum ExcursionKind {
 }
 
 /// A stretch of time a channel spent outside a limit.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Excursion {
     pub channel: i32,

@@ -196,7 +196,7 @@ pub async fn register(
 }
 
 /// A device's settings: the alarm limits of its channels and the activation energy its MKT is computed with.
-#[derive(Debug, Clone, PartialEq, Default, serde::Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct DeviceSettings {
     /// Limits per channel index, in the channel's unit. A channel without an entry has no limits.
@@ -208,7 +208,7 @@ pub struct DeviceSettings {
 }
 
 /// The limits of one channel; either may be absent.
-#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ChannelLimits {
     pub channel: i32,

@@ -19,7 +19,7 @@ use crate::auth::Principal;
 use crate::error::ApiError;
 use crate::export::{CsvStream, ExportError, ExportRequest, Exporter};
 use crate::http::devices::device_for;
-use crate::http::openapi::{Doc, binary_schema, object_schema};
+use crate::http::openapi::{Doc, binary_schema};
 use crate::http::orgs::org_event;
 use crate::http::routes::{Access, Routes};
 use crate::state::AppState;
@@ -48,6 +48,7 @@ pub fn routes() -> Routes {
                      carries an Ed25519-signed manifest (content and rows SHA-256, chain heads); check it with \
                      `logvault verify-export FILE --public-key KEY`. CSV is streamed. For members who may export.",
                 )
+                .query::<ExportParams>()
                 .response_as(200, "text/csv", "the export (CSV, XLSX or PDF by `format`)", binary_schema)
                 .error(400, "an unknown format")
                 .error(422, "no or a bad period or channel, or too many rows for one XLSX or PDF"),
@@ -57,19 +58,21 @@ pub fn routes() -> Routes {
             Method::GET,
             "/api/v1/signing-key",
             Access::Public,
-            Doc::new("The server's public Ed25519 export-signing key").response_as(
+            Doc::new("The server's public Ed25519 export-signing key").response_json::<SigningKeyView>(
                 200,
-                "application/json",
                 "the key (base64url), its fingerprint and every key the server has published",
-                object_schema,
             ),
             signing_key,
         )
 }
 
-#[derive(Debug, Deserialize)]
+/// `format`, the period (`from`, `to`: RFC 3339 or Unix seconds, both required) and optionally one channel.
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 struct ExportParams {
+    /// `csv`, `xlsx` or `pdf`.
+    #[param(inline)]
     format: Format,
     from: Option<String>,
     to: Option<String>,
@@ -131,7 +134,7 @@ fn stream_csv(stream: CsvStream) -> Body {
     }))
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 struct SigningKeyView {
     algorithm: &'static str,
     /// The key that signs exports now: base64url, 32 bytes.

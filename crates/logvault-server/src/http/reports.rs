@@ -15,7 +15,6 @@ use crate::devices::DeviceSettings;
 use crate::error::ApiError;
 use crate::http::devices::device_for;
 use crate::http::json::ApiJson;
-use crate::http::openapi::object_schema;
 use crate::http::orgs::org_event;
 use crate::http::routes::{Access, Doc, Routes};
 use crate::reports::{self, Period};
@@ -32,7 +31,8 @@ pub fn routes() -> Routes {
                     "Per channel: count, min, max, time-weighted mean, MKT, time outside the limits; and the \
                      excursions. For members of the device's organisation (and site) who may read measurements.",
                 )
-                .response_as(200, "application/json", "the statistics of the period", object_schema)
+                .query::<PeriodParams>()
+                .response_json::<StatisticsView>(200, "the statistics of the period")
                 .error(422, "no or a bad period (both ends, `from` before `to`, at most ten years) or channel"),
             statistics,
         )
@@ -40,12 +40,8 @@ pub fn routes() -> Routes {
             Method::GET,
             "/api/v1/devices/{serial}/settings",
             Access::Authenticated,
-            Doc::new("Show a device's settings (alarm limits per channel, ΔH for MKT)").response_as(
-                200,
-                "application/json",
-                "the device settings",
-                object_schema,
-            ),
+            Doc::new("Show a device's settings (alarm limits per channel, ΔH for MKT)")
+                .response_json::<DeviceSettings>(200, "the device settings"),
             settings,
         )
         .add(
@@ -53,7 +49,7 @@ pub fn routes() -> Routes {
             "/api/v1/devices/{serial}/settings",
             Access::Authenticated,
             Doc::new("Change a device's settings (audited)")
-                .request_as("application/json", object_schema)
+                .request_json::<DeviceSettings>()
                 .response_empty(204, "the settings are replaced")
                 .error(422, "a lower limit not below the upper, an unknown channel, or a ΔH outside 10–500 kJ/mol"),
             set_settings,
@@ -61,7 +57,8 @@ pub fn routes() -> Routes {
 }
 
 /// `from` and `to` (RFC 3339 or Unix seconds), and optionally one channel.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct PeriodParams {
     pub from: Option<String>,
@@ -79,7 +76,7 @@ impl PeriodParams {
     }
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 struct ChannelStatistics {
     #[serde(flatten)]
     channel: ExportChannel,
@@ -87,7 +84,7 @@ struct ChannelStatistics {
     statistics: Option<Statistics>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 struct StatisticsView {
     device: String,
     from: i64,
