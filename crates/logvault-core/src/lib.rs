@@ -3,6 +3,7 @@
 //! Nothing here knows about HTTP or SQL: the types parse untrusted input once (parse, don't validate) and the rest
 //! of the code relies on the invariants they carry.
 
+pub mod alarm;
 pub mod audit;
 pub mod authz;
 pub mod blockchain;
@@ -19,6 +20,7 @@ pub mod stats;
 pub mod throttle;
 pub mod token;
 pub mod totp;
+pub mod webhook;
 
 pub use email::{Email, EmailError};
 pub use master_key::{MasterKey, MasterKeyError, MasterKeySource, SubKey};
