@@ -21,14 +21,18 @@ fn main() {
     let key = DeviceKey::from_bytes([0x42; 16]);
     let sealed = seal(&day_block(), &key, KeyGeneration(0));
     let rules = rules();
-    // The states as the store would hand them over: persisted JSON from the previous block (mid-excursion for some).
+    // The states as the store would hand them over: persisted JSON after the previous day's block, whose readings
+    // all come before this block's (so every reading of this block is evaluated).
     let states: Vec<String> = rules
         .iter()
         .map(|(channel, rule)| {
             let mut state = EvalState::default();
-            let readings = readings_of(&opened(&sealed, &key), *channel);
+            let previous_day: Vec<Reading> = readings_of(&opened(&sealed, &key), *channel)
+                .into_iter()
+                .map(|reading| Reading { t_s: reading.t_s - 86_400, ..reading })
+                .collect();
             let mut events = Vec::new();
-            evaluate(rule, &mut state, &readings[..N_SAMPLES / 2], &mut events).unwrap_or_else(|err| panic!("{err}"));
+            evaluate(rule, &mut state, &previous_day, &mut events).unwrap_or_else(|err| panic!("{err}"));
             serde_json::to_string(&state).unwrap_or_else(|err| panic!("{err}"))
         })
         .collect();
@@ -45,7 +49,8 @@ fn main() {
         let mut kept = 0;
         for ((channel, rule), json) in rules.iter().zip(&states) {
             let mut state: EvalState = serde_json::from_str(json).unwrap_or_else(|err| panic!("{err}"));
-            evaluate(rule, &mut state, &per_channel[*channel], &mut events).unwrap_or_else(|err| panic!("{err}"));
+            let done = evaluate(rule, &mut state, &per_channel[*channel], &mut events);
+            assert_eq!(done.map(|done| done.live), Ok(N_SAMPLES));
             kept += serde_json::to_string(&state).map_or(0, |json| json.len());
         }
         n_events = events.len();
