@@ -25,8 +25,8 @@
 //! - **Rule edits.** New limits apply from the next reading on. A side removed from a rule ends its raised
 //!   excursion at the next reading ([`EventKind::RuleChanged`]).
 //!
-//! Events are deterministic in the readings: a replayed pass yields the same `(side, start_s, kind)`, which the store
-//! can keep unique, so even a repeated historical pass cannot record an alarm twice.
+//! Events are deterministic in the readings: a replayed pass yields the same `(side, start_s, start_ordinal, kind)`,
+//! which the store can keep unique, so even a repeated historical pass cannot record an alarm twice.
 
 use crate::alarm::rule::{ChannelRule, Limit, Severity, Side};
 
@@ -73,6 +73,8 @@ pub struct AlarmEvent {
     pub kind: EventKind,
     pub severity: Severity,
     pub start_s: i64,
+    /// The start reading's ordinal within its second: with `side` and `start_s`, what identifies the excursion.
+    pub start_ordinal: i32,
     pub at_s: i64,
     pub peak: Peak,
     /// From a historical pass (readings older than what the state had seen).
@@ -93,6 +95,8 @@ pub struct EvalState {
 struct SideState {
     /// Start of the current run beyond the inner limit; while raised, the excursion's start.
     since_s: Option<i64>,
+    /// The ordinal of the reading at `since_s`.
+    since_ordinal: i32,
     /// Start of the current run beyond the alarm limit (the delay of an alarm or an escalation counts from here).
     alarm_since_s: Option<i64>,
     peak: Option<Peak>,
@@ -151,11 +155,8 @@ pub fn evaluate(
         let mut fresh = EvalState::default();
         run(rule, &mut fresh, older, true, out);
         for (side, side_state) in [(Side::Upper, &fresh.upper), (Side::Lower, &fresh.lower)] {
-            if let (Some(severity), Some(start_s), Some(peak)) =
-                (side_state.raised, side_state.since_s, side_state.peak)
-            {
-                let kind = EventKind::WindowEnded;
-                out.push(AlarmEvent { side, kind, severity, start_s, at_s: last_older.t_s, peak, historical: true });
+            if let Some(severity) = side_state.raised {
+                out.extend(side_state.event(side, EventKind::WindowEnded, severity, last_older.t_s, true));
             }
         }
     }
@@ -191,9 +192,7 @@ fn step(
 ) {
     let (t_s, value_milli) = (reading.t_s, i64::from(reading.value_milli));
     let emit = |out: &mut Vec<AlarmEvent>, kind, severity, state: &SideState| {
-        if let (Some(start_s), Some(peak)) = (state.since_s, state.peak) {
-            out.push(AlarmEvent { side, kind, severity, start_s, at_s: t_s, peak, historical });
-        }
+        out.extend(state.event(side, kind, severity, t_s, historical));
     };
     let severity = limit.severity_of(side, value_milli);
     if let Some(raised) = state.raised {
@@ -214,7 +213,10 @@ fn step(
         *state = SideState::default();
         return;
     };
-    state.since_s = state.since_s.or(Some(t_s));
+    if state.since_s.is_none() {
+        state.since_s = Some(t_s);
+        state.since_ordinal = reading.ordinal;
+    }
     note_peak(side, state, value_milli, t_s);
     state.alarm_since_s = if severity == Severity::Alarm { state.alarm_since_s.or(Some(t_s)) } else { None };
     let due = if lasted(state.alarm_since_s, t_s, limit.delay_s) {
@@ -231,11 +233,25 @@ fn step(
 }
 
 fn end_removed_side(side: Side, state: &mut SideState, reading: &Reading, historical: bool, out: &mut Vec<AlarmEvent>) {
-    if let (Some(severity), Some(start_s), Some(peak)) = (state.raised, state.since_s, state.peak) {
-        let kind = EventKind::RuleChanged;
-        out.push(AlarmEvent { side, kind, severity, start_s, at_s: reading.t_s, peak, historical });
+    if let Some(severity) = state.raised {
+        out.extend(state.event(side, EventKind::RuleChanged, severity, reading.t_s, historical));
     }
     *state = SideState::default();
+}
+
+impl SideState {
+    /// The event of this excursion (none before its first reading, which sets start and peak together).
+    fn event(
+        &self,
+        side: Side,
+        kind: EventKind,
+        severity: Severity,
+        at_s: i64,
+        historical: bool,
+    ) -> Option<AlarmEvent> {
+        let (start_s, peak) = (self.since_s?, self.peak?);
+        Some(AlarmEvent { side, kind, severity, start_s, start_ordinal: self.since_ordinal, at_s, peak, historical })
+    }
 }
 
 fn lasted(since_s: Option<i64>, t_s: i64, delay_s: u32) -> bool {

@@ -84,7 +84,8 @@ pub enum GapKind {
 pub struct BlockWindow<'a> {
     /// Sample times in order.
     pub times_s: &'a [i64],
-    /// The device's sampling interval.
+    /// The longest the logger waits between two samples: its sampling interval (for on-change sampling, its
+    /// maximum silence).
     pub interval_s: u32,
     /// Whether the block came from an overwrite-oldest memory holding `capacity` samples and was full.
     pub full_overwrite_oldest: bool,

@@ -310,3 +310,59 @@ proptest! {
         }
     }
 }
+
+/// An excursion as `(side, start key, end time)`; one still open at the end has no end.
+type Span = (Side, (i64, i32), Option<i64>);
+
+/// The exports' excursions (`logvault_export::summary`): from the first reading beyond a limit to the first back
+/// inside.
+fn export_excursions(readings: &[Reading], lower: i32, upper: i32) -> Vec<Span> {
+    let mut found = Vec::new();
+    for (side, beyond) in [(Side::Upper, &(|v: i32| v > upper) as &dyn Fn(i32) -> bool), (Side::Lower, &|v| v < lower)]
+    {
+        let mut open = None;
+        for reading in readings {
+            match (open, beyond(reading.value_milli)) {
+                (None, true) => open = Some(key(reading)),
+                (Some(start), false) => {
+                    found.push((side, start, Some(reading.t_s)));
+                    open = None;
+                }
+                _ => {}
+            }
+        }
+        if let Some(start) = open {
+            found.push((side, start, None));
+        }
+    }
+    found.sort_by_key(|(side, start, _)| (*start, *side));
+    found
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 128, ..ProptestConfig::default() })]
+
+    #[test]
+    fn the_rule_made_from_device_settings_alarms_on_exactly_the_excursions_the_exports_report(
+        readings in arbitrary_readings(),
+    ) {
+        let rule = ChannelRule::from_unit_limits(Some(2.0), Some(8.0)).unwrap().unwrap();
+        let events = events_of(&rule, &readings);
+        let mut alarms: Vec<Span> = events
+            .iter()
+            .filter(|event| event.kind == EventKind::Raised)
+            .map(|raised| {
+                let end = events
+                    .iter()
+                    .find(|e| {
+                        e.kind == EventKind::Cleared
+                            && (e.side, e.start_s, e.start_ordinal) == (raised.side, raised.start_s, raised.start_ordinal)
+                    })
+                    .map(|cleared| cleared.at_s);
+                (raised.side, (raised.start_s, raised.start_ordinal), end)
+            })
+            .collect();
+        alarms.sort_by_key(|(side, start, _)| (*start, *side));
+        prop_assert_eq!(alarms, export_excursions(&readings, 2_000, 8_000));
+    }
+}
