@@ -23,6 +23,137 @@ pub enum Outcome {
     Denied,
 }
 
+/// Defines [`AuditAction`] from one table: each variant with its stable string, written once.
+macro_rules! audit_actions {
+    ($($(#[$doc:meta])* $variant:ident => $text:literal,)+) => {
+        /// Every action the audit log records. The strings are stored and hashed into the chains, so they never
+        /// change: a renamed string would make existing chains fail to verify.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+        pub enum AuditAction {
+            $($(#[$doc])* $variant,)+
+        }
+
+        impl AuditAction {
+            /// Every action, in table order.
+            pub const ALL: &'static [AuditAction] = &[$(AuditAction::$variant,)+];
+
+            /// The stable string stored in the log, dotted: `auth.sign_in`, `export.created`, …
+            pub const fn as_str(self) -> &'static str {
+                match self {
+                    $(AuditAction::$variant => $text,)+
+                }
+            }
+
+            /// The action a stored string names, if it is one of ours.
+            pub fn parse(raw: &str) -> Option<AuditAction> {
+                match raw {
+                    $($text => Some(AuditAction::$variant),)+
+                    _ => None,
+                }
+            }
+        }
+    };
+}
+
+audit_actions! {
+    /// An address spent its sign-in failure allowance.
+    AuthClientThrottled => "auth.client_throttled",
+    /// An email sign-in code was sent.
+    AuthEmailCodeSent => "auth.email_code_sent",
+    /// An account was locked after wrong passwords or codes.
+    AuthLockout => "auth.lockout",
+    /// Second-factor attempts were throttled.
+    AuthMfaThrottled => "auth.mfa_throttled",
+    /// A password was changed (by its owner or an operator).
+    AuthPasswordChange => "auth.password_change",
+    /// A step-up password check failed.
+    AuthReauthenticate => "auth.reauthenticate",
+    /// A sign-in step, successful or not.
+    AuthSignIn => "auth.sign_in",
+    /// A session was ended by its owner.
+    AuthSignOut => "auth.sign_out",
+    /// An operator unlocked an account.
+    AuthUnlock => "auth.unlock",
+    /// A request was refused for lack of permission.
+    AuthzDenied => "authz.denied",
+    /// An uploaded logger was claimed into an organisation.
+    DeviceClaim => "device.claim",
+    /// A claim with a wrong code was refused.
+    DeviceClaimRefused => "device.claim_refused",
+    /// A device was registered.
+    DeviceCreate => "device.create",
+    /// A device key was shown to a member.
+    DeviceKeyExport => "device.key_export",
+    /// A device got a new key generation.
+    DeviceKeyRotate => "device.key_rotate",
+    /// A device's channel limits or names changed.
+    DeviceSettingsChanged => "device.settings_changed",
+    /// A signed export was made.
+    ExportCreated => "export.created",
+    /// A block's counter contradicts its time.
+    IngestCounterImplausible => "ingest.counter_implausible",
+    /// A block reused a counter with other content.
+    IngestCounterReused => "ingest.counter_reused",
+    /// A block was refused.
+    IngestRejected => "ingest.rejected",
+    /// An invitation was used.
+    InvitationAccept => "invitation.accept",
+    /// An invitation was made.
+    InvitationCreate => "invitation.create",
+    /// An invitation was withdrawn.
+    InvitationRevoke => "invitation.revoke",
+    /// A manufacturer token was made.
+    ManufacturingTokenCreate => "manufacturing.token_create",
+    /// A manufacturer uploaded loggers.
+    ManufacturingUpload => "manufacturing.upload",
+    /// An operator added a member.
+    MemberCreate => "member.create",
+    /// A member was removed.
+    MemberRemove => "member.remove",
+    /// A member's role changed.
+    MemberRoleChange => "member.role_change",
+    /// A member's sites changed.
+    MemberSiteChange => "member.site_change",
+    /// A second factor was enrolled.
+    MfaEnrol => "mfa.enrol",
+    /// A second-factor enrolment began.
+    MfaEnrolStart => "mfa.enrol_start",
+    /// A second factor was removed.
+    MfaRemove => "mfa.remove",
+    /// The first organisation and owner were made.
+    OrgBootstrap => "org.bootstrap",
+    /// An organisation's policy changed.
+    OrgPolicyChange => "org.policy_change",
+    /// Expired data was purged.
+    RetentionPurge => "retention.purge",
+    /// An organisation's retention changed.
+    RetentionSet => "retention.set",
+    /// A session was revoked.
+    SessionRevoke => "session.revoke",
+    /// A site was made.
+    SiteCreate => "site.create",
+    /// An API token was made.
+    TokenCreate => "token.create",
+    /// An API token was revoked.
+    TokenRevoke => "token.revoke",
+    /// An operator disabled an account.
+    UserDisable => "user.disable",
+    /// An operator enabled an account.
+    UserEnable => "user.enable",
+}
+
+impl std::fmt::Display for AuditAction {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl From<AuditAction> for String {
+    fn from(action: AuditAction) -> String {
+        action.as_str().to_owned()
+    }
+}
+
 /// An event to be appended; the store assigns the sequence number and the hashes.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NewEntry {
@@ -32,7 +163,8 @@ pub struct NewEntry {
     pub occurred_at_us: i64,
     /// Who acted: `user:<id>`, `token:<id>`, `cli`, `system`, or `anonymous`.
     pub actor: String,
-    /// What was done, dotted: `auth.sign_in`, `member.role_change`, …
+    /// What was done: an [`AuditAction`]'s stable string (`AuditAction::as_str`, or `.into()`). The field stays a
+    /// string at the storage boundary, where entries of any origin are read back and verified.
     pub action: String,
     /// What it was done to, e.g. `user:<id>`; never a secret.
     pub target: Option<String>,
@@ -288,5 +420,66 @@ mod tests {
         let mut d = event(1);
         d.target = Some(String::new());
         assert_ne!(c.chain_after(None).entry_hash, d.chain_after(None).entry_hash);
+    }
+
+    #[test]
+    fn every_action_parses_back_from_its_string_and_no_two_share_one() {
+        let mut seen = std::collections::HashSet::new();
+        for action in AuditAction::ALL {
+            assert_eq!(AuditAction::parse(action.as_str()), Some(*action));
+            assert!(seen.insert(action.as_str()), "{action} twice");
+        }
+        assert_eq!(AuditAction::parse("export.create"), None);
+    }
+
+    #[test]
+    fn the_stored_strings_are_exactly_the_ones_existing_chains_hold() {
+        // Written out by hand on purpose: changing one of these breaks the verification of every stored chain.
+        let expected = [
+            "auth.client_throttled",
+            "auth.email_code_sent",
+            "auth.lockout",
+            "auth.mfa_throttled",
+            "auth.password_change",
+            "auth.reauthenticate",
+            "auth.sign_in",
+            "auth.sign_out",
+            "auth.unlock",
+            "authz.denied",
+            "device.claim",
+            "device.claim_refused",
+            "device.create",
+            "device.key_export",
+            "device.key_rotate",
+            "device.settings_changed",
+            "export.created",
+            "ingest.counter_implausible",
+            "ingest.counter_reused",
+            "ingest.rejected",
+            "invitation.accept",
+            "invitation.create",
+            "invitation.revoke",
+            "manufacturing.token_create",
+            "manufacturing.upload",
+            "member.create",
+            "member.remove",
+            "member.role_change",
+            "member.site_change",
+            "mfa.enrol",
+            "mfa.enrol_start",
+            "mfa.remove",
+            "org.bootstrap",
+            "org.policy_change",
+            "retention.purge",
+            "retention.set",
+            "session.revoke",
+            "site.create",
+            "token.create",
+            "token.revoke",
+            "user.disable",
+            "user.enable",
+        ];
+        let actual: Vec<&str> = AuditAction::ALL.iter().map(|a| a.as_str()).collect();
+        assert_eq!(actual, expected);
     }
 }

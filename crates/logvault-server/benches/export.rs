@@ -110,10 +110,12 @@ async fn run(engine: Engine) -> Option<Run> {
     let master = logvault_core::MasterKey::load(&config.data_dir.join("master.key")).unwrap();
     let wrap = master.derive(logvault_core::custody::DATA_KEY_WRAP_PURPOSE);
     let (device, _) =
-        logvault_server::devices::register(store.as_ref(), &wrap, &scope, "BENCH-1", None, None, None).await.unwrap();
+        logvault_server::app::devices::register(store.as_ref(), &wrap, &scope, "BENCH-1", None, None, None)
+            .await
+            .unwrap();
     let user = store.create_user(&Email::parse("qa@bench.test").unwrap(), "QA", None, 1).await.unwrap();
     store.add_member(&scope, user.id, Role::Viewer, 1).await.unwrap();
-    let (secret, record) = logvault_server::http::tokens::mint(user.id, "bench".to_owned(), Role::Viewer, 1).unwrap();
+    let (secret, record) = logvault_server::app::tokens::mint(user.id, "bench".to_owned(), Role::Viewer, 1).unwrap();
     store.create_api_token(&scope, record).await.unwrap();
 
     // The fixture: a million rows kept through the store (ingest's own path, without the HTTP and crypto in front).

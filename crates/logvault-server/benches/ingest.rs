@@ -65,7 +65,9 @@ async fn run(engine: Engine) -> Option<Run> {
     for client in 0..CLIENTS {
         let serial = format!("BENCH-{client}");
         let (_, key) =
-            logvault_server::devices::register(store.as_ref(), &wrap, &scope, &serial, None, None, None).await.unwrap();
+            logvault_server::app::devices::register(store.as_ref(), &wrap, &scope, &serial, None, None, None)
+                .await
+                .unwrap();
         let key = DeviceKey::from_bytes(*key);
         let blocks: Vec<Vec<u8>> = (1..=BLOCKS_PER_CLIENT)
             .map(|counter| logvault_protocol::seal(&block(&serial, counter), &key, KeyGeneration(0)))

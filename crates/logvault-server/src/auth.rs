@@ -8,11 +8,15 @@
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, header};
-use logvault_core::audit::{INSTANCE_CHAIN, NewEntry, Outcome};
+use logvault_core::audit::{AuditAction, INSTANCE_CHAIN, NewEntry, Outcome};
 use logvault_core::authz::{self, Permission, Role};
+use logvault_core::password;
+use logvault_core::throttle::FailureEffect;
 use logvault_core::token;
-use logvault_store::{ApiToken, OrgScope, StoreError, User};
+use logvault_store::{ApiToken, Device, OrgScope, StoreError, User};
 
+use crate::app::audit::{lockout_detail, lockout_event};
+use crate::app::sign_in::notify_lockout;
 use crate::error::ApiError;
 use crate::http::middleware::RequestId;
 use crate::state::AppState;
@@ -388,7 +392,7 @@ pub(crate) fn denial(
         chain_id,
         occurred_at_us: now_us(),
         actor,
-        action: "authz.denied".to_owned(),
+        action: AuditAction::AuthzDenied.into(),
         target: Some(target),
         outcome: Outcome::Denied,
         request_id,
@@ -405,6 +409,68 @@ pub async fn has_second_factor(state: &AppState, user_id: i64) -> Result<bool, A
 pub async fn record(state: &AppState, entry: NewEntry) -> Result<(), ApiError> {
     state.store.append_audit(entry).await?;
     Ok(())
+}
+
+/// The device with this serial, for a member of its organisation (and site) whose role grants `permission`; anyone
+/// else gets the 404 of an unknown serial.
+pub async fn device_for(
+    state: &AppState,
+    principal: &Principal,
+    serial: &str,
+    permission: Permission,
+) -> Result<(OrgAccess, Device), ApiError> {
+    let org_id = state.store.device_org(serial).await?.ok_or(ApiError::NotFound)?;
+    let access = principal.org_access(state, org_id, permission).await?;
+    let device = state.store.device(&access.scope, serial).await?;
+    Ok((access, device))
+}
+
+/// Checks the signed-in user's password again (step-up); a wrong one is audited and refused.
+/// Wrong passwords count toward the account's lockout like failed sign-ins, so a stolen session cannot guess the
+/// password step after step; a locked account is refused without a check.
+pub async fn reauthenticate(state: &AppState, principal: &Principal, password: String) -> Result<(), ApiError> {
+    let user_id = principal.user.id;
+    let Some((_, effect)) = state.store.begin_sign_in_attempt(user_id, now_us()).await? else {
+        record_reauthentication(state, principal, "factor:password;locked").await?;
+        return Err(ApiError::InvalidCredentials);
+    };
+    let stored = state.store.user_credentials(&principal.user.email).await?.password_hash;
+    let hash = stored.as_deref().and_then(|h| password::PasswordHash::parse(h).ok());
+    let valid = with_argon2_permit(state, move || match hash {
+        Some(hash) => matches!(password::verify_password(&password, &hash), password::Verification::Valid { .. }),
+        None => {
+            password::verify_against_dummy(&password);
+            false
+        }
+    })
+    .await?;
+    if !valid {
+        if effect != FailureEffect::Counted {
+            let target = format!("user:{user_id}");
+            let event =
+                lockout_event(&target, AuditAction::AuthLockout, principal.request_id.clone(), lockout_detail(effect));
+            record(state, event).await?;
+            notify_lockout(state, &principal.user, effect);
+        }
+        record_reauthentication(state, principal, "factor:password").await?;
+        return Err(ApiError::InvalidCredentials);
+    }
+    state.store.reset_sign_in_failures(user_id).await?;
+    Ok(())
+}
+
+async fn record_reauthentication(state: &AppState, principal: &Principal, detail: &str) -> Result<(), ApiError> {
+    let entry = NewEntry {
+        chain_id: INSTANCE_CHAIN,
+        occurred_at_us: now_us(),
+        actor: principal.actor(),
+        action: AuditAction::AuthReauthenticate.into(),
+        target: Some(format!("user:{}", principal.user.id)),
+        outcome: Outcome::Failure,
+        request_id: principal.request_id.clone(),
+        detail: Some(detail.to_owned()),
+    };
+    record(state, entry).await
 }
 
 /// The client's address: the socket peer, or — only when the peer is a trusted proxy — the right-most address in

@@ -11,25 +11,17 @@ use figment::providers::{Format, Serialized, Toml};
 use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize, Serializer};
 
-/// The whole configuration of a Logvault instance.
+/// The whole configuration of a Logvault instance. What each key means, its environment variable and whether it
+/// is a secret are in [`KEYS`]; its default is in the `Default` impls below.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct Config {
-    /// Directory for the SQLite database, the master key (unless master_key_file is set) and the self-signed
-    /// certificate.
     pub data_dir: PathBuf,
-    /// A postgres:// URL selects PostgreSQL; unset means the embedded, encrypted SQLite file in data_dir.
     #[serde(serialize_with = "serialize_database_url")]
     pub database_url: Option<SecretString>,
-    /// The master key file. Default: data_dir/master.key, created on first start. In production keep it apart
-    /// from the data (another disk, a secrets mount), so a copy of the data alone is useless.
     pub master_key_file: Option<PathBuf>,
-    /// Address and port of the HTTPS listener; port 0 picks a free port.
     pub listen: SocketAddr,
-    /// Serve plain HTTP instead of HTTPS. Only behind a TLS-terminating reverse proxy.
     pub insecure_http: bool,
-    /// The external base URL used in links sent by email, e.g. `https://logvault.example.com`. Unset means
-    /// `https://localhost:{port of listen}`; see [`Config::public_base_url`].
     pub public_url: Option<String>,
     pub tls: TlsConfig,
     pub log: LogConfig,
@@ -42,9 +34,7 @@ pub struct Config {
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct TlsConfig {
-    /// PEM certificate chain.
     pub cert_file: Option<PathBuf>,
-    /// PEM private key.
     pub key_file: Option<PathBuf>,
 }
 
@@ -52,9 +42,7 @@ pub struct TlsConfig {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct LogConfig {
-    /// "human" or "json".
     pub format: LogFormat,
-    /// A tracing filter such as "info" or "info,logvault_server=debug"; RUST_LOG overrides it.
     pub filter: String,
 }
 
@@ -71,10 +59,8 @@ pub enum LogFormat {
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct MetricsConfig {
-    /// Bearer token that unlocks GET /metrics on the main listener.
     #[serde(serialize_with = "serialize_secret")]
     pub token: Option<SecretString>,
-    /// A separate plain-HTTP listener for /metrics; must be a loopback address.
     pub listen: Option<SocketAddr>,
 }
 
@@ -82,13 +68,9 @@ pub struct MetricsConfig {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct HttpConfig {
-    /// Largest accepted request body, in bytes.
     pub max_body_bytes: usize,
-    /// Seconds before a request is answered with 408.
     pub request_timeout_secs: u64,
-    /// Seconds a client has to send its request headers before the connection is closed.
     pub header_read_timeout_secs: u64,
-    /// Addresses of reverse proxies whose X-Forwarded-For is believed; from anyone else it is ignored.
     pub trusted_proxies: Vec<std::net::IpAddr>,
 }
 
@@ -96,20 +78,13 @@ pub struct HttpConfig {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct SmtpConfig {
-    /// The SMTP relay (submission server); unset disables email.
     pub host: Option<String>,
-    /// 587 for STARTTLS (submission), 465 for implicit TLS (submissions).
     pub port: u16,
-    /// How the connection is secured.
     pub security: SmtpSecurity,
-    /// User name for SMTP authentication; set together with password.
     pub username: Option<String>,
-    /// Password for SMTP authentication.
     #[serde(serialize_with = "serialize_secret")]
     pub password: Option<SecretString>,
-    /// Sender mailbox, e.g. `Logvault <logvault@example.com>`.
     pub from: String,
-    /// Seconds for connecting and for each SMTP command before delivery is given up.
     pub timeout_secs: u64,
 }
 
@@ -168,36 +143,216 @@ pub enum ConfigError {
     Invalid(String),
 }
 
-/// Every configuration key that can come from the environment, as (variable suffix, key path, is text).
-///
-/// Only these are read: other `LOGVAULT_*` variables (e.g. the `LOGVAULT_PORT` that Kubernetes adds for a Service
-/// named `logvault`) are ignored instead of stopping the server. Text keys are taken verbatim, so a numeric token or
-/// a path like `2024` stays a string; the others are parsed as TOML scalars (numbers, booleans). An empty variable
-/// counts as unset.
-const ENV_KEYS: &[(&str, &str, bool)] = &[
-    ("DATA_DIR", "data_dir", true),
-    ("DATABASE_URL", "database_url", true),
-    ("MASTER_KEY_FILE", "master_key_file", true),
-    ("LISTEN", "listen", true),
-    ("INSECURE_HTTP", "insecure_http", false),
-    ("PUBLIC_URL", "public_url", true),
-    ("TLS__CERT_FILE", "tls.cert_file", true),
-    ("TLS__KEY_FILE", "tls.key_file", true),
-    ("LOG__FORMAT", "log.format", true),
-    ("LOG__FILTER", "log.filter", true),
-    ("METRICS__TOKEN", "metrics.token", true),
-    ("METRICS__LISTEN", "metrics.listen", true),
-    ("HTTP__MAX_BODY_BYTES", "http.max_body_bytes", false),
-    ("HTTP__REQUEST_TIMEOUT_SECS", "http.request_timeout_secs", false),
-    ("HTTP__HEADER_READ_TIMEOUT_SECS", "http.header_read_timeout_secs", false),
-    ("HTTP__TRUSTED_PROXIES", "http.trusted_proxies", false),
-    ("SMTP__HOST", "smtp.host", true),
-    ("SMTP__PORT", "smtp.port", false),
-    ("SMTP__SECURITY", "smtp.security", true),
-    ("SMTP__USERNAME", "smtp.username", true),
-    ("SMTP__PASSWORD", "smtp.password", true),
-    ("SMTP__FROM", "smtp.from", true),
-    ("SMTP__TIMEOUT_SECS", "smtp.timeout_secs", false),
+/// How an environment variable's text becomes a value.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EnvValue {
+    /// Taken verbatim, so a numeric token or a path like `2024` stays a string.
+    Text,
+    /// Parsed as a TOML value (numbers, booleans, arrays).
+    Toml,
+}
+
+/// One configuration key: everything about it is written here once, and the environment mapping, the commented
+/// template and the tests are made from this table.
+#[derive(Debug, Clone, Copy)]
+pub struct Key {
+    /// Dotted path in the `Config` tree, e.g. `http.max_body_bytes`; the environment variable is `LOGVAULT_` and the
+    /// path upper-cased with `.` as `__` ([`Key::env_var`]).
+    pub path: &'static str,
+    /// What the key does, as the template shows it (one sentence per line is fine; lines are wrapped as written).
+    pub doc: &'static str,
+    pub env: EnvValue,
+    /// A secret: redacted whenever the configuration is shown, and best given through the environment.
+    pub secret: bool,
+    /// A TOML value the template shows for a key that is unset by default (keys with a default show it instead),
+    /// and a valid non-default value for the tests.
+    pub example: &'static str,
+}
+
+/// The sections of the tree, with what the template says about each.
+pub const SECTIONS: &[(&str, &str)] = &[
+    (
+        "tls",
+        "TLS certificate. Without both files, a self-signed certificate is generated in data_dir/tls on first\nstart.",
+    ),
+    ("log", "Technical logs. They never carry secrets, tokens, passwords, email addresses or raw client IPs."),
+    ("metrics", "Prometheus metrics are never public by default: set a bearer token, a loopback listener, or both."),
+    ("http", "Limits on what one request may cost."),
+    (
+        "smtp",
+        "Outgoing email: sign-in codes, invitations, set-up links and lockout notices. Without a host, email is\n\
+         disabled.",
+    ),
+];
+
+/// Every configuration key. Only these are read from the environment: other `LOGVAULT_*` variables (e.g. the
+/// `LOGVAULT_PORT` that Kubernetes adds for a Service named `logvault`) are ignored instead of stopping the server.
+/// An empty variable counts as unset.
+pub const KEYS: &[Key] = &[
+    Key {
+        path: "data_dir",
+        doc: "Directory for the SQLite database, the master key (unless master_key_file is set) and the self-signed\n\
+              certificate.",
+        env: EnvValue::Text,
+        secret: false,
+        example: "\"/var/lib/logvault\"",
+    },
+    Key {
+        path: "database_url",
+        doc: "A postgres:// URL selects PostgreSQL; unset means the embedded, encrypted SQLite file in data_dir.",
+        env: EnvValue::Text,
+        secret: true,
+        example: "\"postgres://logvault:password@db.example.com:5432/logvault\"",
+    },
+    Key {
+        path: "master_key_file",
+        doc: "The master key file. Default: data_dir/master.key, created on first start. In production keep it apart\n\
+              from the data (another disk, a secrets mount), so a copy of the data alone is useless.",
+        env: EnvValue::Text,
+        secret: false,
+        example: "\"/run/secrets/logvault-master.key\"",
+    },
+    Key {
+        path: "listen",
+        doc: "Address and port of the HTTPS listener; port 0 picks a free port.",
+        env: EnvValue::Text,
+        secret: false,
+        example: "\"0.0.0.0:443\"",
+    },
+    Key {
+        path: "insecure_http",
+        doc: "Serve plain HTTP instead of HTTPS. Only behind a TLS-terminating reverse proxy.",
+        env: EnvValue::Toml,
+        secret: false,
+        example: "true",
+    },
+    Key {
+        path: "public_url",
+        doc: "The external base URL used in links sent by email (invitations, set-up links), as people reach this\n\
+              server, e.g. through a reverse proxy. An https:// URL (http:// only with insecure_http); a path prefix is\n\
+              allowed. Default: https://localhost:<port of listen>, which is only right for trying Logvault out.",
+        env: EnvValue::Text,
+        secret: false,
+        example: "\"https://logvault.example.com\"",
+    },
+    Key {
+        path: "tls.cert_file",
+        doc: "PEM certificate chain; set together with key_file.",
+        env: EnvValue::Text,
+        secret: false,
+        example: "\"/etc/logvault/cert.pem\"",
+    },
+    Key {
+        path: "tls.key_file",
+        doc: "PEM private key.",
+        env: EnvValue::Text,
+        secret: false,
+        example: "\"/etc/logvault/key.pem\"",
+    },
+    Key { path: "log.format", doc: "\"human\" or \"json\".", env: EnvValue::Text, secret: false, example: "\"json\"" },
+    Key {
+        path: "log.filter",
+        doc: "A tracing filter such as \"info\" or \"info,logvault_server=debug\"; RUST_LOG overrides it.",
+        env: EnvValue::Text,
+        secret: false,
+        example: "\"info,logvault_server=debug\"",
+    },
+    Key {
+        path: "metrics.token",
+        doc: "Bearer token that unlocks GET /metrics on the main listener; at least 32 characters.",
+        env: EnvValue::Text,
+        secret: true,
+        example: "\"at-least-32-characters-e.g.-openssl-rand-hex-32\"",
+    },
+    Key {
+        path: "metrics.listen",
+        doc: "A separate plain-HTTP listener for /metrics; must be a loopback address.",
+        env: EnvValue::Text,
+        secret: false,
+        example: "\"127.0.0.1:9464\"",
+    },
+    Key {
+        path: "http.max_body_bytes",
+        doc: "Largest accepted request body, in bytes.",
+        env: EnvValue::Toml,
+        secret: false,
+        example: "2097152",
+    },
+    Key {
+        path: "http.request_timeout_secs",
+        doc: "Seconds before a request is answered with 408.",
+        env: EnvValue::Toml,
+        secret: false,
+        example: "60",
+    },
+    Key {
+        path: "http.header_read_timeout_secs",
+        doc: "Seconds a client has to send its request headers before the connection is closed. This also ends idle\n\
+              HTTP/1.1 keep-alive connections: a reverse proxy in front should keep its idle upstream connections for\n\
+              less.",
+        env: EnvValue::Toml,
+        secret: false,
+        example: "5",
+    },
+    Key {
+        path: "http.trusted_proxies",
+        doc: "Addresses of reverse proxies whose X-Forwarded-For is believed (for per-client throttling); from anyone\n\
+              else it is ignored.",
+        env: EnvValue::Toml,
+        secret: false,
+        example: "[\"127.0.0.1\"]",
+    },
+    Key {
+        path: "smtp.host",
+        doc: "The SMTP relay (submission server); unset disables email.",
+        env: EnvValue::Text,
+        secret: false,
+        example: "\"smtp.example.com\"",
+    },
+    Key {
+        path: "smtp.port",
+        doc: "587 for STARTTLS (submission), 465 for implicit TLS (submissions).",
+        env: EnvValue::Toml,
+        secret: false,
+        example: "465",
+    },
+    Key {
+        path: "smtp.security",
+        doc: "\"starttls\" (a plain connection upgraded with STARTTLS, which is required), \"tls\" (TLS from the first\n\
+              byte) or \"none\" (no encryption at all: only for a relay on the same host or in tests; credentials are\n\
+              refused with it). The server certificate is checked against the system's trust store.",
+        env: EnvValue::Text,
+        secret: false,
+        example: "\"tls\"",
+    },
+    Key {
+        path: "smtp.username",
+        doc: "User name for SMTP authentication; set together with password.",
+        env: EnvValue::Text,
+        secret: false,
+        example: "\"logvault@example.com\"",
+    },
+    Key {
+        path: "smtp.password",
+        doc: "Password for SMTP authentication.",
+        env: EnvValue::Text,
+        secret: true,
+        example: "\"app-password\"",
+    },
+    Key {
+        path: "smtp.from",
+        doc: "Sender mailbox shown to recipients.",
+        env: EnvValue::Text,
+        secret: false,
+        example: "\"Logvault <noreply@example.com>\"",
+    },
+    Key {
+        path: "smtp.timeout_secs",
+        doc: "Seconds for connecting and for each SMTP command before delivery is given up.",
+        env: EnvValue::Toml,
+        secret: false,
+        example: "30",
+    },
 ];
 
 /// The shortest metrics bearer token accepted (an empty or short token would make /metrics guessable).
@@ -264,6 +419,17 @@ impl Config {
         env: impl Fn(&str) -> Option<String>,
         overrides: &Overrides,
     ) -> Result<Config, ConfigError> {
+        let config = Config::layered(file, env, overrides)?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// The layers merged, before the checks that relate keys to each other.
+    fn layered(
+        file: Option<&Path>,
+        env: impl Fn(&str) -> Option<String>,
+        overrides: &Overrides,
+    ) -> Result<Config, ConfigError> {
         let mut figment = Figment::from(Serialized::defaults(Config::default()));
         if let Some(file) = file {
             figment = figment.merge(Toml::file_exact(file));
@@ -273,7 +439,6 @@ impl Config {
             .merge(Serialized::globals(overrides))
             .extract()
             .map_err(|err| ConfigError::Invalid(one_line(&err)))?;
-        config.validate()?;
         Ok(config)
     }
 
@@ -384,92 +549,84 @@ fn validate_public_url(raw: &str, insecure_http: bool) -> Result<(), ConfigError
     Ok(())
 }
 
-/// A commented example configuration listing every key with its default.
-pub const TEMPLATE: &str = r#"# logvault.toml — every key is optional; shown here with its default.
-# Precedence: defaults < this file < LOGVAULT_* environment variables (nested keys joined with "__",
-# e.g. LOGVAULT_METRICS__TOKEN) < command-line flags.
+impl Key {
+    /// The environment variable, e.g. `LOGVAULT_HTTP__MAX_BODY_BYTES`.
+    pub fn env_var(&self) -> String {
+        format!("LOGVAULT_{}", self.env_suffix())
+    }
 
-# Directory for the SQLite database, the master key (unless master_key_file is set) and the self-signed
-# certificate.
-# data_dir = "logvault-data"
+    /// The variable without its `LOGVAULT_` prefix.
+    fn env_suffix(&self) -> String {
+        self.path.replace('.', "__").to_ascii_uppercase()
+    }
 
-# A postgres:// URL selects PostgreSQL; unset means the embedded, encrypted SQLite file in data_dir.
-# Prefer LOGVAULT_DATABASE_URL for a URL that carries a password.
-# database_url = "postgres://logvault@127.0.0.1:5432/logvault"
+    /// `(section, name)`: `(None, "listen")`, `(Some("http"), "max_body_bytes")`.
+    fn split(&self) -> (Option<&'static str>, &'static str) {
+        match self.path.split_once('.') {
+            Some((section, name)) => (Some(section), name),
+            None => (None, self.path),
+        }
+    }
+}
 
-# The master key file. Default: data_dir/master.key, created on first start. In production keep it apart
-# from the data (another disk, a secrets mount), so a copy of the data alone is useless.
-# master_key_file = "/run/secrets/logvault-master.key"
+/// A commented example configuration listing every key with its default (or, for a key unset by default, an
+/// example), what it does and its environment variable; what `logvault config template` prints.
+pub fn template() -> String {
+    let defaults = serde_json::to_value(Config::default()).unwrap_or_default();
+    let mut out = String::from(
+        "# logvault.toml — every key is optional; shown here with its default (or, when unset by default, an\n\
+         # example). Precedence: defaults < this file < LOGVAULT_* environment variables (nested keys joined with\n\
+         # \"__\", e.g. LOGVAULT_METRICS__TOKEN) < command-line flags.\n",
+    );
+    let mut section = None;
+    for key in KEYS {
+        let (key_section, name) = key.split();
+        if key_section != section {
+            section = key_section;
+            if let Some(name) = key_section {
+                out.push_str(&format!("\n[{name}]\n"));
+                if let Some((_, doc)) = SECTIONS.iter().find(|(section, _)| *section == name) {
+                    push_comment(&mut out, doc);
+                }
+            }
+        } else if section.is_none() {
+            out.push('\n');
+        }
+        push_comment(&mut out, key.doc);
+        if key.secret {
+            push_comment(&mut out, &format!("A secret: prefer {} to a file.", key.env_var()));
+        }
+        let shown = default_toml(&defaults, key).unwrap_or_else(|| key.example.to_owned());
+        out.push_str(&format!("# {name} = {shown}  # {}\n", key.env_var()));
+    }
+    out
+}
 
-# Address and port of the HTTPS listener; port 0 picks a free port.
-# listen = "127.0.0.1:8443"
+fn push_comment(out: &mut String, text: &str) {
+    for line in text.lines() {
+        out.push_str("# ");
+        out.push_str(line.trim());
+        out.push('\n');
+    }
+}
 
-# Serve plain HTTP instead of HTTPS. Only behind a TLS-terminating reverse proxy.
-# insecure_http = false
-
-# The external base URL used in links sent by email (invitations, set-up links), as people reach this server,
-# e.g. through a reverse proxy. An https:// URL (http:// only with insecure_http); a path prefix is allowed.
-# Default: https://localhost:<port of listen>, which is only right for trying Logvault out.
-# public_url = "https://logvault.example.com"
-
-[tls]
-# PEM certificate chain and private key. Without both, a self-signed certificate is generated in
-# data_dir/tls on first start.
-# cert_file = "/etc/logvault/cert.pem"
-# key_file = "/etc/logvault/key.pem"
-
-[log]
-# "human" or "json".
-# format = "human"
-# A tracing filter such as "info" or "info,logvault_server=debug"; RUST_LOG overrides it.
-# filter = "info"
-
-[metrics]
-# Prometheus metrics are never public by default: set a bearer token, a loopback listener, or both.
-# Bearer token that unlocks GET /metrics on the main listener (prefer LOGVAULT_METRICS__TOKEN).
-# token = "at-least-32-characters-e.g.-openssl-rand-hex-32"
-# A separate plain-HTTP listener for /metrics; must be a loopback address.
-# listen = "127.0.0.1:9464"
-
-[http]
-# Largest accepted request body, in bytes.
-# max_body_bytes = 1048576
-# Seconds before a request is answered with 408.
-# request_timeout_secs = 30
-# Seconds a client has to send its request headers before the connection is closed. This also ends idle
-# HTTP/1.1 keep-alive connections: a reverse proxy in front should keep its idle upstream connections for less.
-# header_read_timeout_secs = 10
-# Addresses of reverse proxies whose X-Forwarded-For is believed (for per-client throttling); from anyone else it
-# is ignored.
-# trusted_proxies = ["127.0.0.1"]
-
-[smtp]
-# Outgoing email: sign-in codes, invitations, set-up links and lockout notices. Without a host, email is
-# disabled. Environment: LOGVAULT_SMTP__HOST, LOGVAULT_SMTP__PORT, LOGVAULT_SMTP__SECURITY,
-# LOGVAULT_SMTP__USERNAME, LOGVAULT_SMTP__PASSWORD, LOGVAULT_SMTP__FROM, LOGVAULT_SMTP__TIMEOUT_SECS.
-# The SMTP relay (submission server).
-# host = "smtp.example.com"
-# 587 for STARTTLS (submission), 465 for implicit TLS (submissions).
-# port = 587
-# "starttls" (a plain connection upgraded with STARTTLS, which is required), "tls" (TLS from the first byte) or
-# "none" (no encryption at all: only for a relay on the same host or in tests; credentials are refused with it).
-# The server certificate is checked against the system's trust store.
-# security = "starttls"
-# Credentials for SMTP authentication, set together (prefer LOGVAULT_SMTP__PASSWORD for the password).
-# username = "logvault@example.com"
-# password = "app-password"
-# Sender mailbox shown to recipients.
-# from = "Logvault <logvault@localhost>"
-# Seconds for connecting and for each SMTP command before delivery is given up.
-# timeout_secs = 10
-"#;
+/// The default of `key` as a TOML value, or `None` when it is unset by default.
+fn default_toml(defaults: &serde_json::Value, key: &Key) -> Option<String> {
+    let value = key.path.split('.').try_fold(defaults, |value, part| value.get(part))?;
+    match value {
+        serde_json::Value::Null => None,
+        serde_json::Value::String(text) => Some(toml::Value::String(text.clone()).to_string()),
+        serde_json::Value::Array(items) if items.is_empty() => Some("[]".to_owned()),
+        other => Some(other.to_string()),
+    }
+}
 
 /// The environment layer: known keys only, empty means unset, text keys verbatim.
 fn env_layer(env: impl Fn(&str) -> Option<String>) -> toml::Table {
     let mut root = toml::Table::new();
-    for (name, path, is_text) in ENV_KEYS {
-        let Some(raw) = env(name).filter(|value| !value.is_empty()) else { continue };
-        let value = if *is_text {
+    for key in KEYS {
+        let Some(raw) = env(&key.env_suffix()).filter(|value| !value.is_empty()) else { continue };
+        let value = if key.env == EnvValue::Text {
             toml::Value::String(raw)
         } else {
             toml::from_str::<toml::Table>(&format!("v = {raw}"))
@@ -478,7 +635,7 @@ fn env_layer(env: impl Fn(&str) -> Option<String>) -> toml::Table {
                 .unwrap_or(toml::Value::String(raw))
         };
         let mut table = &mut root;
-        let mut parts = path.split('.').peekable();
+        let mut parts = key.path.split('.').peekable();
         while let Some(part) = parts.next() {
             if parts.peek().is_none() {
                 table.insert(part.to_owned(), value.clone());
@@ -564,12 +721,103 @@ mod tests {
         move |name| pairs.iter().find(|(key, _)| *key == name).map(|(_, value)| (*value).to_owned())
     }
 
+    /// Every dotted key path of a configuration, `None`s included (JSON keeps them as nulls, TOML drops them).
+    fn paths_of(value: &serde_json::Value, prefix: &str, out: &mut Vec<String>) {
+        match value.as_object() {
+            Some(object) if prefix.is_empty() || !object.is_empty() => {
+                for (name, value) in object {
+                    let path = if prefix.is_empty() { name.clone() } else { format!("{prefix}.{name}") };
+                    match value.is_object() {
+                        true => paths_of(value, &path, out),
+                        false => out.push(path),
+                    }
+                }
+            }
+            _ => out.push(prefix.to_owned()),
+        }
+    }
+
+    fn value_at<'v>(value: &'v serde_json::Value, path: &str) -> &'v serde_json::Value {
+        path.split('.').fold(value, |value, part| &value[part])
+    }
+
+    #[test]
+    fn every_config_field_is_in_the_key_table_once_and_the_table_names_no_other() {
+        let mut fields = Vec::new();
+        paths_of(&serde_json::to_value(Config::default()).unwrap(), "", &mut fields);
+        fields.sort();
+        let mut keys: Vec<String> = KEYS.iter().map(|key| key.path.to_owned()).collect();
+        keys.sort();
+        assert_eq!(fields, keys);
+        let sections: Vec<&str> = KEYS.iter().filter_map(|key| key.split().0).collect();
+        for (section, _) in SECTIONS {
+            assert!(sections.contains(section), "no key in section {section}");
+        }
+    }
+
+    #[test]
+    fn the_template_parses_back_into_the_defaults() {
+        let template = template();
+        let defaults = serde_json::to_value(Config::default()).unwrap();
+        // The keys the template shows with their default, uncommented, make exactly the default configuration.
+        let mut section = None;
+        let mut shown_defaults = String::new();
+        for line in template.lines() {
+            if line.starts_with('[') {
+                section = Some(line.trim_matches(['[', ']']).to_owned());
+                shown_defaults.push_str(line);
+                shown_defaults.push('\n');
+            } else if let Some((name, _)) = line.strip_prefix("# ").and_then(|body| body.split_once(" = ")) {
+                let path = section.as_ref().map_or(name.to_owned(), |section| format!("{section}.{name}"));
+                if !value_at(&defaults, &path).is_null() {
+                    shown_defaults.push_str(&line[2..]);
+                    shown_defaults.push('\n');
+                }
+            }
+        }
+        let parsed: Config = toml::from_str(&shown_defaults).unwrap();
+        assert_eq!(serde_json::to_value(parsed).unwrap(), defaults);
+        // Each key appears once, with its environment variable.
+        for key in KEYS {
+            let name = key.split().1;
+            let line = format!("# {name} = ");
+            assert!(template.lines().any(|l| l.starts_with(&line) && l.ends_with(&key.env_var())), "{}", key.path);
+        }
+    }
+
+    #[test]
+    fn each_environment_variable_sets_its_own_key() {
+        let defaults = serde_json::to_value(Config::default()).unwrap();
+        for key in KEYS {
+            let raw = key.example.trim_matches('"').to_owned();
+            let suffix = key.env_suffix();
+            let env = move |name: &str| (name == suffix).then(|| raw.clone());
+            // Without the cross-key checks: a username alone is refused by them, not by the mapping.
+            let config = Config::layered(None, env, &Overrides::default()).unwrap_or_else(|err| panic!("{err}"));
+            let value = serde_json::to_value(&config).unwrap();
+            let mut changed = Vec::new();
+            paths_of(&value, "", &mut changed);
+            changed.retain(|path| value_at(&value, path) != value_at(&defaults, path));
+            assert_eq!(changed, [key.path], "{}", key.env_var());
+            let shown = value_at(&value, key.path);
+            match key.secret {
+                // A secret is shown redacted, never as given.
+                true => {
+                    let shown = shown.as_str().unwrap_or_default();
+                    assert!(shown.contains("[redacted]") && !shown.contains("password"), "{}: {shown}", key.path);
+                }
+                false => assert_eq!(toml::Value::try_from(shown).unwrap().to_string(), key.example, "{}", key.path),
+            }
+        }
+    }
+
     #[test]
     fn the_template_names_every_key_and_its_examples_form_a_valid_configuration() {
-        let uncommented: String = TEMPLATE
+        let uncommented: String = template()
             .lines()
             .filter_map(|line| {
                 let body = line.strip_prefix("# ").unwrap_or(line);
+                let body = body.split_once("  # ").map_or(body, |(assignment, _)| assignment);
                 let is_section = body.starts_with('[');
                 let is_assignment = body
                     .split_once(" = ")

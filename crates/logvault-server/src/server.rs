@@ -116,7 +116,7 @@ pub async fn start(config: &Config) -> anyhow::Result<RunningServer> {
         None => (None, None),
     };
 
-    let purge_task = crate::retention::spawn_purge_job(Arc::clone(&opened.store));
+    let purge_task = crate::app::retention::spawn_purge_job(Arc::clone(&opened.store));
 
     tracing::info!(%local_addr, tls = !config.insecure_http, engine = ?opened.store.engine(), "server started");
     Ok(RunningServer {

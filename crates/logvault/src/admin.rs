@@ -8,7 +8,7 @@ use std::io::Read;
 
 use anyhow::Context;
 use clap::Subcommand;
-use logvault_core::audit::{self, NewEntry, Outcome};
+use logvault_core::audit::{self, AuditAction, NewEntry, Outcome};
 use logvault_core::authz::Role;
 use logvault_core::retention::Retention;
 use logvault_core::{Email, OrgName, password};
@@ -101,7 +101,7 @@ pub enum TokenCommand {
         #[arg(long)]
         role: Option<String>,
         /// Days until the token expires (1 to 365)
-        #[arg(long, default_value_t = logvault_server::http::tokens::DEFAULT_TOKEN_DAYS)]
+        #[arg(long, default_value_t = logvault_server::app::tokens::DEFAULT_TOKEN_DAYS)]
         expires: u32,
     },
 }
@@ -151,7 +151,7 @@ pub async fn device(config: Config, command: DeviceCommand) -> anyhow::Result<()
             Err(err) => return Err(err.into()),
         };
         let scope = OrgScope::for_operator(organisation.id);
-        let (device, key) = logvault_server::devices::register(
+        let (device, key) = logvault_server::app::devices::register(
             store.as_ref(),
             &wrapping_key,
             &scope,
@@ -167,7 +167,7 @@ pub async fn device(config: Config, command: DeviceCommand) -> anyhow::Result<()
                 chain_id: organisation.id,
                 occurred_at_us: now_us(),
                 actor: "cli".to_owned(),
-                action: "device.create".to_owned(),
+                action: AuditAction::DeviceCreate.into(),
                 target: Some(format!("device:{}", device.serial)),
                 outcome: Outcome::Success,
                 request_id: None,
@@ -222,7 +222,7 @@ pub async fn manufacturer(config: Config, command: ManufacturerCommand) -> anyho
                 chain_id: audit::INSTANCE_CHAIN,
                 occurred_at_us: now,
                 actor: "cli".to_owned(),
-                action: "manufacturing.token_create".to_owned(),
+                action: AuditAction::ManufacturingTokenCreate.into(),
                 target: Some(format!("manufacturer-token:{}", token.id)),
                 outcome: Outcome::Success,
                 request_id: None,
@@ -281,7 +281,7 @@ pub async fn admin(config: Config, command: AdminCommand) -> anyhow::Result<()> 
                 chain_id: organisation.id,
                 occurred_at_us: now,
                 actor: "cli".to_owned(),
-                action: "org.bootstrap".to_owned(),
+                action: AuditAction::OrgBootstrap.into(),
                 target: Some(format!("user:{}", user.id)),
                 outcome: Outcome::Success,
                 request_id: None,
@@ -323,9 +323,9 @@ pub async fn token(config: Config, command: TokenCommand) -> anyhow::Result<()> 
             Err(StoreError::NotFound { .. }) => anyhow::bail!("this user is not a member of the organisation"),
             Err(err) => return Err(err.into()),
         };
-        let (name, role, days) = logvault_server::http::tokens::check_request(member_role, &name, role, Some(expires))
+        let (name, role, days) = logvault_server::app::tokens::check_request(member_role, &name, role, Some(expires))
             .map_err(|reason| anyhow::anyhow!(reason))?;
-        let (secret, record) = logvault_server::http::tokens::mint(user.id, name, role, days)
+        let (secret, record) = logvault_server::app::tokens::mint(user.id, name, role, days)
             .map_err(|_| anyhow::anyhow!("the operating system random number generator failed"))?;
         let token = store.create_api_token(&scope, record).await?;
         store
@@ -333,7 +333,7 @@ pub async fn token(config: Config, command: TokenCommand) -> anyhow::Result<()> 
                 chain_id: organisation.id,
                 occurred_at_us: now_us(),
                 actor: "cli".to_owned(),
-                action: "token.create".to_owned(),
+                action: AuditAction::TokenCreate.into(),
                 target: Some(format!("token:{}", token.id)),
                 outcome: Outcome::Success,
                 request_id: None,
@@ -406,7 +406,7 @@ async fn set_password(config: Config, email: String) -> anyhow::Result<()> {
                 chain_id: audit::INSTANCE_CHAIN,
                 occurred_at_us: now_us(),
                 actor: "cli".to_owned(),
-                action: "auth.password_change".to_owned(),
+                action: AuditAction::AuthPasswordChange.into(),
                 target: Some(format!("user:{}", user.id)),
                 outcome: Outcome::Success,
                 request_id: None,
@@ -433,7 +433,7 @@ async fn set_disabled(config: Config, email: String, disabled: bool) -> anyhow::
                 chain_id: audit::INSTANCE_CHAIN,
                 occurred_at_us: now_us(),
                 actor: "cli".to_owned(),
-                action: if disabled { "user.disable" } else { "user.enable" }.to_owned(),
+                action: if disabled { AuditAction::UserDisable } else { AuditAction::UserEnable }.into(),
                 target: Some(format!("user:{}", user.id)),
                 outcome: Outcome::Success,
                 request_id: None,
@@ -459,7 +459,7 @@ async fn unlock_user(config: Config, email: String) -> anyhow::Result<()> {
             chain_id: audit::INSTANCE_CHAIN,
             occurred_at_us: now_us(),
             actor: "cli".to_owned(),
-            action: "auth.unlock".to_owned(),
+            action: AuditAction::AuthUnlock.into(),
             target: Some(format!("user:{}", user.id)),
             outcome: Outcome::Success,
             request_id: None,
@@ -512,7 +512,7 @@ async fn create_user(
             chain_id: organisation.id,
             occurred_at_us: now,
             actor: "cli".to_owned(),
-            action: "member.create".to_owned(),
+            action: AuditAction::MemberCreate.into(),
             target: Some(format!("user:{}", user.id)),
             outcome: Outcome::Success,
             request_id: None,
@@ -528,7 +528,7 @@ pub async fn verify(config: Config) -> anyhow::Result<()> {
     let opened = bootstrap::open(&config, Migrations::Leave).await?;
     let store = opened.store;
     let wrapping_key = opened.master_key.derive(logvault_core::custody::DATA_KEY_WRAP_PURPOSE);
-    let reports = logvault_server::verify::verify_all(store.as_ref(), &wrapping_key).await;
+    let reports = logvault_server::app::verify::verify_all(store.as_ref(), &wrapping_key).await;
     store.close().await;
     let mut first = None;
     for report in reports? {
@@ -651,7 +651,7 @@ pub async fn retention(config: Config, command: RetentionCommand) -> anyhow::Res
                         chain_id: organisation.id,
                         occurred_at_us: now_us(),
                         actor: "cli".to_owned(),
-                        action: "retention.set".to_owned(),
+                        action: AuditAction::RetentionSet.into(),
                         target: None,
                         outcome: Outcome::Success,
                         request_id: None,
@@ -685,7 +685,7 @@ async fn purge(config: Config, org: Option<String>) -> anyhow::Result<()> {
                 .as_secs(),
         )
         .context("the clock is out of range")?;
-        let reports = logvault_server::retention::purge(store.as_ref(), only.as_ref(), "cli", now_s).await?;
+        let reports = logvault_server::app::retention::purge(store.as_ref(), only.as_ref(), "cli", now_s).await?;
         for (organisation, report) in &reports {
             for device in &report.devices {
                 println!(

@@ -6,13 +6,13 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use anyhow::Context;
-use logvault_core::audit::{NewEntry, Outcome};
+use logvault_core::audit::{AuditAction, NewEntry, Outcome};
 use logvault_export::{Format, KeyTrust, PublicKey, verify_export as verify};
+use logvault_server::app::export::{ExportRequest, Exporter, Prepared};
+use logvault_server::app::reports::Period;
 use logvault_server::auth::now_us;
 use logvault_server::bootstrap::{self, Migrations};
 use logvault_server::config::Config;
-use logvault_server::export::{ExportRequest, Exporter, Prepared};
-use logvault_server::reports::Period;
 use logvault_store::OrgScope;
 
 /// Verifies `file`; an error names what is wrong (the caller prints it as one line and exits non-zero).
@@ -114,7 +114,7 @@ pub async fn export(config: Config, args: ExportArgs) -> anyhow::Result<()> {
                 chain_id: scope.org_id(),
                 occurred_at_us: now_us(),
                 actor: "cli".to_owned(),
-                action: "export.created".to_owned(),
+                action: AuditAction::ExportCreated.into(),
                 target: Some(format!("device:{}", prepared.request.device.serial)),
                 outcome: Outcome::Success,
                 request_id: None,

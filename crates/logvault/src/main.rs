@@ -173,7 +173,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
     match command {
         Command::Sim { command } => sim::run(command),
         Command::Config { command: ConfigCommand::Template } => {
-            print!("{}", config::TEMPLATE);
+            print!("{}", config::template());
             Ok(())
         }
         Command::Config { command: ConfigCommand::Show } => {

@@ -3,16 +3,18 @@
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::{Method, StatusCode};
+use logvault_core::audit::AuditAction;
 use logvault_core::authz::Permission;
 use logvault_core::custody;
 use logvault_store::Device;
 use serde::{Deserialize, Serialize};
 
-use crate::auth::{OrgAccess, Principal};
-use crate::devices::{DeviceModel, RegisterError};
+use crate::app::audit::org_event;
+use crate::app::devices::RegisterError;
+use crate::auth::{OrgAccess, Principal, device_for};
+use crate::devices::DeviceModel;
 use crate::error::ApiError;
 use crate::http::json::ApiJson;
-use crate::http::orgs::org_event;
 use crate::http::routes::{Access, Doc, Routes};
 use crate::state::AppState;
 
@@ -112,7 +114,7 @@ async fn register(
     access: OrgAccess,
     ApiJson(body): ApiJson<NewDeviceRequest>,
 ) -> Result<(StatusCode, Json<Registered>), ApiError> {
-    let registered = crate::devices::register(
+    let registered = crate::app::devices::register(
         state.store.as_ref(),
         &state.data_key_wrap,
         &access.scope,
@@ -131,7 +133,8 @@ async fn register(
         Err(err) => return Err(ApiError::Internal(err.into())),
     };
     let target = Some(format!("device:{}", device.serial));
-    org_event(&state, &principal, &access, "device.create", target, Some("key:generation-0".to_owned())).await?;
+    org_event(&state, &principal, &access, AuditAction::DeviceCreate, target, Some("key:generation-0".to_owned()))
+        .await?;
     let key_hex = hex::encode(key.as_slice());
     Ok((StatusCode::CREATED, Json(Registered { device: device.into(), key_hex })))
 }
@@ -149,20 +152,6 @@ async fn by_serial(
 ) -> Result<Json<DeviceView>, ApiError> {
     let (_, device) = device_for(&state, &principal, &serial, Permission::ReadOrganisation).await?;
     Ok(Json(device.into()))
-}
-
-/// The device with this serial, for a member of its organisation (and site) whose role grants `permission`; anyone
-/// else gets the 404 of an unknown serial.
-pub(crate) async fn device_for(
-    state: &AppState,
-    principal: &Principal,
-    serial: &str,
-    permission: Permission,
-) -> Result<(OrgAccess, Device), ApiError> {
-    let org_id = state.store.device_org(serial).await?.ok_or(ApiError::NotFound)?;
-    let access = principal.org_access(state, org_id, permission).await?;
-    let device = state.store.device(&access.scope, serial).await?;
-    Ok((access, device))
 }
 
 #[derive(Debug, Serialize, utoipa::ToSchema)]
@@ -194,14 +183,14 @@ async fn rotate_key(
         return Err(ApiError::SessionRequired);
     }
     let reason = checked_reason(&body.reason)?;
-    crate::http::mfa::reauthenticate(&state, &principal, body.password).await?;
+    crate::auth::reauthenticate(&state, &principal, body.password).await?;
     let device = state.store.device(&access.scope, &serial).await?;
     let keys = state.store.device_keys(&access.scope, device.id).await?;
     let next = keys.iter().map(|(g, _)| *g).max().map_or(Some(0), |g| g.checked_add(1));
     let Some(generation) = next else {
         return Err(ApiError::Unprocessable("the device has used all 256 key generations".to_owned()));
     };
-    let data_key = crate::devices::existing_data_key(state.store.as_ref(), &state.data_key_wrap, &access.scope)
+    let data_key = crate::app::devices::existing_data_key(state.store.as_ref(), &state.data_key_wrap, &access.scope)
         .await
         .map_err(|err| ApiError::Internal(err.into()))?;
     let key = custody::new_device_key().map_err(|err| ApiError::Internal(err.into()))?;
@@ -209,7 +198,8 @@ async fn rotate_key(
         .map_err(|err| ApiError::Internal(err.into()))?;
     state.store.add_device_key(&access.scope, device.id, generation, &sealed, crate::auth::now_us()).await?;
     let detail = Some(format!("key:generation-{generation};reason:{reason}"));
-    org_event(&state, &principal, &access, "device.key_rotate", Some(format!("device:{serial}")), detail).await?;
+    org_event(&state, &principal, &access, AuditAction::DeviceKeyRotate, Some(format!("device:{serial}")), detail)
+        .await?;
     Ok((StatusCode::CREATED, Json(KeyView { generation, key_hex: hex::encode(key.as_slice()) })))
 }
 
@@ -240,9 +230,9 @@ async fn export_keys(
         return Err(ApiError::SessionRequired);
     }
     let reason = checked_reason(&body.reason)?;
-    crate::http::mfa::reauthenticate(&state, &principal, body.password).await?;
+    crate::auth::reauthenticate(&state, &principal, body.password).await?;
     let device = state.store.device(&access.scope, &serial).await?;
-    let data_key = crate::devices::existing_data_key(state.store.as_ref(), &state.data_key_wrap, &access.scope)
+    let data_key = crate::app::devices::existing_data_key(state.store.as_ref(), &state.data_key_wrap, &access.scope)
         .await
         .map_err(|err| ApiError::Internal(err.into()))?;
     let mut keys = Vec::new();
@@ -252,7 +242,8 @@ async fn export_keys(
         keys.push(KeyView { generation, key_hex: hex::encode(key.as_slice()) });
     }
     let detail = Some(format!("generations:{};reason:{reason}", keys.len()));
-    org_event(&state, &principal, &access, "device.key_export", Some(format!("device:{serial}")), detail).await?;
+    org_event(&state, &principal, &access, AuditAction::DeviceKeyExport, Some(format!("device:{serial}")), detail)
+        .await?;
     Ok(Json(Exported { serial: device.serial, keys }))
 }
 

@@ -1,7 +1,7 @@
 //! Exports of a device's measurements — `GET /api/v1/devices/{serial}/export?format=csv|xlsx|pdf&from&to&channel` —
 //! each signed with the server's Ed25519 key, and that key's public half at `GET /api/v1/signing-key`.
 //!
-//! The export itself is made by [`crate::export`] (shared with `logvault export`): a CSV streamed, an XLSX or PDF
+//! The export itself is made by [`crate::app::export`] (shared with `logvault export`): a CSV streamed, an XLSX or PDF
 //! built in memory. Every export is an `export.created` audit entry: who, which device, the period, the format.
 
 use std::sync::Arc;
@@ -11,16 +11,18 @@ use axum::body::{Body, Bytes};
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderValue, Method, header};
 use axum::response::{IntoResponse, Response};
+use logvault_core::audit::AuditAction;
 use logvault_core::authz::Permission;
 use logvault_export::Format;
 use serde::{Deserialize, Serialize};
 
+use crate::app::audit::org_event;
+use crate::app::export::{CsvStream, ExportError, ExportRequest, Exporter};
+use crate::app::reports::Period;
 use crate::auth::Principal;
+use crate::auth::device_for;
 use crate::error::ApiError;
-use crate::export::{CsvStream, ExportError, ExportRequest, Exporter};
-use crate::http::devices::device_for;
 use crate::http::openapi::{Doc, binary_schema};
-use crate::http::orgs::org_event;
 use crate::http::routes::{Access, Routes};
 use crate::state::AppState;
 
@@ -86,7 +88,8 @@ async fn export(
     Query(params): Query<ExportParams>,
 ) -> Result<Response, ApiError> {
     let (access, device) = device_for(&state, &principal, &serial, Permission::ExportMeasurements).await?;
-    let period = super::reports::PeriodParams { from: params.from, to: params.to, channel: params.channel }.period()?;
+    let period = Period::parse_required(params.from.as_deref(), params.to.as_deref())
+        .map_err(|reason| ApiError::Unprocessable(reason.to_owned()))?;
     let exporter = Exporter {
         store: Arc::clone(&state.store),
         signing_keys: Arc::clone(&state.signing_keys),
@@ -102,7 +105,7 @@ async fn export(
     };
     let prepared = exporter.prepare(request).await?;
     let target = Some(format!("device:{}", prepared.request.device.serial));
-    org_event(&state, &principal, &access, "export.created", target, Some(prepared.audit_detail())).await?;
+    org_event(&state, &principal, &access, AuditAction::ExportCreated, target, Some(prepared.audit_detail())).await?;
     let disposition = HeaderValue::from_str(&format!("attachment; filename=\"{}\"", prepared.filename()))
         .map_err(|err| ApiError::Internal(err.into()))?;
     let body = match params.format {

@@ -1,29 +1,25 @@
 //! Device ingest: `POST /api/v1/ingest` takes one sealed block (raw bytes as `application/octet-stream`, or the
 //! base64url text or whole QR link as `text/plain`) or a gateway's JSON batch `{"blocks": [...]}`.
 //!
-//! No user credentials: the device MAC is the authentication. For each block: the serial (the only clear field)
-//! finds the device and its sealed key; the tag is verified in constant time before anything is decrypted; the
-//! opened block is validated (times, values, counter); and the store keeps it as the next link of the device's chain
-//! and each of its samples once. Unknown serial, bad MAC and undecodable input give one and the same 422 (a dummy
-//! verification keeps the work the same), nothing is stored, and an `ingest.rejected` audit entry names the serial
-//! and the reason — never the payload. Each rejection costs the client address one unit of its failure allowance,
-//! so a flood of forged blocks ends in 429.
+//! No user credentials: the device MAC is the authentication. This module frames the bytes, throttles the client
+//! address and renders the answer; each block is verified, validated, kept and (if refused) audited by
+//! `app::ingest::Ingest`. Unknown serial, bad MAC and undecodable input give one and the same 422. Each rejection
+//! costs the client address one unit of its failure allowance, so a flood of forged blocks ends in 429.
 
 use std::net::SocketAddr;
+use std::sync::Arc;
 
 use axum::Json;
 use axum::body::Bytes;
 use axum::extract::{ConnectInfo, Path, Query, State};
 use axum::http::{HeaderMap, Method, header};
 use axum::response::{IntoResponse, Response};
-use logvault_core::audit::{INSTANCE_CHAIN, NewEntry, Outcome};
 use logvault_core::authz::Permission;
 use logvault_core::blockchain::Source;
-use logvault_core::custody;
-use logvault_protocol::{DeviceKey, Envelope, Quantity};
-use logvault_store::{IncomingBlock, IncomingSample, IngestOutcome, MeasurementQuery};
+use logvault_store::MeasurementQuery;
 use serde::{Deserialize, Serialize};
 
+use crate::app::ingest::{Client, Ingest};
 use crate::auth::{self, Principal, now_us};
 use crate::error::ApiError;
 use crate::http::middleware::RequestId;
@@ -33,10 +29,6 @@ use crate::state::AppState;
 
 /// Most blocks in one gateway batch.
 pub const MAX_BATCH: usize = 100;
-/// How far ahead of the server's clock a device's sample time may be.
-pub const CLOCK_SKEW_S: i64 = 300;
-/// No logger sampled before 2000-01-01.
-const EARLIEST_S: i64 = 946_684_800;
 
 pub fn routes() -> Routes {
     Routes::new()
@@ -105,20 +97,6 @@ enum BatchResult {
     Rejected { rejected: &'static str },
 }
 
-/// Why a block was refused, for the audit entry and the metric; never shown to the client.
-#[derive(Debug, Clone)]
-struct Rejection {
-    serial: Option<String>,
-    org_id: Option<i64>,
-    reason: &'static str,
-}
-
-impl Rejection {
-    fn anonymous(reason: &'static str) -> Rejection {
-        Rejection { serial: None, org_id: None, reason }
-    }
-}
-
 /// The answer for blocks of a batch not looked at because the address's allowance is spent.
 const THROTTLED: &str = "not looked at: too many refused blocks from this address; retry later";
 
@@ -164,6 +142,8 @@ async fn ingest(
     // Read once, then followed through each debit below: checked before every block, so a batch cannot outrun the
     // allowance, without a database read per accepted block.
     let mut exhausted = state.store.client_bucket(&client_key, now).await?.retry_after_secs(now);
+    let ingest = Ingest::new(Arc::clone(&state.store), Arc::clone(&state.data_key_wrap), state.group_commit.clone());
+    let client_info = Client { source, request_id };
     let mut results = Vec::with_capacity(blocks.len());
     for raw in blocks {
         if let Some(retry_after_secs) = exhausted {
@@ -174,14 +154,23 @@ async fn ingest(
             continue;
         }
         let outcome = match raw {
-            Ok(raw) => keep(&state, raw, source, now).await?,
-            Err(()) => Err(Rejection::anonymous("undecodable")),
+            Ok(raw) => ingest.keep(raw, &client_info, now).await?,
+            Err(()) => Err(ingest.refuse_undecodable(&client_info).await?),
         };
         match outcome {
-            Ok(accepted) => results.push(BatchResult::Accepted(accepted)),
-            Err(rejection) => {
-                state.metrics.count_ingest(rejection.reason, 0);
-                record_rejection(&state, &rejection, request_id.clone()).await?;
+            Ok(accepted) => {
+                match accepted.repeated {
+                    false => state.metrics.count_ingest("stored", accepted.new),
+                    true => state.metrics.count_ingest("duplicate", 0),
+                }
+                results.push(BatchResult::Accepted(Accepted {
+                    device: accepted.serial,
+                    accepted: accepted.new,
+                    duplicates: accepted.duplicates,
+                }));
+            }
+            Err(refused) => {
+                state.metrics.count_ingest(refused.reason.as_str(), 0);
                 // A refused block costs the address one unit of its failure allowance.
                 exhausted = match state.store.begin_client_attempt(&client_key, now).await? {
                     Ok(bucket) => bucket.retry_after_secs(now),
@@ -197,136 +186,6 @@ async fn ingest(
     match results.into_iter().next() {
         Some(BatchResult::Accepted(accepted)) => Ok(Json(accepted).into_response()),
         _ => Err(ApiError::BlockRejected),
-    }
-}
-
-/// Verifies, opens, validates and keeps one block.
-async fn keep(
-    state: &AppState,
-    raw: Vec<u8>,
-    source: Source,
-    now: i64,
-) -> Result<Result<Accepted, Rejection>, ApiError> {
-    let Ok(envelope) = Envelope::parse(&raw) else { return Ok(Err(Rejection::anonymous("undecodable"))) };
-    let serial = envelope.serial().as_str().to_owned();
-    let generation = envelope.key_generation().0;
-    let Some(device) = state.store.ingest_device(&serial).await? else {
-        // The same work as for a known device: one MAC verification, under a key nobody has.
-        let _ = envelope.open(&DeviceKey::from_bytes([0; 16]));
-        return Ok(Err(Rejection { serial: Some(serial), org_id: None, reason: "unknown-device" }));
-    };
-    // Only the newest key generation authenticates new blocks: rotating a key retires the old one (kept to verify
-    // the blocks it sealed).
-    let newest = device.keys.iter().map(|(g, _)| *g).max();
-    let sealed = device.keys.iter().find(|(g, _)| *g == generation).map(|(_, k)| k.clone());
-    let sealed = match (sealed, newest) {
-        (Some(sealed), Some(newest)) if generation == newest => sealed,
-        (Some(_), _) => {
-            let _ = envelope.open(&DeviceKey::from_bytes([0; 16]));
-            return Ok(Err(Rejection { serial: Some(serial), org_id: Some(device.org_id), reason: "retired-key" }));
-        }
-        (None, _) => {
-            let _ = envelope.open(&DeviceKey::from_bytes([0; 16]));
-            return Ok(Err(Rejection { serial: Some(serial), org_id: Some(device.org_id), reason: "unknown-key" }));
-        }
-    };
-    let data_key =
-        crate::devices::ingest_data_key(&state.data_key_wrap, &device).map_err(|err| ApiError::Internal(err.into()))?;
-    let key = custody::open_device_key(&data_key, device.org_id, &serial, generation, &sealed)
-        .map_err(|err| ApiError::Internal(err.into()))?;
-    let rejection = |reason| Rejection { serial: Some(serial.clone()), org_id: Some(device.org_id), reason };
-    let block = match envelope.open(&DeviceKey::from_bytes(*key)) {
-        Ok(block) => block,
-        Err(_) => return Ok(Err(rejection("authentication-failed"))),
-    };
-    let Ok(counter) = i64::try_from(block.counter()) else { return Ok(Err(rejection("implausible-counter"))) };
-    let newest_allowed = now / 1_000_000 + CLOCK_SKEW_S;
-    if block.samples().iter().any(|s| s.time > newest_allowed || s.time < EARLIEST_S) {
-        return Ok(Err(rejection("implausible-time")));
-    }
-    let ranges: Vec<(i32, i32)> = block.channels().iter().map(|c| sensor_range(c.quantity)).collect();
-    let out_of_range =
-        block.samples().iter().any(|s| s.values.iter().zip(&ranges).any(|(v, (lo, hi))| v < lo || v > hi));
-    if out_of_range {
-        return Ok(Err(rejection("value-out-of-range")));
-    }
-    // A device registered with a logger model accepts exactly its channels and resolution tables.
-    if let Some(model) = device.model.as_deref() {
-        let model: crate::devices::DeviceModel =
-            serde_json::from_str(model).map_err(|err| ApiError::Internal(err.into()))?;
-        if !model.matches(block.channels()) {
-            return Ok(Err(rejection("channels-differ-from-model")));
-        }
-    }
-    let channel_layout = block.channels().iter().map(|c| quantity_name(c.quantity)).collect::<Vec<_>>().join(",");
-    let samples = block.samples().iter().map(|s| IncomingSample { t_s: s.time, values: s.values.clone() }).collect();
-    let incoming = IncomingBlock {
-        device_id: device.device_id,
-        serial: serial.clone(),
-        counter,
-        key_generation: generation,
-        raw,
-        received_at_us: now,
-        source,
-        channel_layout,
-        samples,
-    };
-    let (accepted, duplicates) = match state.group_commit.keep(incoming).await? {
-        IngestOutcome::Stored { new, duplicates } => {
-            state.metrics.count_ingest("stored", new);
-            (new, duplicates)
-        }
-        IngestOutcome::Duplicate { samples } => {
-            state.metrics.count_ingest("duplicate", 0);
-            (0, samples)
-        }
-        IngestOutcome::CounterReused => return Ok(Err(rejection("counter-reused"))),
-        IngestOutcome::CounterImplausible => return Ok(Err(rejection("counter-time-mismatch"))),
-        IngestOutcome::LayoutChanged => return Ok(Err(rejection("channel-layout-changed"))),
-    };
-    Ok(Ok(Accepted { device: serial, accepted, duplicates }))
-}
-
-/// An audit entry for a refused block: on the device's organisation's chain if the serial is registered, else on the
-/// instance chain. A reused counter and a counter that contradicts the block's time are security events of their own
-/// (a cloned device, a replayed or reordered forgery, or a firmware bug).
-async fn record_rejection(state: &AppState, rejection: &Rejection, request_id: Option<String>) -> Result<(), ApiError> {
-    let action = match rejection.reason {
-        "counter-reused" => "ingest.counter_reused",
-        "counter-time-mismatch" => "ingest.counter_implausible",
-        _ => "ingest.rejected",
-    };
-    let target = rejection.serial.as_ref().map(|serial| format!("device:{serial}"));
-    auth::record(
-        state,
-        NewEntry {
-            chain_id: rejection.org_id.unwrap_or(INSTANCE_CHAIN),
-            occurred_at_us: now_us(),
-            actor: "device".to_owned(),
-            action: action.to_owned(),
-            target,
-            outcome: Outcome::Denied,
-            request_id,
-            detail: Some(format!("reason:{}", rejection.reason)),
-        },
-    )
-    .await
-}
-
-/// What a sensor of this quantity can plausibly report, in thousandths of its unit.
-fn sensor_range(quantity: Quantity) -> (i32, i32) {
-    match quantity {
-        Quantity::Temperature => (-200_000, 200_000),
-        Quantity::RelativeHumidity => (0, 100_000),
-        _ => (i32::MIN, i32::MAX),
-    }
-}
-
-fn quantity_name(quantity: Quantity) -> &'static str {
-    match quantity {
-        Quantity::Temperature => "temperature",
-        Quantity::RelativeHumidity => "relative_humidity",
-        _ => "unknown",
     }
 }
 
@@ -378,8 +237,7 @@ async fn measurements(
     Path(serial): Path<String>,
     Query(params): Query<MeasurementParams>,
 ) -> Result<Json<MeasurementPage>, ApiError> {
-    let (access, device) =
-        crate::http::devices::device_for(&state, &principal, &serial, Permission::ReadMeasurements).await?;
+    let (access, device) = crate::auth::device_for(&state, &principal, &serial, Permission::ReadMeasurements).await?;
     let limit = params.limit.unwrap_or(1_000);
     if !(1..=10_000).contains(&limit) {
         return Err(ApiError::Unprocessable("limit must be 1 to 10000".to_owned()));

@@ -6,7 +6,7 @@
 use axum::Json;
 use axum::extract::State;
 use axum::http::{Method, StatusCode};
-use logvault_core::audit::{INSTANCE_CHAIN, NewEntry, Outcome};
+use logvault_core::audit::{AuditAction, INSTANCE_CHAIN, NewEntry, Outcome};
 use logvault_core::authz::Permission;
 use logvault_core::custody;
 use logvault_protocol::{DeviceKey, Serial};
@@ -14,10 +14,10 @@ use logvault_store::{Device, NewDevice, StoreError, UnclaimedDevice};
 use serde::{Deserialize, Serialize};
 use subtle::ConstantTimeEq;
 
+use crate::app::audit::org_event;
 use crate::auth::{self, Manufacturer, OrgAccess, Principal, now_us};
 use crate::error::ApiError;
 use crate::http::json::ApiJson;
-use crate::http::orgs::org_event;
 use crate::http::routes::{Access, Doc, Routes};
 use crate::state::AppState;
 
@@ -109,7 +109,7 @@ async fn upload(
             chain_id: INSTANCE_CHAIN,
             occurred_at_us: now_us(),
             actor: format!("manufacturer-token:{}", manufacturer.token_id),
-            action: "manufacturing.upload".to_owned(),
+            action: AuditAction::ManufacturingUpload.into(),
             target: None,
             outcome: Outcome::Success,
             request_id: manufacturer.request_id,
@@ -141,12 +141,13 @@ async fn claim(
     let presented = custody::claim_code_hash(&state.manufacturing_key, serial.as_str(), &body.claim_code);
     let unclaimed = state.store.unclaimed_device(serial.as_str()).await?;
     let Some(unclaimed) = unclaimed.filter(|u| bool::from(u.claim_code_hash.ct_eq(&presented))) else {
-        org_event(&state, &principal, &access, "device.claim_refused", Some(format!("device:{serial}")), None).await?;
+        org_event(&state, &principal, &access, AuditAction::DeviceClaimRefused, Some(format!("device:{serial}")), None)
+            .await?;
         return Err(refused());
     };
     let key = custody::open_unclaimed_key(&state.manufacturing_key, serial.as_str(), &unclaimed.key_sealed)
         .map_err(|err| ApiError::Internal(err.into()))?;
-    let data_key = crate::devices::data_key(state.store.as_ref(), &state.data_key_wrap, &access.scope)
+    let data_key = crate::app::devices::data_key(state.store.as_ref(), &state.data_key_wrap, &access.scope)
         .await
         .map_err(|err| ApiError::Internal(err.into()))?;
     let key_sealed = custody::seal_device_key(&data_key, access.scope.org_id(), serial.as_str(), 0, &key)
@@ -171,6 +172,6 @@ async fn claim(
         Err(StoreError::NotFound { .. }) => return Err(refused()),
         Err(err) => return Err(err.into()),
     };
-    org_event(&state, &principal, &access, "device.claim", Some(format!("device:{serial}")), None).await?;
+    org_event(&state, &principal, &access, AuditAction::DeviceClaim, Some(format!("device:{serial}")), None).await?;
     Ok((StatusCode::CREATED, Json(device)))
 }

@@ -7,17 +7,17 @@
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::{Method, StatusCode};
-use logvault_core::audit::{NewEntry, Outcome};
+use logvault_core::audit::{AuditAction, NewEntry, Outcome};
 use logvault_core::authz::{self, Permission, Role};
 use logvault_core::{Email, password, token};
 use logvault_store::{Acceptance, Invitation, InvitationPurpose, Member, NewInvitation, StoreError};
 use serde::{Deserialize, Serialize};
 
+use crate::app::audit::org_event;
 use crate::auth::{self, OrgAccess, Principal, now_us};
 use crate::error::ApiError;
 use crate::http::json::ApiJson;
 use crate::http::middleware::RequestId;
-use crate::http::orgs::org_event;
 use crate::http::routes::{Access, Doc, Routes};
 use crate::state::AppState;
 
@@ -116,13 +116,20 @@ async fn change_role(
 ) -> Result<Json<Member>, ApiError> {
     let member = state.store.member(&access.scope, user_id).await?;
     if !authz::may_assign(access.role, Some(member.role), body.role) {
-        return Err(denied(&state, &principal, &access, "member.role_change", user_id).await);
+        return Err(denied(&state, &principal, &access, AuditAction::MemberRoleChange, user_id).await);
     }
     if member.role != body.role {
         state.store.change_role(&access.scope, user_id, member.role, body.role).await?;
         let detail = format!("from:{};to:{}", member.role, body.role);
-        org_event(&state, &principal, &access, "member.role_change", Some(format!("user:{user_id}")), Some(detail))
-            .await?;
+        org_event(
+            &state,
+            &principal,
+            &access,
+            AuditAction::MemberRoleChange,
+            Some(format!("user:{user_id}")),
+            Some(detail),
+        )
+        .await?;
     }
     Ok(Json(state.store.member(&access.scope, user_id).await?))
 }
@@ -135,11 +142,12 @@ async fn remove_member(
 ) -> Result<StatusCode, ApiError> {
     let member = state.store.member(&access.scope, user_id).await?;
     if !authz::may_remove(access.role, member.role) {
-        return Err(denied(&state, &principal, &access, "member.remove", user_id).await);
+        return Err(denied(&state, &principal, &access, AuditAction::MemberRemove, user_id).await);
     }
     state.store.remove_member(&access.scope, user_id, member.role).await?;
     let detail = format!("role:{}", member.role);
-    org_event(&state, &principal, &access, "member.remove", Some(format!("user:{user_id}")), Some(detail)).await?;
+    org_event(&state, &principal, &access, AuditAction::MemberRemove, Some(format!("user:{user_id}")), Some(detail))
+        .await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -159,7 +167,7 @@ async fn set_site(
 ) -> Result<Json<Member>, ApiError> {
     let member = state.store.member(&access.scope, user_id).await?;
     if !authz::may_assign(access.role, Some(member.role), member.role) {
-        return Err(denied(&state, &principal, &access, "member.site_change", user_id).await);
+        return Err(denied(&state, &principal, &access, AuditAction::MemberSiteChange, user_id).await);
     }
     match state.store.set_member_site(&access.scope, user_id, body.site_id).await {
         Ok(()) => {}
@@ -172,12 +180,26 @@ async fn set_site(
         Err(err) => return Err(err.into()),
     }
     let detail = body.site_id.map_or_else(|| "site:all".to_owned(), |site| format!("site:{site}"));
-    org_event(&state, &principal, &access, "member.site_change", Some(format!("user:{user_id}")), Some(detail)).await?;
+    org_event(
+        &state,
+        &principal,
+        &access,
+        AuditAction::MemberSiteChange,
+        Some(format!("user:{user_id}")),
+        Some(detail),
+    )
+    .await?;
     Ok(Json(state.store.member(&access.scope, user_id).await?))
 }
 
 /// Records and returns the refusal of a membership change the caller's role does not allow (an admin and an owner).
-async fn denied(state: &AppState, principal: &Principal, access: &OrgAccess, action: &str, user_id: i64) -> ApiError {
+async fn denied(
+    state: &AppState,
+    principal: &Principal,
+    access: &OrgAccess,
+    action: AuditAction,
+    user_id: i64,
+) -> ApiError {
     let entry = auth::denial(
         access.scope.org_id(),
         principal.actor(),
@@ -217,7 +239,7 @@ async fn invite(
 ) -> Result<(StatusCode, Json<InvitationCreated>), ApiError> {
     let email = Email::parse(&body.email).map_err(|err| ApiError::Unprocessable(err.to_string()))?;
     if !authz::may_assign(access.role, None, body.role) {
-        return Err(denied(&state, &principal, &access, "invitation.create", 0).await);
+        return Err(denied(&state, &principal, &access, AuditAction::InvitationCreate, 0).await);
     }
     let secret = token::SecretToken::generate("").map_err(|err| ApiError::Internal(err.into()))?;
     let now = now_us();
@@ -248,7 +270,7 @@ async fn invite(
         None => false,
     };
     let detail = format!("role:{};invitation:{}", body.role, invitation.id);
-    org_event(&state, &principal, &access, "invitation.create", None, Some(detail)).await?;
+    org_event(&state, &principal, &access, AuditAction::InvitationCreate, None, Some(detail)).await?;
     let link = (!emailed).then_some(link);
     Ok((StatusCode::CREATED, Json(InvitationCreated { invitation, emailed, link })))
 }
@@ -273,11 +295,11 @@ async fn revoke_invitation(
     let pending = state.store.invitations(&access.scope, now_us()).await?;
     let invitation = pending.iter().find(|i| i.id == invitation_id).ok_or(ApiError::NotFound)?;
     if !authz::may_assign(access.role, None, invitation.role) {
-        return Err(denied(&state, &principal, &access, "invitation.revoke", 0).await);
+        return Err(denied(&state, &principal, &access, AuditAction::InvitationRevoke, 0).await);
     }
     let revoked = state.store.revoke_invitation(&access.scope, invitation_id).await?;
     let detail = format!("role:{};invitation:{}", revoked.role, revoked.id);
-    org_event(&state, &principal, &access, "invitation.revoke", None, Some(detail)).await?;
+    org_event(&state, &principal, &access, AuditAction::InvitationRevoke, None, Some(detail)).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -378,7 +400,7 @@ async fn accept(
             chain_id: accepted.org_id,
             occurred_at_us: now,
             actor: format!("user:{}", accepted.user.id),
-            action: "invitation.accept".to_owned(),
+            action: AuditAction::InvitationAccept.into(),
             target: Some(format!("user:{}", accepted.user.id)),
             outcome: Outcome::Success,
             request_id,

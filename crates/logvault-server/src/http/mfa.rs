@@ -9,21 +9,19 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::{Method, header};
 use axum::response::{IntoResponse, Response};
-use logvault_core::audit::{INSTANCE_CHAIN, NewEntry, Outcome};
+use logvault_core::audit::{AuditAction, INSTANCE_CHAIN, NewEntry, Outcome};
 use logvault_core::throttle::FailureEffect;
 use logvault_core::totp::{self, TotpError, TotpSecret};
-use logvault_core::{envelope, password, recovery};
+use logvault_core::{envelope, recovery};
 use serde::{Deserialize, Serialize};
 
-use crate::auth::{self, PendingSecondFactor, Principal, now_us};
+use crate::app::audit::{lockout_detail, lockout_event, sign_in_event};
+use crate::app::sign_in::{MAX_WRONG_CODES_PER_STEP, notify_lockout};
+use crate::auth::{self, PendingSecondFactor, Principal, now_us, reauthenticate};
 use crate::error::ApiError;
 use crate::http::json::ApiJson;
 use crate::http::routes::{Access, Doc, Routes};
-use crate::http::session::{lockout_detail, lockout_event, notify_lockout, sign_in_event};
 use crate::state::AppState;
-
-/// Wrong codes accepted per account per 30-second step.
-pub const MAX_WRONG_CODES_PER_STEP: i64 = 5;
 
 pub fn routes() -> Routes {
     Routes::new()
@@ -134,68 +132,21 @@ async fn start_enrolment(
     let qr_svg = totp::provisioning_qr_svg(&otpauth_uri)
         .map_err(|_| ApiError::Unprocessable("the account name is too long for a QR code".to_owned()))?;
     let body = EnrolmentResponse { otpauth_uri, secret_base32: secret.to_base32().to_string(), qr_svg };
-    record_mfa_event(&state, &principal, "mfa.enrol_start", Outcome::Success).await?;
+    record_mfa_event(&state, &principal, AuditAction::MfaEnrolStart, Outcome::Success).await?;
     Ok(Json(body).into_response())
-}
-
-/// Checks the signed-in user's password again (step-up); a wrong one is audited and refused.
-/// Wrong passwords count toward the account's lockout like failed sign-ins, so a stolen session cannot guess the
-/// password step after step; a locked account is refused without a check.
-pub(crate) async fn reauthenticate(state: &AppState, principal: &Principal, password: String) -> Result<(), ApiError> {
-    let user_id = principal.user.id;
-    let Some((_, effect)) = state.store.begin_sign_in_attempt(user_id, now_us()).await? else {
-        record_reauthentication(state, principal, "factor:password;locked").await?;
-        return Err(ApiError::InvalidCredentials);
-    };
-    let stored = state.store.user_credentials(&principal.user.email).await?.password_hash;
-    let hash = stored.as_deref().and_then(|h| password::PasswordHash::parse(h).ok());
-    let valid = auth::with_argon2_permit(state, move || match hash {
-        Some(hash) => matches!(password::verify_password(&password, &hash), password::Verification::Valid { .. }),
-        None => {
-            password::verify_against_dummy(&password);
-            false
-        }
-    })
-    .await?;
-    if !valid {
-        if effect != FailureEffect::Counted {
-            let target = format!("user:{user_id}");
-            let event = lockout_event(&target, "auth.lockout", principal.request_id.clone(), lockout_detail(effect));
-            auth::record(state, event).await?;
-            notify_lockout(state, &principal.user, effect);
-        }
-        record_reauthentication(state, principal, "factor:password").await?;
-        return Err(ApiError::InvalidCredentials);
-    }
-    state.store.reset_sign_in_failures(user_id).await?;
-    Ok(())
-}
-
-async fn record_reauthentication(state: &AppState, principal: &Principal, detail: &str) -> Result<(), ApiError> {
-    let entry = NewEntry {
-        chain_id: INSTANCE_CHAIN,
-        occurred_at_us: now_us(),
-        actor: principal.actor(),
-        action: "auth.reauthenticate".to_owned(),
-        target: Some(format!("user:{}", principal.user.id)),
-        outcome: Outcome::Failure,
-        request_id: principal.request_id.clone(),
-        detail: Some(detail.to_owned()),
-    };
-    auth::record(state, entry).await
 }
 
 async fn record_mfa_event(
     state: &AppState,
     principal: &Principal,
-    action: &str,
+    action: AuditAction,
     outcome: Outcome,
 ) -> Result<(), ApiError> {
     let entry = NewEntry {
         chain_id: INSTANCE_CHAIN,
         occurred_at_us: now_us(),
         actor: principal.actor(),
-        action: action.to_owned(),
+        action: action.into(),
         target: Some(format!("user:{}", principal.user.id)),
         outcome,
         request_id: principal.request_id.clone(),
@@ -228,7 +179,7 @@ async fn confirm_enrolment(
             chain_id: INSTANCE_CHAIN,
             occurred_at_us: now,
             actor: format!("user:{user_id}"),
-            action: "mfa.enrol".to_owned(),
+            action: AuditAction::MfaEnrol.into(),
             target: Some(format!("user:{user_id}")),
             outcome: Outcome::Success,
             request_id: principal.request_id.clone(),
@@ -260,7 +211,7 @@ async fn remove_totp(
     if !state.store.remove_totp(principal.user.id).await? {
         return Err(ApiError::NotFound);
     }
-    record_mfa_event(&state, &principal, "mfa.remove", Outcome::Success).await?;
+    record_mfa_event(&state, &principal, AuditAction::MfaRemove, Outcome::Success).await?;
     Ok(axum::http::StatusCode::NO_CONTENT)
 }
 
@@ -277,7 +228,7 @@ async fn second_factor(
     let attempts = state.store.record_mfa_attempt(user_id, step).await?;
     if attempts > MAX_WRONG_CODES_PER_STEP {
         if attempts == MAX_WRONG_CODES_PER_STEP + 1 {
-            let event = lockout_event(&target, "auth.mfa_throttled", pending.request_id, "seconds:30");
+            let event = lockout_event(&target, AuditAction::AuthMfaThrottled, pending.request_id, "seconds:30");
             auth::record(&state, event).await?;
         }
         let retry_after_secs = u64::try_from(30 - (now / 1_000_000) % 30).unwrap_or(30);
@@ -292,7 +243,8 @@ async fn second_factor(
     };
     let Some(factor) = verify_second_factor(&state, user_id, &body.code, now).await? else {
         if effect != FailureEffect::Counted {
-            let event = lockout_event(&target, "auth.lockout", pending.request_id.clone(), lockout_detail(effect));
+            let event =
+                lockout_event(&target, AuditAction::AuthLockout, pending.request_id.clone(), lockout_detail(effect));
             auth::record(&state, event).await?;
             if let Ok(user) = state.store.user_by_id(user_id).await {
                 notify_lockout(&state, &user, effect);

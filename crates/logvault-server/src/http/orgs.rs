@@ -3,12 +3,13 @@
 use axum::Json;
 use axum::extract::{Query, State};
 use axum::http::Method;
-use logvault_core::audit::{Entry, NewEntry, Outcome};
+use logvault_core::audit::{AuditAction, Entry, Outcome};
 use logvault_core::authz::Permission;
 use logvault_core::retention::Retention;
 use logvault_store::{Member, Organisation, Site};
 use serde::{Deserialize, Serialize};
 
+use crate::app::audit::org_event;
 use crate::auth::{self, OrgAccess, Principal, now_us};
 use crate::error::ApiError;
 use crate::http::json::ApiJson;
@@ -123,8 +124,15 @@ async fn update_policy(
             ));
         }
         state.store.set_require_mfa(&access.scope, require_mfa).await?;
-        org_event(&state, &principal, &access, "org.policy_change", None, Some(format!("require_mfa:{require_mfa}")))
-            .await?;
+        org_event(
+            &state,
+            &principal,
+            &access,
+            AuditAction::OrgPolicyChange,
+            None,
+            Some(format!("require_mfa:{require_mfa}")),
+        )
+        .await?;
     }
     organisation(State(state), access).await
 }
@@ -155,7 +163,7 @@ async fn create_site(
         return Err(ApiError::Unprocessable("a site name is 1 to 100 printable characters".to_owned()));
     }
     let site = state.store.create_site(&access.scope, name, now_us()).await?;
-    org_event(&state, &principal, &access, "site.create", Some(format!("site:{}", site.id)), None).await?;
+    org_event(&state, &principal, &access, AuditAction::SiteCreate, Some(format!("site:{}", site.id)), None).await?;
     Ok((axum::http::StatusCode::CREATED, Json(site)))
 }
 
@@ -184,7 +192,7 @@ async fn set_retention(
         Some(retention) => format!("days:{}", retention.days()),
         None => "days:indefinite".to_owned(),
     };
-    org_event(&state, &principal, &access, "retention.set", None, Some(detail)).await?;
+    org_event(&state, &principal, &access, AuditAction::RetentionSet, None, Some(detail)).await?;
     Ok(Json(RetentionView { days: retention.map(Retention::days) }))
 }
 
@@ -240,29 +248,4 @@ async fn audit(
         .filter(|entry| outcome.is_none_or(|outcome| entry.outcome == outcome))
         .collect();
     Ok(Json(AuditPageView { entries, next_after }))
-}
-
-/// Appends an event to the organisation's audit chain.
-pub(crate) async fn org_event(
-    state: &AppState,
-    principal: &Principal,
-    access: &OrgAccess,
-    action: &str,
-    target: Option<String>,
-    detail: Option<String>,
-) -> Result<(), ApiError> {
-    auth::record(
-        state,
-        NewEntry {
-            chain_id: access.scope.org_id(),
-            occurred_at_us: now_us(),
-            actor: principal.actor(),
-            action: action.to_owned(),
-            target,
-            outcome: Outcome::Success,
-            request_id: principal.request_id.clone(),
-            detail,
-        },
-    )
-    .await
 }

@@ -18,19 +18,19 @@ use axum::extract::{ConnectInfo, State};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use logvault_core::Email;
-use logvault_core::audit::Outcome;
+use logvault_core::audit::{AuditAction, Outcome};
 use logvault_core::throttle::FailureEffect;
 use logvault_store::{StoreError, User};
 use serde::{Deserialize, Serialize};
 use subtle::ConstantTimeEq;
 
+use crate::app::audit::{lockout_detail, lockout_event, sign_in_event};
+use crate::app::sign_in::{MAX_WRONG_CODES_PER_STEP, notify_lockout};
 use crate::auth::{self, now_us};
 use crate::error::ApiError;
 use crate::http::json::ApiJson;
-use crate::http::mfa::MAX_WRONG_CODES_PER_STEP;
 use crate::http::middleware::RequestId;
 use crate::http::routes::{Access, Doc, Routes};
-use crate::http::session::{lockout_detail, lockout_event, notify_lockout, sign_in_event};
 use crate::state::AppState;
 
 /// The cookie binding a code to the browser that requested it.
@@ -168,7 +168,7 @@ async fn send_code(
         chain_id: logvault_core::audit::INSTANCE_CHAIN,
         occurred_at_us: now,
         actor: target.clone(),
-        action: "auth.email_code_sent".to_owned(),
+        action: AuditAction::AuthEmailCodeSent.into(),
         target: Some(target),
         outcome: Outcome::Success,
         request_id,
@@ -203,7 +203,8 @@ async fn verify_code(
     let attempts = state.store.record_email_code_attempt(&email_key(&state, &body.email), now / 1_000_000 / 30).await?;
     if attempts > MAX_WRONG_CODES_PER_STEP {
         if attempts == MAX_WRONG_CODES_PER_STEP + 1 {
-            auth::record(&state, lockout_event(&target, "auth.mfa_throttled", request_id, "seconds:30")).await?;
+            auth::record(&state, lockout_event(&target, AuditAction::AuthMfaThrottled, request_id, "seconds:30"))
+                .await?;
         }
         let retry_after_secs = u64::try_from(30 - (now / 1_000_000) % 30).unwrap_or(30);
         return Err(ApiError::TooManyRequests { retry_after_secs });
@@ -232,7 +233,7 @@ async fn verify_code(
     };
     if !accepted {
         if effect != FailureEffect::Counted {
-            let event = lockout_event(&target, "auth.lockout", request_id.clone(), lockout_detail(effect));
+            let event = lockout_event(&target, AuditAction::AuthLockout, request_id.clone(), lockout_detail(effect));
             auth::record(&state, event).await?;
             notify_lockout(&state, &user, effect);
         }

@@ -4,20 +4,21 @@
 use axum::Json;
 use axum::extract::{Path, Query, State};
 use axum::http::{Method, StatusCode};
+use logvault_core::audit::AuditAction;
 use logvault_core::authz::Permission;
 use logvault_core::stats::Statistics;
 use logvault_export::summary::{self, ChannelSeries};
 use logvault_export::{Excursion, ExportChannel};
 use serde::{Deserialize, Serialize};
 
+use crate::app::audit::org_event;
+use crate::app::reports::{self, Period};
 use crate::auth::Principal;
+use crate::auth::device_for;
 use crate::devices::DeviceSettings;
 use crate::error::ApiError;
-use crate::http::devices::device_for;
 use crate::http::json::ApiJson;
-use crate::http::orgs::org_event;
 use crate::http::routes::{Access, Doc, Routes};
-use crate::reports::{self, Period};
 use crate::state::AppState;
 
 pub fn routes() -> Routes {
@@ -60,19 +61,17 @@ pub fn routes() -> Routes {
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
-pub(crate) struct PeriodParams {
-    pub from: Option<String>,
-    pub to: Option<String>,
-    pub channel: Option<i32>,
+struct PeriodParams {
+    from: Option<String>,
+    to: Option<String>,
+    channel: Option<i32>,
 }
 
 impl PeriodParams {
     /// The period asked for: both ends required, `from` before `to`, at most [`reports::MAX_PERIOD_S`].
-    pub(crate) fn period(&self) -> Result<Period, ApiError> {
-        let (Some(from), Some(to)) = (self.from.as_deref(), self.to.as_deref()) else {
-            return Err(ApiError::Unprocessable("from and to are required".to_owned()));
-        };
-        Period::parse(from, to).map_err(|reason| ApiError::Unprocessable(reason.to_owned()))
+    fn period(&self) -> Result<Period, ApiError> {
+        Period::parse_required(self.from.as_deref(), self.to.as_deref())
+            .map_err(|reason| ApiError::Unprocessable(reason.to_owned()))
     }
 }
 
@@ -154,7 +153,7 @@ async fn set_settings(
         &state,
         &principal,
         &access,
-        "device.settings_changed",
+        AuditAction::DeviceSettingsChanged,
         Some(format!("device:{}", device.serial)),
         Some(json),
     )

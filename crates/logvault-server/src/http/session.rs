@@ -11,12 +11,14 @@ use axum::extract::{ConnectInfo, Path, State};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use logvault_core::Email;
-use logvault_core::audit::{INSTANCE_CHAIN, NewEntry, Outcome};
+use logvault_core::audit::{AuditAction, INSTANCE_CHAIN, NewEntry, Outcome};
 use logvault_core::password::{self, PasswordHash, Verification};
 use logvault_core::throttle::FailureEffect;
 use logvault_store::{Membership, StoreError, User};
 use serde::{Deserialize, Serialize};
 
+use crate::app::audit::{lockout_detail, lockout_event, sign_in_event};
+use crate::app::sign_in::notify_lockout;
 use crate::auth::{self, Principal, now_us};
 use crate::error::ApiError;
 use crate::http::json::ApiJson;
@@ -216,13 +218,15 @@ async fn login(
                 && effect != FailureEffect::Counted
             {
                 let detail = lockout_detail(effect);
-                auth::record(&state, lockout_event(&target, "auth.lockout", request_id.clone(), detail)).await?;
+                auth::record(&state, lockout_event(&target, AuditAction::AuthLockout, request_id.clone(), detail))
+                    .await?;
                 if let Some(credentials) = &credentials {
                     notify_lockout(&state, &credentials.user, effect);
                 }
             }
             if bucket.retry_after_secs(now).is_some() {
-                let event = lockout_event("client:throttled", "auth.client_throttled", request_id.clone(), "hours:24");
+                let event =
+                    lockout_event("client:throttled", AuditAction::AuthClientThrottled, request_id.clone(), "hours:24");
                 auth::record(&state, event).await?;
             }
             auth::record(&state, sign_in_event(target, Outcome::Failure, request_id, detail)).await?;
@@ -252,52 +256,6 @@ enum SignIn {
     Refused { detail: &'static str },
 }
 
-/// How long a lock lasts, as an audit detail.
-pub(crate) fn lockout_detail(effect: FailureEffect) -> &'static str {
-    match effect {
-        FailureEffect::LockedUntilUnlocked => "until:operator-unlock",
-        FailureEffect::Locked | FailureEffect::Counted => "minutes:15",
-    }
-}
-
-/// Tells the owner of an account that it was locked, by email in the background (when email is configured).
-pub(crate) fn notify_lockout(state: &AppState, user: &User, effect: FailureEffect) {
-    if let Some(mailer) = &state.mailer {
-        let minutes = match effect {
-            FailureEffect::LockedUntilUnlocked => None,
-            FailureEffect::Locked | FailureEffect::Counted => Some(15),
-        };
-        mailer.send_in_background(crate::mail::account_locked(user.email.clone(), minutes));
-    }
-}
-
-/// An audit entry for a refusal the system imposed (lockout, throttling).
-pub(crate) fn lockout_event(target: &str, action: &str, request_id: Option<String>, detail: &str) -> NewEntry {
-    NewEntry {
-        chain_id: INSTANCE_CHAIN,
-        occurred_at_us: now_us(),
-        actor: "system".to_owned(),
-        action: action.to_owned(),
-        target: Some(target.to_owned()),
-        outcome: Outcome::Denied,
-        request_id,
-        detail: Some(detail.to_owned()),
-    }
-}
-
-pub(crate) fn sign_in_event(target: String, outcome: Outcome, request_id: Option<String>, detail: &str) -> NewEntry {
-    NewEntry {
-        chain_id: INSTANCE_CHAIN,
-        occurred_at_us: now_us(),
-        actor: target.clone(),
-        action: "auth.sign_in".to_owned(),
-        target: Some(target),
-        outcome,
-        request_id,
-        detail: Some(detail.to_owned()),
-    }
-}
-
 async fn logout(
     State(state): State<AppState>,
     session: auth::AnySession,
@@ -311,7 +269,7 @@ async fn logout(
             chain_id: INSTANCE_CHAIN,
             occurred_at_us: now_us(),
             actor: format!("user:{}", session.user_id),
-            action: "auth.sign_out".to_owned(),
+            action: AuditAction::AuthSignOut.into(),
             target: Some(format!("session:{session_id}")),
             outcome: Outcome::Success,
             request_id: request_id.map(|id| id.0.0),
@@ -354,7 +312,7 @@ async fn change_password(
     principal: Principal,
     ApiJson(body): ApiJson<PasswordChange>,
 ) -> Result<StatusCode, ApiError> {
-    crate::http::mfa::reauthenticate(&state, &principal, body.current_password).await?;
+    crate::auth::reauthenticate(&state, &principal, body.current_password).await?;
     let second_factor = auth::has_second_factor(&state, principal.user.id).await?;
     let memberships = state.store.memberships(principal.user.id).await?;
     let user = &principal.user;
@@ -373,7 +331,7 @@ async fn change_password(
             chain_id: INSTANCE_CHAIN,
             occurred_at_us: now_us(),
             actor: principal.actor(),
-            action: "auth.password_change".to_owned(),
+            action: AuditAction::AuthPasswordChange.into(),
             target: Some(format!("user:{}", principal.user.id)),
             outcome: Outcome::Success,
             request_id: principal.request_id.clone(),
@@ -433,7 +391,7 @@ async fn record_session_revocation(state: &AppState, principal: &Principal, targ
             chain_id: INSTANCE_CHAIN,
             occurred_at_us: now_us(),
             actor: principal.actor(),
-            action: "session.revoke".to_owned(),
+            action: AuditAction::SessionRevoke.into(),
             target: Some(target),
             outcome: Outcome::Success,
             request_id: principal.request_id.clone(),

@@ -5,22 +5,18 @@
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::{Method, StatusCode};
-use logvault_core::authz::{self, Permission, Role};
-use logvault_core::token;
-use logvault_store::{ApiToken, NewApiToken};
+use logvault_core::audit::AuditAction;
+use logvault_core::authz::{Permission, Role};
+use logvault_store::ApiToken;
 use serde::{Deserialize, Serialize};
 
-use crate::auth::{API_TOKEN_PREFIX, OrgAccess, Principal, now_us};
+use crate::app::audit::org_event;
+use crate::app::tokens::{check_request, mint};
+use crate::auth::{OrgAccess, Principal};
 use crate::error::ApiError;
 use crate::http::json::ApiJson;
-use crate::http::orgs::org_event;
 use crate::http::routes::{Access, Doc, Routes};
 use crate::state::AppState;
-
-/// Lifetime of a token when none is asked for, and the longest allowed.
-pub const DEFAULT_TOKEN_DAYS: u32 = 90;
-pub const MAX_TOKEN_DAYS: u32 = 365;
-const DAY_US: i64 = 24 * 60 * 60 * 1_000_000;
 
 pub fn routes() -> Routes {
     let manage = Access::Org(Permission::ManageApiTokens);
@@ -72,44 +68,6 @@ struct TokenCreated {
     secret: String,
 }
 
-/// Validates a token request against the creator's role: the name, the lifetime, and a role all of whose
-/// permissions the creator has. Shared with `logvault token create`.
-pub fn check_request(
-    creator: Role,
-    name: &str,
-    role: Option<Role>,
-    expires_days: Option<u32>,
-) -> Result<(String, Role, u32), String> {
-    let name = name.trim();
-    if name.is_empty() || name.chars().count() > 100 || name.chars().any(char::is_control) {
-        return Err("the token name must be 1 to 100 printable characters".to_owned());
-    }
-    let role = role.unwrap_or(creator);
-    if !authz::max_token_role(creator, role) {
-        return Err(format!("a {creator} cannot create a token with the role {role}"));
-    }
-    let days = expires_days.unwrap_or(DEFAULT_TOKEN_DAYS);
-    if !(1..=MAX_TOKEN_DAYS).contains(&days) {
-        return Err(format!("expiry must be 1 to {MAX_TOKEN_DAYS} days"));
-    }
-    Ok((name.to_owned(), role, days))
-}
-
-/// Mints a token: the secret (returned once) and the record to store.
-pub fn mint(user_id: i64, name: String, role: Role, days: u32) -> Result<(token::SecretToken, NewApiToken), ApiError> {
-    let secret = token::SecretToken::generate(API_TOKEN_PREFIX).map_err(|err| ApiError::Internal(err.into()))?;
-    let now = now_us();
-    let record = NewApiToken {
-        user_id,
-        name,
-        role,
-        token_hash: secret.digest(),
-        now_us: now,
-        expires_at_us: now.saturating_add(i64::from(days) * DAY_US),
-    };
-    Ok((secret, record))
-}
-
 async fn create(
     State(state): State<AppState>,
     principal: Principal,
@@ -122,10 +80,11 @@ async fn create(
     }
     let (name, role, days) =
         check_request(access.role, &body.name, body.role, body.expires_days).map_err(ApiError::Unprocessable)?;
-    let (secret, record) = mint(principal.user.id, name, role, days)?;
+    let (secret, record) = mint(principal.user.id, name, role, days).map_err(|err| ApiError::Internal(err.into()))?;
     let token = state.store.create_api_token(&access.scope, record).await?;
     let detail = format!("role:{role};days:{days}");
-    org_event(&state, &principal, &access, "token.create", Some(format!("token:{}", token.id)), Some(detail)).await?;
+    org_event(&state, &principal, &access, AuditAction::TokenCreate, Some(format!("token:{}", token.id)), Some(detail))
+        .await?;
     Ok((StatusCode::CREATED, Json(TokenCreated { token, secret: secret.expose().to_owned() })))
 }
 
@@ -153,6 +112,6 @@ async fn revoke(
         _ => return Err(ApiError::NotFound),
     }
     state.store.revoke_api_token(&access.scope, token_id).await?;
-    org_event(&state, &principal, &access, "token.revoke", Some(format!("token:{token_id}")), None).await?;
+    org_event(&state, &principal, &access, AuditAction::TokenRevoke, Some(format!("token:{token_id}")), None).await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -21,4 +21,5 @@ mod otp;
 mod retention;
 mod smtp_sink;
 mod throttle;
+mod tidy;
 mod tls;

@@ -70,14 +70,16 @@ both_engines!(a_purge_keeps_the_chain_exports_rollups_and_audit_log_verifiable, 
     let audit_before = store.audit_entries(org, 0, 1_000).await.unwrap();
 
     // Without a retention the purge removes nothing.
-    let reports = logvault_server::retention::purge(store.as_ref(), None, "system:retention", now_s()).await.unwrap();
+    let reports =
+        logvault_server::app::retention::purge(store.as_ref(), None, "system:retention", now_s()).await.unwrap();
     assert!(reports.iter().all(|(_, report)| report.devices.is_empty()));
 
     let response = admin
         .send(app, reqwest::Method::PUT, &format!("/api/v1/orgs/{org}/retention"), Some(json!({"days": 731})))
         .await;
     assert_eq!(response.status(), 200);
-    let reports = logvault_server::retention::purge(store.as_ref(), None, "system:retention", now_s()).await.unwrap();
+    let reports =
+        logvault_server::app::retention::purge(store.as_ref(), None, "system:retention", now_s()).await.unwrap();
     let (_, report) = reports.iter().find(|(o, _)| o.id == org).unwrap();
     assert_eq!((report.blocks_removed(), report.measurements_removed()), (2, 200));
 
@@ -116,7 +118,8 @@ both_engines!(a_purge_keeps_the_chain_exports_rollups_and_audit_log_verifiable, 
     assert_eq!(logvault_core::audit::verify_chain(org, &audit_after, head), Ok(()));
 
     // Idempotent: a second run removes nothing and audits nothing.
-    let again = logvault_server::retention::purge(store.as_ref(), None, "system:retention", now_s()).await.unwrap();
+    let again =
+        logvault_server::app::retention::purge(store.as_ref(), None, "system:retention", now_s()).await.unwrap();
     assert!(again.iter().all(|(_, report)| report.devices.is_empty()));
     assert_eq!(store.audit_entries(org, 0, 1_000).await.unwrap().len(), audit_after.len());
 });

@@ -41,6 +41,12 @@ impl Period {
         }
         Ok(period)
     }
+
+    /// [`Period::parse`] of optional ends, as query parameters give them: both are required.
+    pub fn parse_required(from: Option<&str>, to: Option<&str>) -> Result<Period, &'static str> {
+        let (Some(from), Some(to)) = (from, to) else { return Err("from and to are required") };
+        Period::parse(from, to)
+    }
 }
 
 /// The device's channels as exports show them (with the limits from its settings); `only` picks one. `None` when

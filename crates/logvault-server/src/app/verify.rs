@@ -61,7 +61,7 @@ pub async fn verify_device(store: &dyn Store, wrapping_key: &SubKey, device: &De
     };
     let mut opened = Vec::with_capacity(chain.len());
     if !chain.is_empty() {
-        let data_key = crate::devices::ingest_data_key(wrapping_key, &custody)?;
+        let data_key = crate::app::devices::ingest_data_key(wrapping_key, &custody)?;
         for block in &chain {
             match open_block(&data_key, device, &custody.keys, block)? {
                 Ok(samples) => opened.push((block.seq, samples)),

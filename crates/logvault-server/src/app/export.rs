@@ -15,8 +15,8 @@ use logvault_export::{ChainHead, CsvExport, ExportHeader, ExportRow, Format, Rep
 use logvault_store::{ChainSummary, Device, OrgScope, Store, StoreError};
 use time::OffsetDateTime;
 
+use crate::app::reports::{self, Period, RowReader};
 use crate::devices::DeviceSettings;
-use crate::reports::{self, Period, RowReader};
 use crate::signing::SigningKeys;
 
 /// The most rows an XLSX or PDF holds (a worksheet's limit, less the header row). Longer periods go to CSV.
@@ -171,7 +171,8 @@ impl Exporter {
                     .collect()
             })
             .collect();
-        let verified = crate::verify::verify_device(self.store.as_ref(), &self.data_key_wrap, &request.device).await?;
+        let verified =
+            crate::app::verify::verify_device(self.store.as_ref(), &self.data_key_wrap, &request.device).await?;
         let summary: ReportSummary = summary::summarise(
             &header.channels,
             &series,

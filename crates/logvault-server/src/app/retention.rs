@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
-use logvault_core::audit::{NewEntry, Outcome};
+use logvault_core::audit::{AuditAction, NewEntry, Outcome};
 use logvault_store::{OrgScope, Organisation, PurgeReport, Store};
 use tokio::task::JoinHandle;
 
@@ -42,7 +42,7 @@ pub async fn purge(
                     chain_id: organisation.id,
                     occurred_at_us: now_s.saturating_mul(1_000_000),
                     actor: actor.to_owned(),
-                    action: "retention.purge".to_owned(),
+                    action: AuditAction::RetentionPurge.into(),
                     target: None,
                     outcome: Outcome::Success,
                     request_id: None,
