@@ -5,10 +5,14 @@
 //! `key`, `key_generation`, `serial`, `counter`, `base_url`, one `channel` line per channel
 //! (`quantity lowest step:upper …`), one `sample` line per sample (`time value …`, values in
 //! thousandths), then the expected `plaintext_hex`, `payload_hex` and `link`.
+//!
+//! A `decode-vector` block is a plaintext (`serial`, `plaintext_hex`) that a decoder must refuse (`result: refused`)
+//! or accept as the block its `counter`, `channel` and `sample` lines describe. The `link-texts` block lists texts
+//! that `from_link` accepts (`accept HEX TEXT`) or refuses (`refuse TEXT`).
 
 use logvault_protocol::{
-    Block, Channel, DeviceKey, KeyGeneration, Quantity, ResolutionTable, Sample, Serial, encode_plaintext, from_link,
-    open, seal, to_link,
+    Block, Channel, DeviceKey, KeyGeneration, Quantity, ResolutionTable, Sample, Serial, decode_plaintext,
+    encode_plaintext, from_link, open, seal, to_link,
 };
 
 const PROTOCOL_MD: &str = include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/../../docs/protocol.md"));
@@ -31,11 +35,34 @@ impl Vector {
 }
 
 fn vectors() -> Vec<Vector> {
+    fenced_vectors("```vector")
+}
+
+fn decode_vectors() -> Vec<Vector> {
+    fenced_vectors("```decode-vector")
+}
+
+/// The lines of the document's `link-texts` blocks.
+fn link_texts() -> Vec<&'static str> {
+    let mut lines = Vec::new();
+    let mut inside = false;
+    for line in PROTOCOL_MD.lines() {
+        match (inside, line.trim()) {
+            (false, "```link-texts") => inside = true,
+            (true, "```") => inside = false,
+            (true, line) => lines.push(line),
+            (false, _) => {}
+        }
+    }
+    lines
+}
+
+fn fenced_vectors(fence: &str) -> Vec<Vector> {
     let mut vectors = Vec::new();
     let mut current: Option<Vector> = None;
     for line in PROTOCOL_MD.lines() {
         match (&mut current, line.trim()) {
-            (None, "```vector") => current = Some(Vector { name: String::new(), fields: Vec::new() }),
+            (None, opening) if opening == fence => current = Some(Vector { name: String::new(), fields: Vec::new() }),
             (Some(_), "```") => vectors.extend(current.take()),
             (Some(vector), line) => {
                 let (name, value) = line.split_once(':').unwrap_or_else(|| panic!("bad vector line {line:?}"));
@@ -95,6 +122,10 @@ fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
+fn unhex(text: &str) -> Vec<u8> {
+    (0..text.len()).step_by(2).map(|idx| u8::from_str_radix(&text[idx..idx + 2], 16).expect("hex")).collect()
+}
+
 #[test]
 fn the_document_publishes_at_least_three_vectors() {
     assert!(vectors().len() >= 3, "found {}", vectors().len());
@@ -113,5 +144,59 @@ fn every_published_vector_seals_to_exactly_the_published_payload_and_opens_back(
         assert_eq!(link, vector.one("link"), "vector {name}: link");
         let from_document = from_link(vector.one("link")).unwrap_or_else(|err| panic!("{err}"));
         assert_eq!(open(&from_document, &key), Ok(block), "vector {name}: open");
+    }
+}
+
+#[test]
+fn the_document_publishes_the_vectors_that_pin_each_ambiguity() {
+    let names: Vec<String> = vectors().into_iter().chain(decode_vectors()).map(|vector| vector.name).collect();
+    for name in [
+        "exceptions-counted-from-the-start",
+        "jittery-clock-rice-by-two-bits",
+        "widest-grid",
+        "base-other-than-the-most-frequent-delta",
+        "exception-list-where-rice-is-smaller",
+        "exception-beyond-the-last-delta",
+        "one-grid-value-too-many",
+        "lowest-below-32-bits",
+        "upper-above-32-bits",
+        "time-beyond-64-bits",
+    ] {
+        assert!(names.iter().any(|n| n == name), "missing vector {name}");
+    }
+    assert!(link_texts().len() >= 8, "found {} link texts", link_texts().len());
+}
+
+#[test]
+fn every_decode_vector_is_accepted_as_its_block_or_refused_as_published() {
+    for vector in decode_vectors() {
+        let name = &vector.name;
+        let serial = Serial::parse(vector.one("serial")).unwrap_or_else(|err| panic!("{err}"));
+        let plaintext = unhex(vector.one("plaintext_hex"));
+        let decoded = decode_plaintext(&plaintext, serial);
+        if vector.all("result").any(|result| result == "refused") {
+            assert!(decoded.is_err(), "vector {name}: decoded although the document says refused");
+        } else {
+            let block = build(&vector);
+            assert_eq!(decoded.as_ref(), Ok(&block), "vector {name}: decoded block");
+            // Accepted, but not what our encoder writes for that block: these pin the decoder's tolerance only.
+            let ours = hex(&encode_plaintext(&block));
+            assert_ne!(ours, vector.one("plaintext_hex"), "vector {name}: the encoder writes it, so it pins nothing");
+        }
+    }
+}
+
+#[test]
+fn every_published_link_text_is_accepted_or_refused_as_the_document_says() {
+    for line in link_texts() {
+        let (verdict, rest) = line.split_once(' ').unwrap_or_else(|| panic!("bad link-texts line {line:?}"));
+        match verdict {
+            "accept" => {
+                let (bytes, text) = rest.split_once(' ').unwrap_or_else(|| panic!("bad link-texts line {line:?}"));
+                assert_eq!(from_link(text).map(|b| hex(&b)), Ok(bytes.to_owned()), "link text {text:?}");
+            }
+            "refuse" => assert!(from_link(rest).is_err(), "link text {rest:?} was accepted"),
+            other => panic!("unknown verdict {other:?}"),
+        }
     }
 }
