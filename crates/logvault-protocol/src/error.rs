@@ -33,6 +33,7 @@ pub enum ResolutionError {
     EmptyRange { range_idx: usize },
     #[error("the step of range {range_idx} does not divide its span")]
     StepDoesNotDivideRange { range_idx: usize },
+    /// More than 2^30 grid values, the closing bound included (`Σ n_steps + 1`).
     #[error("the table has more than 2^30 values")]
     TooManyCodes,
 }

@@ -9,6 +9,10 @@
 //! Values on the grid are numbered by *codes* `0, 1, 2, …` from the lowest value upwards, one
 //! code per grid point across all ranges. The codec stores code differences, so a series that
 //! moves one step costs the same in every range.
+//!
+//! Every grid value is an `i32` (thousandths of the unit), and a table has at most [`MAX_CODES`] grid values, the
+//! closing bound included (docs/protocol.md § Resolution tables): the types make the first rule impossible to break
+//! when building a table, and the decoder refuses a wire table whose `lowest` or any upper bound lies outside `i32`.
 
 use alloc::vec::Vec;
 
@@ -16,7 +20,7 @@ use crate::error::ResolutionError;
 
 /// Largest number of ranges in one table.
 pub const MAX_RANGES: usize = 16;
-/// Largest number of grid points (codes) in one table.
+/// Largest number of grid points (codes) in one table, the closing bound included.
 pub const MAX_CODES: u32 = 1 << 30;
 
 /// One range of a [`ResolutionTable`], in the channel's sub-unit (e.g. milli-°C).

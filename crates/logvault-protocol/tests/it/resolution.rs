@@ -106,3 +106,17 @@ fn invalid_tables_are_refused_with_the_precise_reason() {
         assert_eq!(ResolutionTable::new(lowest, ranges), Err(expected), "{ranges:?}");
     }
 }
+
+/// docs/protocol.md § Resolution tables: every grid value is an `i32` of thousandths and a table holds at most 2^30
+/// grid values counting the closing bound; the encoder's tables obey the same rule the decoder enforces.
+#[test]
+fn the_widest_table_spans_all_of_i32_with_exactly_2_to_the_30_values_and_one_more_is_refused() {
+    let widest = ResolutionTable::new(i32::MIN, &[(4, i32::MAX - 3)]).expect("2^30 values");
+    assert_eq!(widest.n_codes(), logvault_protocol::MAX_CODES);
+    assert_eq!(widest.value_of(0), Some(i32::MIN));
+    assert_eq!(widest.value_of(logvault_protocol::MAX_CODES - 1), Some(i32::MAX - 3));
+    assert_eq!(widest.value_of(logvault_protocol::MAX_CODES), None);
+    // 2^30 steps make 2^30 + 1 values with the closing bound: one too many.
+    assert_eq!(ResolutionTable::new(0, &[(1, 1 << 30)]), Err(ResolutionError::TooManyCodes));
+    assert_eq!(ResolutionTable::new(0, &[(1, (1 << 30) - 1)]).map(|t| t.n_codes()), Ok(1 << 30));
+}
