@@ -103,23 +103,33 @@ fn a_time_mode_other_than_the_cheapest_is_refused() {
     let regular =
         Segment::new((1..=20).map(|minute| sample(minute * 60, 0, 5)).collect()).unwrap_or_else(|err| panic!("{err}"));
     let canonical = regular.encode();
-    assert_eq!(canonical[4] & 0b11, 0);
-    let mut writer = logvault_protocol::bits::BitWriter::default();
-    for &byte in &canonical[..4] {
-        writer.write_u8(byte);
-    }
-    writer.write_u8(1);
-    writer.write_zigzag(5);
-    writer.write_varint(60);
-    let mut rice = logvault_protocol::bits::AdaptiveRice::new();
-    for _ in 0..19 {
-        rice.write(&mut writer, 0);
-    }
-    let mut rice = logvault_protocol::bits::AdaptiveRice::new();
-    for _ in 0..19 {
-        rice.write(&mut writer, 0);
-    }
-    let rice_mode = writer.finish();
+    // Version, count, first time, a two-byte span (1,140 s), then the flags: mode 0, no ordinals.
+    assert_eq!(canonical[5], 0);
+    // The same header and values, the times written by hand in a chosen mode.
+    let by_hand = |mode: u8| {
+        let mut writer = logvault_protocol::bits::BitWriter::default();
+        for &byte in &canonical[..5] {
+            writer.write_u8(byte);
+        }
+        writer.write_u8(mode);
+        writer.write_zigzag(5);
+        writer.write_varint(60);
+        if mode == 0 {
+            writer.write_varint(0);
+        } else {
+            let mut rice = logvault_protocol::bits::AdaptiveRice::new();
+            for _ in 0..19 {
+                rice.write(&mut writer, 0);
+            }
+        }
+        let mut rice = logvault_protocol::bits::AdaptiveRice::new();
+        for _ in 0..19 {
+            rice.write(&mut writer, 0);
+        }
+        writer.finish()
+    };
+    assert_eq!(by_hand(0), canonical);
+    let rice_mode = by_hand(1);
     assert_ne!(rice_mode, canonical);
     assert_eq!(Segment::decode(&rice_mode), Err(SegmentError::Malformed));
 }
