@@ -16,6 +16,7 @@ pub mod password;
 pub mod recovery;
 pub mod redact;
 pub mod retention;
+pub mod segment;
 pub mod stats;
 pub mod throttle;
 pub mod token;

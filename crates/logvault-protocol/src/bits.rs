@@ -2,12 +2,15 @@
 //!
 //! Everything here is infallible on the write side and bounds-checked on the read side: a
 //! reader never panics, whatever bytes it is handed, and returns `None` on any malformation.
+//!
+//! Public so that other columnar codecs (the storage segments of `logvault-core`) share the exact same primitives
+//! instead of a second copy; the wire format does not depend on anything else being exported.
 
 use alloc::vec::Vec;
 
 /// Writes bits most-significant first into a growing byte vector.
 #[derive(Debug, Default)]
-pub(crate) struct BitWriter {
+pub struct BitWriter {
     bytes: Vec<u8>,
     /// Pending bits, right-aligned.
     acc: u64,
@@ -16,12 +19,13 @@ pub(crate) struct BitWriter {
 }
 
 impl BitWriter {
-    pub(crate) fn with_capacity(n_bytes: usize) -> Self {
+    /// An empty writer whose buffer holds `n_bytes` before it grows.
+    pub fn with_capacity(n_bytes: usize) -> Self {
         Self { bytes: Vec::with_capacity(n_bytes), acc: 0, n_acc: 0 }
     }
 
     /// Writes the `n_bits` low bits of `value` (0 ≤ n_bits ≤ 64).
-    pub(crate) fn write_bits(&mut self, value: u64, n_bits: u32) {
+    pub fn write_bits(&mut self, value: u64, n_bits: u32) {
         debug_assert!(n_bits <= 64);
         // Split into two halves so that `acc` (holding < 8 pending bits) never overflows.
         if n_bits > 32 {
@@ -47,12 +51,13 @@ impl BitWriter {
         self.acc &= (1u64 << self.n_acc) - 1;
     }
 
-    pub(crate) fn write_bit(&mut self, bit: bool) {
+    /// Writes one bit.
+    pub fn write_bit(&mut self, bit: bool) {
         self.write_bits_small(u64::from(bit), 1);
     }
 
     /// Writes `count` one-bits.
-    pub(crate) fn write_ones(&mut self, mut count: u32) {
+    pub fn write_ones(&mut self, mut count: u32) {
         while count > 0 {
             let n = count.min(32);
             self.write_bits_small((1u64 << n) - 1, n);
@@ -60,12 +65,13 @@ impl BitWriter {
         }
     }
 
-    pub(crate) fn write_u8(&mut self, value: u8) {
+    /// Writes eight bits.
+    pub fn write_u8(&mut self, value: u8) {
         self.write_bits_small(u64::from(value), 8);
     }
 
     /// LEB128: seven value bits per byte, least significant group first, high bit = "more".
-    pub(crate) fn write_varint(&mut self, mut value: u64) {
+    pub fn write_varint(&mut self, mut value: u64) {
         loop {
             let group = (value & 0x7F) as u8;
             value >>= 7;
@@ -77,12 +83,13 @@ impl BitWriter {
         }
     }
 
-    pub(crate) fn write_zigzag(&mut self, value: i64) {
+    /// Writes a signed value as the varint of its zigzag mapping.
+    pub fn write_zigzag(&mut self, value: i64) {
         self.write_varint(zigzag(value));
     }
 
     /// Pads with zero bits to the next byte boundary and returns the bytes.
-    pub(crate) fn finish(mut self) -> Vec<u8> {
+    pub fn finish(mut self) -> Vec<u8> {
         if self.n_acc > 0 {
             let pad = 8 - self.n_acc;
             self.write_bits_small(0, pad);
@@ -93,22 +100,25 @@ impl BitWriter {
 
 /// Reads bits most-significant first from a byte slice.
 #[derive(Debug)]
-pub(crate) struct BitReader<'a> {
+pub struct BitReader<'a> {
     bytes: &'a [u8],
     /// Position in bits from the start of `bytes`.
     pos: usize,
 }
 
 impl<'a> BitReader<'a> {
-    pub(crate) fn new(bytes: &'a [u8]) -> Self {
+    /// A reader at the first bit of `bytes`.
+    pub fn new(bytes: &'a [u8]) -> Self {
         Self { bytes, pos: 0 }
     }
 
-    pub(crate) fn remaining_bits(&self) -> usize {
+    /// Bits not read yet.
+    pub fn remaining_bits(&self) -> usize {
         (self.bytes.len() * 8).saturating_sub(self.pos)
     }
 
-    pub(crate) fn read_bit(&mut self) -> Option<bool> {
+    /// Reads one bit.
+    pub fn read_bit(&mut self) -> Option<bool> {
         let byte = *self.bytes.get(self.pos / 8)?;
         let bit = (byte >> (7 - (self.pos % 8))) & 1;
         self.pos += 1;
@@ -116,7 +126,7 @@ impl<'a> BitReader<'a> {
     }
 
     /// Reads `n_bits` (0 ≤ n_bits ≤ 64) as an unsigned integer.
-    pub(crate) fn read_bits(&mut self, n_bits: u32) -> Option<u64> {
+    pub fn read_bits(&mut self, n_bits: u32) -> Option<u64> {
         if n_bits > 64 || self.remaining_bits() < n_bits as usize {
             return None;
         }
@@ -137,7 +147,7 @@ impl<'a> BitReader<'a> {
 
     /// Counts one-bits up to a terminating zero, reading at most `limit` ones. Returns the count;
     /// when it equals `limit` no terminator was consumed.
-    pub(crate) fn read_unary(&mut self, limit: u32) -> Option<u32> {
+    pub fn read_unary(&mut self, limit: u32) -> Option<u32> {
         let mut count = 0;
         while count < limit {
             if !self.read_bit()? {
@@ -148,12 +158,13 @@ impl<'a> BitReader<'a> {
         Some(count)
     }
 
-    pub(crate) fn read_u8(&mut self) -> Option<u8> {
+    /// Reads eight bits.
+    pub fn read_u8(&mut self) -> Option<u8> {
         self.read_bits(8).and_then(|v| u8::try_from(v).ok())
     }
 
     /// Reads a canonical LEB128 varint: at most ten bytes, no redundant trailing zero group.
-    pub(crate) fn read_varint(&mut self) -> Option<u64> {
+    pub fn read_varint(&mut self) -> Option<u64> {
         let mut value = 0u64;
         for group_idx in 0..10u32 {
             let byte = self.read_u8()?;
@@ -173,13 +184,14 @@ impl<'a> BitReader<'a> {
         None
     }
 
-    pub(crate) fn read_zigzag(&mut self) -> Option<i64> {
+    /// Reads a signed value written by [`BitWriter::write_zigzag`].
+    pub fn read_zigzag(&mut self) -> Option<i64> {
         self.read_varint().map(unzigzag)
     }
 
     /// Succeeds only if the reader sits within the last byte and every bit left is zero: the
     /// encoding of a value is then unique and trailing garbage is rejected.
-    pub(crate) fn finish(mut self) -> Option<()> {
+    pub fn finish(mut self) -> Option<()> {
         if self.remaining_bits() >= 8 {
             return None;
         }
@@ -188,11 +200,13 @@ impl<'a> BitReader<'a> {
     }
 }
 
-pub(crate) fn zigzag(value: i64) -> u64 {
+/// Maps signed to unsigned so that small magnitudes stay small: 0, -1, 1, -2… → 0, 1, 2, 3…
+pub fn zigzag(value: i64) -> u64 {
     ((value << 1) ^ (value >> 63)) as u64
 }
 
-pub(crate) fn unzigzag(value: u64) -> i64 {
+/// The inverse of [`zigzag`].
+pub fn unzigzag(value: u64) -> i64 {
     ((value >> 1) as i64) ^ -((value & 1) as i64)
 }
 
@@ -200,21 +214,28 @@ pub(crate) fn unzigzag(value: u64) -> i64 {
 /// parameter `k` follows the running mean of the coded magnitudes, so a flat series costs one
 /// bit per value and a burst of large steps quickly widens the code.
 #[derive(Debug, Clone)]
-pub(crate) struct AdaptiveRice {
+pub struct AdaptiveRice {
     /// Sum of recent coded values (halved together with `count`).
     sum: u64,
     count: u64,
 }
 
 /// Unary prefixes at or above this length switch to the escape code.
-pub(crate) const RICE_ESCAPE: u32 = 16;
+pub const RICE_ESCAPE: u32 = 16;
 /// The running sums are halved when `count` reaches this.
 const RICE_RESET: u64 = 64;
 /// Largest Rice parameter; keeps every shift below 64 bits.
 const RICE_MAX_K: u32 = 56;
 
+impl Default for AdaptiveRice {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
 impl AdaptiveRice {
-    pub(crate) fn new() -> Self {
+    /// The initial state, as every coded sequence starts.
+    pub fn new() -> Self {
         Self { sum: 1, count: 1 }
     }
 
@@ -235,7 +256,8 @@ impl AdaptiveRice {
         }
     }
 
-    pub(crate) fn write(&mut self, writer: &mut BitWriter, value: u64) {
+    /// Writes `value` with the current parameter and adapts.
+    pub fn write(&mut self, writer: &mut BitWriter, value: u64) {
         let k = self.k();
         let quotient = value >> k;
         if quotient < u64::from(RICE_ESCAPE) {
@@ -255,7 +277,7 @@ impl AdaptiveRice {
     }
 
     /// The number of bits [`write`](Self::write) would emit, with the same state update.
-    pub(crate) fn cost(&mut self, value: u64) -> u64 {
+    pub fn cost(&mut self, value: u64) -> u64 {
         let k = self.k();
         let quotient = value >> k;
         let bits = if quotient < u64::from(RICE_ESCAPE) {
@@ -267,7 +289,9 @@ impl AdaptiveRice {
         bits
     }
 
-    pub(crate) fn read(&mut self, reader: &mut BitReader<'_>) -> Option<u64> {
+    /// Reads a value written by [`write`](Self::write) from the same state; `None` on a malformed or
+    /// non-canonical code.
+    pub fn read(&mut self, reader: &mut BitReader<'_>) -> Option<u64> {
         let k = self.k();
         let quotient = reader.read_unary(RICE_ESCAPE)?;
         let value = if quotient < RICE_ESCAPE {

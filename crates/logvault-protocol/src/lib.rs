@@ -15,7 +15,7 @@ extern crate alloc;
 #[cfg(feature = "std")]
 extern crate std;
 
-mod bits;
+pub mod bits;
 mod block;
 mod codec;
 mod envelope;
