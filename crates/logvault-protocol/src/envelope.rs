@@ -110,19 +110,56 @@ impl<'a> Envelope<'a> {
     /// Verifies the tag in constant time, and only then decrypts, strips the padding, decodes
     /// the plaintext and checks that the IV is the one the counter prescribes.
     pub fn open(&self, key: &DeviceKey) -> Result<Block, OpenError> {
+        self.verify(key)?.open()
+    }
+
+    /// Step 2 of opening alone: verifies the tag in constant time. The [`Authentic`] proof it
+    /// returns is the only way to steps 3–5, so a receiver can tell "not authentic" from
+    /// "authentic but malformed" (for its own audit trail — both stay the same [`OpenError`]
+    /// towards the sender).
+    pub fn verify(&self, key: &DeviceKey) -> Result<Authentic<'_, 'a>, OpenError> {
         let keys = key.derive();
         let mut mac = new_mac(&keys);
         mac.update(self.authenticated);
         mac.verify_truncated_left(self.tag).map_err(|_| OpenError(()))?;
+        Ok(Authentic { envelope: self, keys })
+    }
 
-        let iv: [u8; IV_LEN] = self.iv.try_into().map_err(|_| OpenError(()))?;
-        let decryptor = cbc::Decryptor::<Aes128>::new(&keys.enc.into(), &iv.into());
-        let mut buffer = self.ciphertext.to_vec();
+    /// The serial a sealed block names, read from where version 1 puts it (byte 3 its length,
+    /// then the serial), whatever the version and suite bytes say. Never authenticated: only
+    /// for deciding which organisation's audit trail records the refusal of bytes that do not
+    /// parse as a version-1 envelope.
+    pub fn claimed_serial(bytes: &[u8]) -> Option<Serial> {
+        let serial_len = usize::from(*bytes.get(3)?);
+        Serial::from_bytes(bytes.get(4..4 + serial_len)?).ok()
+    }
+}
+
+/// An envelope whose tag verified under a device key: made only by [`Envelope::verify`].
+pub struct Authentic<'e, 'a> {
+    envelope: &'e Envelope<'a>,
+    keys: DerivedKeys,
+}
+
+impl core::fmt::Debug for Authentic<'_, '_> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        // The derived keys stay out of every debug line.
+        f.debug_struct("Authentic").field("serial", &self.envelope.serial).finish_non_exhaustive()
+    }
+}
+
+impl Authentic<'_, '_> {
+    /// Steps 3–5: decrypts, strips the padding, decodes the plaintext and checks the IV.
+    pub fn open(self) -> Result<Block, OpenError> {
+        let envelope = self.envelope;
+        let iv: [u8; IV_LEN] = envelope.iv.try_into().map_err(|_| OpenError(()))?;
+        let decryptor = cbc::Decryptor::<Aes128>::new(&self.keys.enc.into(), &iv.into());
+        let mut buffer = envelope.ciphertext.to_vec();
         let plaintext = decryptor.decrypt_padded::<Pkcs7>(&mut buffer).map_err(|_| OpenError(()))?;
-        let block = decode_plaintext(plaintext, self.serial.clone())?;
+        let block = decode_plaintext(plaintext, envelope.serial.clone())?;
         // The tag already makes the IV authentic; this catches a sender that does not derive
         // its IVs from the counter and so might repeat one.
-        let expected_iv = counter_iv(&keys, block.counter());
+        let expected_iv = counter_iv(&self.keys, block.counter());
         if !bool::from(expected_iv.ct_eq(&iv)) {
             return Err(OpenError(()));
         }
@@ -139,9 +176,22 @@ pub fn open(bytes: &[u8], key: &DeviceKey) -> Result<Block, OpenError> {
 /// so the same block and key always give the same bytes, and the logger's strictly increasing
 /// counter guarantees that no IV is ever used twice.
 pub fn seal(block: &Block, key: &DeviceKey, key_generation: KeyGeneration) -> Vec<u8> {
+    seal_plaintext(block.serial(), block.counter(), &encode_plaintext(block), key, key_generation)
+}
+
+/// Seals any plaintext as [`seal`] seals an encoded block: the IV from `counter`, then
+/// AES-128-CBC and the tag. For other encoders and conformance tests (a receiver still decodes
+/// what it opens, so this cannot smuggle a malformed block past it; it can only make an
+/// authentic one that is refused).
+pub fn seal_plaintext(
+    serial: &Serial,
+    counter: u64,
+    plaintext: &[u8],
+    key: &DeviceKey,
+    key_generation: KeyGeneration,
+) -> Vec<u8> {
     let keys = key.derive();
-    let plaintext = encode_plaintext(block);
-    let serial = block.serial().as_str().as_bytes();
+    let serial = serial.as_str().as_bytes();
     let padded_len = (plaintext.len() / AES_BLOCK + 1) * AES_BLOCK;
     let total_len = FIXED_HEADER_LEN + serial.len() + IV_LEN + padded_len + TAG_LEN;
 
@@ -152,11 +202,11 @@ pub fn seal(block: &Block, key: &DeviceKey, key_generation: KeyGeneration) -> Ve
     // A Serial is at most 32 bytes.
     out.push(serial.len() as u8);
     out.extend_from_slice(serial);
-    let iv = counter_iv(&keys, block.counter());
+    let iv = counter_iv(&keys, counter);
     out.extend_from_slice(&iv);
 
     let ciphertext_start = out.len();
-    out.extend_from_slice(&plaintext);
+    out.extend_from_slice(plaintext);
     out.resize(ciphertext_start + padded_len, 0);
     let encryptor = cbc::Encryptor::<Aes128>::new(&keys.enc.into(), &iv.into());
     let buffer = out.get_mut(ciphertext_start..).unwrap_or_default();

@@ -29,7 +29,9 @@ mod serial;
 
 pub use block::{Block, Channel, MAX_CHANNELS, MAX_SAMPLES, Quantity, Sample};
 pub use codec::{decode_plaintext, encode_plaintext};
-pub use envelope::{CipherSuite, Envelope, FORMAT_VERSION, IV_LEN, TAG_LEN, open, seal, sealed_len};
+pub use envelope::{
+    Authentic, CipherSuite, Envelope, FORMAT_VERSION, IV_LEN, TAG_LEN, open, seal, seal_plaintext, sealed_len,
+};
 pub use error::{BlockError, KeyError, LinkError, OpenError, ResolutionError, SerialError};
 pub use key::{DeviceKey, KeyGeneration};
 pub use link::{LINK_PATH, from_link, to_link, to_payload_text};

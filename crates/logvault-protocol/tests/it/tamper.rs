@@ -159,3 +159,33 @@ fn the_error_message_says_nothing_about_the_cause() {
     let message = open(&[], &key()).err().map(|err| err.to_string());
     assert_eq!(message.as_deref(), Some("block rejected: not authentic or malformed"));
 }
+
+#[test]
+fn a_block_with_a_valid_tag_around_a_malformed_plaintext_verifies_but_does_not_open() {
+    let block = fridge_block(4, 300, false, 3);
+    let mut plaintext = encode_plaintext(&block);
+    plaintext.push(0); // a trailing byte: malformed, but sealed with the right key
+    let sealed =
+        logvault_protocol::seal_plaintext(block.serial(), block.counter(), &plaintext, &key(), KeyGeneration(1));
+    let envelope = Envelope::parse(&sealed).expect("a well-formed header");
+    let authentic = envelope.verify(&key()).expect("the tag is valid");
+    assert_eq!(authentic.open().err(), rejected(open(&[], &key())));
+    assert!(envelope.verify(&DeviceKey::from_bytes([7; 16])).is_err(), "a wrong key does not verify");
+    // The canonical plaintext sealed the same way is exactly `seal`.
+    let canonical = encode_plaintext(&block);
+    assert_eq!(
+        logvault_protocol::seal_plaintext(block.serial(), block.counter(), &canonical, &key(), KeyGeneration(1)),
+        seal(&block, &key(), KeyGeneration(1))
+    );
+}
+
+#[test]
+fn the_claimed_serial_is_read_from_the_header_layout_whatever_the_version_says() {
+    let mut sealed = sealed_sample();
+    let serial = Envelope::parse(&sealed).expect("parses").serial().clone();
+    sealed[0] = 2; // version 2: not an envelope this crate parses
+    assert!(Envelope::parse(&sealed).is_err());
+    assert_eq!(Envelope::claimed_serial(&sealed), Some(serial));
+    assert_eq!(Envelope::claimed_serial(&[1, 1, 0, 5, b'A']), None, "shorter than its serial length");
+    assert_eq!(Envelope::claimed_serial(&[1, 1, 0, 1, b'%']), None, "not a serial");
+}
