@@ -11,7 +11,6 @@ use std::time::{Duration, Instant};
 
 use logvault_core::OrgName;
 use logvault_core::blockchain::Source;
-use logvault_store::prelude::*;
 use logvault_store::testing::{RawPool, TestDatabase};
 use logvault_store::{Bucket, BucketQuery, Engine, IncomingBlock, IncomingSample, NewDevice, OrgScope};
 
