@@ -13,7 +13,8 @@ use secrecy::{ExposeSecret, SecretString};
 use sqlx::Connection;
 use sqlx::postgres::PgConnection;
 
-use crate::{Engine, Store};
+use crate::Engine;
+use crate::prelude::*;
 
 /// The environment variable naming the PostgreSQL server used by tests.
 pub const TEST_DATABASE_URL_VAR: &str = "LOGVAULT_TEST_DATABASE_URL";
