@@ -32,10 +32,17 @@ pub enum IngestRejection {
     /// Not a sealed block (bad framing, bad link text, truncated envelope).
     Undecodable,
     UnknownDevice,
-    /// Sealed with an older key generation: rotating a key retires the old one for new blocks.
+    /// Sealed with an older key generation and not a block already kept: rotating a key retires the old one for new
+    /// blocks (an identical, already kept block is answered as a duplicate instead).
     RetiredKey,
     UnknownKey,
+    /// The tag did not verify under the device's key.
     AuthenticationFailed,
+    /// The tag verified, but decryption, padding, decoding or the IV check failed: a firmware bug or a leaked key,
+    /// not a forgery by someone without the key.
+    Malformed,
+    /// More samples than the logger model's memory holds.
+    MemoryCapacityExceeded,
     ImplausibleCounter,
     ImplausibleTime,
     ValueOutOfRange,
@@ -112,6 +119,8 @@ impl IngestRejection {
             IngestRejection::RetiredKey => "retired-key",
             IngestRejection::UnknownKey => "unknown-key",
             IngestRejection::AuthenticationFailed => "authentication-failed",
+            IngestRejection::Malformed => "malformed",
+            IngestRejection::MemoryCapacityExceeded => "memory-capacity-exceeded",
             IngestRejection::ImplausibleCounter => "implausible-counter",
             IngestRejection::ImplausibleTime => "implausible-time",
             IngestRejection::ValueOutOfRange => "value-out-of-range",
@@ -181,7 +190,7 @@ impl Ingest {
         now: i64,
     ) -> Result<Result<Accepted, Refused>, IngestError> {
         let Ok(envelope) = Envelope::parse(&raw) else {
-            return Ok(Err(Refused::anonymous(IngestRejection::Undecodable)));
+            return Ok(Err(self.refuse_unparsable(&raw).await?));
         };
         let serial = envelope.serial().as_str().to_owned();
         let generation = envelope.key_generation().0;
@@ -191,29 +200,33 @@ impl Ingest {
             return Ok(Err(Refused { serial: Some(serial), org_id: None, reason: IngestRejection::UnknownDevice }));
         };
         // Only the newest key generation authenticates new blocks: rotating a key retires the old one (kept to verify
-        // the blocks it sealed).
+        // the blocks it sealed, and to recognise one of them sent again).
         let newest = device.keys.iter().map(|(g, _)| *g).max();
-        let sealed = device.keys.iter().find(|(g, _)| *g == generation).map(|(_, k)| k.clone());
+        let retired = newest != Some(generation);
         let refused = |reason| Refused { serial: Some(serial.clone()), org_id: Some(device.org_id), reason };
-        let sealed = match (sealed, newest) {
-            (Some(sealed), Some(newest)) if generation == newest => sealed,
-            (Some(_), _) => {
-                let _ = envelope.open(&DeviceKey::from_bytes([0; 16]));
-                return Ok(Err(refused(IngestRejection::RetiredKey)));
-            }
-            (None, _) => {
-                let _ = envelope.open(&DeviceKey::from_bytes([0; 16]));
-                return Ok(Err(refused(IngestRejection::UnknownKey)));
-            }
+        let Some(sealed) = device.keys.iter().find(|(g, _)| *g == generation).map(|(_, k)| k.clone()) else {
+            let _ = envelope.open(&DeviceKey::from_bytes([0; 16]));
+            return Ok(Err(refused(IngestRejection::UnknownKey)));
         };
         let data_key = crate::app::devices::ingest_data_key(&self.data_key_wrap, &device)
             .map_err(|err| IngestError::Custody(err.into()))?;
         let key = custody::open_device_key(&data_key, device.org_id, &serial, generation, &sealed)
             .map_err(|err| IngestError::Custody(err.into()))?;
-        let block = match envelope.open(&DeviceKey::from_bytes(*key)) {
-            Ok(block) => block,
-            Err(_) => return Ok(Err(refused(IngestRejection::AuthenticationFailed))),
+        let key = DeviceKey::from_bytes(*key);
+        let Ok(authentic) = envelope.verify(&key) else {
+            return Ok(Err(refused(IngestRejection::AuthenticationFailed)));
         };
+        let Ok(block) = authentic.open() else {
+            return Ok(Err(refused(IngestRejection::Malformed)));
+        };
+        if retired {
+            // A retired generation adds nothing; the very bytes of a block already kept (a QR code shown before the
+            // rotation, scanned again) get the answer they got the first time.
+            return Ok(match self.already_kept(device.device_id, block.counter(), &raw).await? {
+                true => Ok(Accepted { serial, new: 0, duplicates: count(block.samples().len()), repeated: true }),
+                false => Err(refused(IngestRejection::RetiredKey)),
+            });
+        }
         let Ok(counter) = i64::try_from(block.counter()) else {
             return Ok(Err(refused(IngestRejection::ImplausibleCounter)));
         };
@@ -232,6 +245,10 @@ impl Ingest {
             let model: crate::devices::DeviceModel = serde_json::from_str(model).map_err(IngestError::Model)?;
             if !model.matches(block.channels()) {
                 return Ok(Err(refused(IngestRejection::ChannelsDifferFromModel)));
+            }
+            // A block is a window of the logger's memory, so it never holds more samples than that memory.
+            if block.samples().len() > usize::try_from(model.memory.capacity).unwrap_or(usize::MAX) {
+                return Ok(Err(refused(IngestRejection::MemoryCapacityExceeded)));
             }
         }
         let channel_layout = block.channels().iter().map(|c| quantity_name(c.quantity)).collect::<Vec<_>>().join(",");
@@ -256,6 +273,32 @@ impl Ingest {
             IngestOutcome::LayoutChanged => return Ok(Err(refused(IngestRejection::ChannelLayoutChanged))),
         };
         Ok(Ok(accepted))
+    }
+
+    /// The refusal of bytes that are not a version-1 envelope. If they name a registered serial where version 1 puts
+    /// it, the refusal goes to that device's organisation's audit trail (as API.md promises for every refusal of a
+    /// registered serial); otherwise it stays anonymous on the instance chain.
+    async fn refuse_unparsable(&self, raw: &[u8]) -> Result<Refused, IngestError> {
+        let Some(serial) = Envelope::claimed_serial(raw) else {
+            return Ok(Refused::anonymous(IngestRejection::Undecodable));
+        };
+        let serial = serial.as_str().to_owned();
+        Ok(match self.store.device_org(&serial).await? {
+            Some(org_id) => {
+                Refused { serial: Some(serial), org_id: Some(org_id), reason: IngestRejection::Undecodable }
+            }
+            None => Refused::anonymous(IngestRejection::Undecodable),
+        })
+    }
+
+    /// Whether the device's chain holds exactly these bytes under this counter.
+    ///
+    /// Reads the device's chain (the store has no narrower query yet; only reached by a block that verified under
+    /// one of the device's own retired keys).
+    async fn already_kept(&self, device_id: i64, counter: u64, raw: &[u8]) -> Result<bool, IngestError> {
+        let Ok(counter) = i64::try_from(counter) else { return Ok(false) };
+        let chain = self.store.device_chain(device_id).await?;
+        Ok(chain.blocks.iter().any(|block| block.counter == counter && block.raw == raw))
     }
 
     /// An audit entry for a refused block: on the device's organisation's chain if the serial is registered, else on
@@ -287,6 +330,10 @@ fn sensor_range(quantity: Quantity) -> (i32, i32) {
     }
 }
 
+fn count(n: usize) -> u64 {
+    u64::try_from(n).unwrap_or(u64::MAX)
+}
+
 fn quantity_name(quantity: Quantity) -> &'static str {
     match quantity {
         Quantity::Temperature => "temperature",
@@ -307,6 +354,8 @@ mod tests {
             (IngestRejection::RetiredKey, "retired-key", AuditAction::IngestRejected),
             (IngestRejection::UnknownKey, "unknown-key", AuditAction::IngestRejected),
             (IngestRejection::AuthenticationFailed, "authentication-failed", AuditAction::IngestRejected),
+            (IngestRejection::Malformed, "malformed", AuditAction::IngestRejected),
+            (IngestRejection::MemoryCapacityExceeded, "memory-capacity-exceeded", AuditAction::IngestRejected),
             (IngestRejection::ImplausibleCounter, "implausible-counter", AuditAction::IngestRejected),
             (IngestRejection::ImplausibleTime, "implausible-time", AuditAction::IngestRejected),
             (IngestRejection::ValueOutOfRange, "value-out-of-range", AuditAction::IngestRejected),

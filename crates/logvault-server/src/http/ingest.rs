@@ -62,7 +62,7 @@ pub fn routes() -> Routes {
                 .description("For members of its organisation (and site) with `read_measurements`; others get 404.")
                 .query::<MeasurementParams>()
                 .response_json::<MeasurementPage>(200, "the page, with the cursor of the next one")
-                .error(422, "a bad limit, cursor or time"),
+                .error(422, "a bad limit, cursor, time, or a channel the device does not have"),
             measurements,
         )
 }
@@ -243,6 +243,13 @@ async fn measurements(
         return Err(ApiError::Unprocessable("limit must be 1 to 10000".to_owned()));
     }
     let channel = params.channel.unwrap_or(0);
+    // One rule with statistics and export: a channel the device does not have is a 422. A device that has sent
+    // nothing yet and has no model has no known channels; channel 0 then reads as empty.
+    let channels = crate::devices::channel_quantities(&device);
+    let known = usize::try_from(channel).ok().filter(|&idx| idx < channels.len() || (channels.is_empty() && idx == 0));
+    let Some(channel_idx) = known else {
+        return Err(ApiError::Unprocessable("no such channel".to_owned()));
+    };
     let after = match params.cursor.as_deref() {
         Some(cursor) => Some(parse_cursor(cursor).ok_or_else(|| ApiError::Unprocessable("bad cursor".to_owned()))?),
         None => None,
@@ -254,11 +261,7 @@ async fn measurements(
         after,
         limit,
     };
-    let quantity = device
-        .channel_layout
-        .as_deref()
-        .and_then(|layout| layout.split(',').nth(usize::try_from(channel).unwrap_or(usize::MAX)))
-        .map(str::to_owned);
+    let quantity = channels.get(channel_idx).cloned();
     let unit = quantity.as_deref().map(crate::devices::unit_of);
     if let Some(n_buckets) = params.buckets {
         if !(1..=10_000).contains(&n_buckets) || params.cursor.is_some() {

@@ -12,6 +12,7 @@ mod health;
 mod helpers;
 mod identity;
 mod ingest;
+mod ingest_rules;
 mod mail;
 mod members;
 mod metrics;
