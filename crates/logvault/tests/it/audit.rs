@@ -110,7 +110,7 @@ async fn user_unlock_clears_a_lockout_and_is_audited() {
     let key = MasterKey::load(&instance.dir.path().join("master.key")).unwrap();
     let path = instance.dir.path().join("logvault.db");
     let store = SqliteStore::open(&path, &key.derive(SQLCIPHER_KEY_PURPOSE)).await.unwrap();
-    use logvault_store::Store;
+    use logvault_store::prelude::*;
     let user = store.user_credentials(&logvault_core::Email::parse("bo@example.test").unwrap()).await.unwrap().user;
     let mut now = 1_000_000_000;
     for _ in 0..100 {
