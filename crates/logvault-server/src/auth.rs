@@ -23,6 +23,8 @@ use crate::state::AppState;
 
 /// The session cookie. `__Host-` binds it to this origin: Secure, Path=/, no Domain.
 pub const SESSION_COOKIE: &str = "__Host-logvault_session";
+/// The `Set-Cookie` value that removes the session cookie.
+pub const CLEARED_SESSION_COOKIE: &str = "__Host-logvault_session=; Path=/; Secure; HttpOnly; SameSite=Lax; Max-Age=0";
 /// The header carrying the CSRF token on state-changing requests.
 pub const CSRF_HEADER: &str = "x-csrf-token";
 /// A session ends after 30 minutes without a request…
@@ -259,12 +261,11 @@ impl FromRequestParts<AppState> for Manufacturer {
     }
 }
 
+/// A session just opened: its `Set-Cookie` value and its CSRF token.
+pub type IssuedSession = (axum::http::HeaderValue, String);
+
 /// A new session for `user_id`: stores its hash and returns the `Set-Cookie` value and the CSRF token.
-pub async fn issue_session(
-    state: &AppState,
-    user_id: i64,
-    mfa_pending: bool,
-) -> Result<(axum::http::HeaderValue, String), ApiError> {
+pub async fn issue_session(state: &AppState, user_id: i64, mfa_pending: bool) -> Result<IssuedSession, ApiError> {
     let session_token = token::SecretToken::generate("").map_err(|err| ApiError::Internal(err.into()))?;
     let now = now_us();
     state

@@ -38,6 +38,8 @@ pub enum ApiError {
     CsrfRejected,
     #[error("you are not allowed to do this")]
     Forbidden,
+    #[error("forms of this server can only be sent from its own pages")]
+    CrossSiteForm,
     #[error("the {entity} already exists")]
     Conflict { entity: &'static str },
     #[error("an organisation must keep at least one owner")]
@@ -107,6 +109,7 @@ impl ApiError {
             ApiError::InvalidCode => (StatusCode::UNAUTHORIZED, "invalid-code", "Invalid Code"),
             ApiError::CsrfRejected => (StatusCode::FORBIDDEN, "csrf", "CSRF Check Failed"),
             ApiError::Forbidden => (StatusCode::FORBIDDEN, "forbidden", "Forbidden"),
+            ApiError::CrossSiteForm => (StatusCode::FORBIDDEN, "cross-site-form", "Cross-Site Form Refused"),
             ApiError::Conflict { .. } => (StatusCode::CONFLICT, "conflict", "Conflict"),
             ApiError::LastOwner => (StatusCode::CONFLICT, "last-owner", "Last Owner"),
             ApiError::MfaEnrolmentRequired => {
@@ -165,6 +168,45 @@ impl Problem {
         let json = serde_json::to_vec(&body).unwrap_or_else(|_| b"{}".to_vec());
         let mut response = (self.status, json).into_response();
         response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static(PROBLEM_JSON));
+        response
+    }
+}
+
+/// The HTML page of an error, for a browser (`Accept: text/html`).
+#[derive(askama::Template)]
+#[template(path = "error.html")]
+struct ErrorPage<'a> {
+    nav: Option<crate::http::pages::Nav>,
+    title: &'a str,
+    detail: Option<&'a str>,
+    advice: &'static str,
+    status: u16,
+    request_id: &'a str,
+}
+
+impl Problem {
+    /// Renders the problem as an HTML page for `request_id`: what happened in plain words and what to do next.
+    pub fn render_html(&self, request_id: &str) -> Response {
+        let advice = match self.status {
+            StatusCode::NOT_FOUND => "The address may be mistyped, or the page belongs to an organisation you are not in.",
+            StatusCode::UNAUTHORIZED => "Sign in, then try again.",
+            StatusCode::FORBIDDEN => "Your role does not allow this, or the form was stale: reload the page and try again.",
+            StatusCode::TOO_MANY_REQUESTS => "Wait a little, then try again.",
+            StatusCode::PAYLOAD_TOO_LARGE => "What you sent is larger than this server accepts.",
+            s if s.is_server_error() => "Something went wrong on the server. Try again; if it keeps happening, tell the operator.",
+            _ => "Go back, correct what you entered, and try again.",
+        };
+        let page = ErrorPage {
+            nav: None,
+            title: self.title,
+            detail: if self.status.is_server_error() { None } else { self.detail.as_deref() },
+            advice,
+            status: self.status.as_u16(),
+            request_id,
+        };
+        let body = askama::Template::render(&page).unwrap_or_else(|_| self.title.to_owned());
+        let mut response = (self.status, body).into_response();
+        response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("text/html; charset=utf-8"));
         response
     }
 }

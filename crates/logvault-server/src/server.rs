@@ -29,6 +29,9 @@ pub struct RunningServer {
     pub certificate_pem: Option<String>,
     /// The loopback metrics listener, when configured.
     pub metrics_addr: Option<SocketAddr>,
+    /// The first-run link (`/setup#…`) when the instance had no account at start: whoever opens it first sets up
+    /// the first organisation. A secret: print it for the operator, never log it.
+    pub setup_link: Option<secrecy::SecretString>,
     pub store: Arc<dyn Store>,
     handle: Handle<SocketAddr>,
     serve_task: JoinHandle<std::io::Result<()>>,
@@ -57,6 +60,13 @@ pub async fn start(config: &Config) -> anyhow::Result<RunningServer> {
     // Bound and certified: only now may the schema move forward.
     opened.migrate().await?;
     announce_guards(opened.store.as_ref()).await?;
+    // An empty instance gets a one-time link to its first-run page.
+    let (first_run, setup_link) = if opened.store.count_users().await? == 0 {
+        let (first_run, secret) = crate::app::invitations::FirstRun::issue()?;
+        (first_run, Some(format!("{}/setup#{}", config.public_base_url(), secret.expose()).into()))
+    } else {
+        (crate::app::invitations::FirstRun::default(), None)
+    };
     // The signing key lives in the database: it is read (or made) once the schema has its table.
     let state = AppState {
         store: Arc::clone(&opened.store),
@@ -82,6 +92,7 @@ pub async fn start(config: &Config) -> anyhow::Result<RunningServer> {
         argon2_permits: Arc::new(tokio::sync::Semaphore::new(
             std::thread::available_parallelism().map_or(2, std::num::NonZeroUsize::get).max(2),
         )),
+        first_run: Arc::new(first_run),
     };
 
     let app = http::router(state.clone(), config).into_make_service_with_connect_info::<SocketAddr>();
@@ -124,6 +135,7 @@ pub async fn start(config: &Config) -> anyhow::Result<RunningServer> {
         tls: !config.insecure_http,
         certificate_pem,
         metrics_addr,
+        setup_link,
         store: opened.store,
         handle,
         serve_task,

@@ -44,6 +44,8 @@ pub struct AppState {
     pub signing_keys: Arc<crate::signing::SigningKeys>,
     /// Bounds concurrent Argon2 verifications (19 MiB each) to the number of cores.
     pub argon2_permits: Arc<tokio::sync::Semaphore>,
+    /// The first-run setup link's check, while the instance has no account (otherwise never live).
+    pub first_run: Arc<crate::app::invitations::FirstRun>,
 }
 
 impl std::fmt::Debug for AppState {

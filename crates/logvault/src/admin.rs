@@ -552,17 +552,8 @@ pub async fn audit(config: Config, command: AuditCommand) -> anyhow::Result<()> 
     let store = opened.store;
     let mut broken = Vec::new();
     for chain_id in store.audit_chain_ids().await? {
-        let mut entries = Vec::new();
-        loop {
-            let after = entries.last().map_or(0, |e: &audit::Entry| e.seq);
-            let page = store.audit_entries(chain_id, after, 1000).await?;
-            if page.is_empty() {
-                break;
-            }
-            entries.extend(page);
-        }
-        let head = store.audit_head(chain_id).await?;
-        match audit::verify_chain(chain_id, &entries, head) {
+        let (entries, verdict) = logvault_server::app::audit::read_and_verify_chain(store.as_ref(), chain_id).await?;
+        match verdict {
             Ok(()) => println!("chain {chain_id}: {} entries, intact", entries.len()),
             Err(err) => {
                 println!("chain {chain_id}: BROKEN: {err}");

@@ -272,6 +272,13 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     if let Some(addr) = server.metrics_addr {
         println!("metrics on http://{addr}/metrics");
     }
+    if let Some(link) = &server.setup_link {
+        println!(
+            "no account yet: open this link within {} hours to set up the first organisation (single use):",
+            logvault_server::app::invitations::FIRST_RUN_HOURS
+        );
+        println!("{}", secrecy::ExposeSecret::expose_secret(link));
+    }
     server.run_until(shutdown).await
 }
 

@@ -2,9 +2,9 @@
 //!
 //! Each entry names its action as an [`AuditAction`], whose stable string is what the chain stores and hashes.
 
-use logvault_core::audit::{AuditAction, INSTANCE_CHAIN, NewEntry, Outcome};
+use logvault_core::audit::{self, AuditAction, ChainBreak, Entry, INSTANCE_CHAIN, NewEntry, Outcome};
 use logvault_core::throttle::FailureEffect;
-use logvault_store::StoreError;
+use logvault_store::{Store, StoreError};
 
 use crate::auth::{OrgAccess, Principal, now_us};
 use crate::state::AppState;
@@ -69,4 +69,23 @@ pub fn sign_in_event(target: String, outcome: Outcome, request_id: Option<String
         request_id,
         detail: Some(detail.to_owned()),
     }
+}
+
+/// Every entry of a chain, in order, and whether the chain verifies against its stored head.
+pub async fn read_and_verify_chain(
+    store: &dyn Store,
+    chain_id: i64,
+) -> Result<(Vec<Entry>, Result<(), ChainBreak>), StoreError> {
+    let mut entries: Vec<Entry> = Vec::new();
+    loop {
+        let after = entries.last().map_or(0, |e| e.seq);
+        let page = store.audit_entries(chain_id, after, 1000).await?;
+        if page.is_empty() {
+            break;
+        }
+        entries.extend(page);
+    }
+    let head = store.audit_head(chain_id).await?;
+    let verdict = audit::verify_chain(chain_id, &entries, head);
+    Ok((entries, verdict))
 }

@@ -8,6 +8,8 @@ pub mod audit;
 pub mod devices;
 pub mod export;
 pub mod ingest;
+pub mod invitations;
+pub mod mfa;
 pub mod reports;
 pub mod retention;
 pub mod sign_in;

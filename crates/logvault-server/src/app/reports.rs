@@ -4,7 +4,8 @@
 
 use std::collections::VecDeque;
 
-use logvault_export::{ExportChannel, ExportRow};
+use logvault_export::summary::{self, ChannelSeries};
+use logvault_export::{ExportChannel, ExportRow, ReportSummary};
 use logvault_store::{Device, Measurement, MeasurementQuery, OrgScope, Store, StoreError};
 
 use crate::devices::{DeviceSettings, channel_quantities, unit_of};
@@ -165,4 +166,31 @@ impl RowReader {
         }
         Ok(())
     }
+}
+
+/// The statistics of a period: the channels (with their limits) and, per channel, count, min, max, time-weighted
+/// mean, MKT and time outside the limits, with the excursions.
+#[derive(Debug)]
+pub struct PeriodStatistics {
+    pub channels: Vec<ExportChannel>,
+    pub summary: ReportSummary,
+}
+
+/// [`PeriodStatistics`] of the device over `period`, of every channel or only `only`; `None` when `only` is not one
+/// of its channels.
+pub async fn period_statistics(
+    store: &dyn Store,
+    scope: &OrgScope,
+    device: &Device,
+    period: Period,
+    only: Option<i32>,
+) -> Result<Option<PeriodStatistics>, StoreError> {
+    let settings = DeviceSettings::of(device);
+    let Some(channels) = export_channels(device, &settings, only) else { return Ok(None) };
+    let mut series: Vec<ChannelSeries> = Vec::with_capacity(channels.len());
+    for channel in &channels {
+        series.push(channel_series(store, scope, device.id, channel.index, period).await?);
+    }
+    let summary = summary::summarise(&channels, &series, settings.mkt_delta_h(), 0, false);
+    Ok(Some(PeriodStatistics { channels, summary }))
 }

@@ -7,13 +7,14 @@
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::{Method, StatusCode};
-use logvault_core::audit::{AuditAction, NewEntry, Outcome};
+use logvault_core::audit::AuditAction;
 use logvault_core::authz::{self, Permission, Role};
-use logvault_core::{Email, password, token};
-use logvault_store::{Acceptance, Invitation, InvitationPurpose, Member, NewInvitation, StoreError};
+use logvault_core::Email;
+use logvault_store::{Invitation, Member, StoreError};
 use serde::{Deserialize, Serialize};
 
 use crate::app::audit::org_event;
+use crate::app::invitations;
 use crate::auth::{self, OrgAccess, Principal, now_us};
 use crate::error::ApiError;
 use crate::http::json::ApiJson;
@@ -21,9 +22,6 @@ use crate::http::middleware::RequestId;
 use crate::http::routes::{Access, Doc, Routes};
 use crate::state::AppState;
 
-/// How long an invitation link stays valid.
-pub const INVITATION_DAYS: u32 = 7;
-const DAY_US: i64 = 24 * 60 * 60 * 1_000_000;
 
 pub fn routes() -> Routes {
     let manage = Access::Org(Permission::ManageMembers);
@@ -241,44 +239,9 @@ async fn invite(
     if !authz::may_assign(access.role, None, body.role) {
         return Err(denied(&state, &principal, &access, AuditAction::InvitationCreate, 0).await);
     }
-    let secret = token::SecretToken::generate("").map_err(|err| ApiError::Internal(err.into()))?;
-    let now = now_us();
-    let invitation = state
-        .store
-        .create_invitation(
-            &access.scope,
-            NewInvitation {
-                email: email.clone(),
-                role: body.role,
-                token_hash: secret.digest(),
-                invited_by: Some(principal.user.id),
-                purpose: InvitationPurpose::Invitation,
-                now_us: now,
-                expires_at_us: now.saturating_add(i64::from(INVITATION_DAYS) * DAY_US),
-            },
-        )
-        .await?;
-    let link = invitation_link(&state, secret.expose());
-    let organisation = state.store.organisation(&access.scope).await?;
-    let emailed = match &state.mailer {
-        Some(mailer) => {
-            let mail =
-                crate::mail::invitation(email, organisation.name.as_str(), body.role.as_str(), &link, INVITATION_DAYS);
-            mailer.send_in_background(mail);
-            true
-        }
-        None => false,
-    };
-    let detail = format!("role:{};invitation:{}", body.role, invitation.id);
-    org_event(&state, &principal, &access, AuditAction::InvitationCreate, None, Some(detail)).await?;
-    let link = (!emailed).then_some(link);
+    let invitations::Invited { invitation, emailed, link } =
+        invitations::invite(&state, &principal, &access, email, body.role).await?;
     Ok((StatusCode::CREATED, Json(InvitationCreated { invitation, emailed, link })))
-}
-
-/// The link a person opens to accept: the token travels in the fragment, which browsers never send to a server or
-/// put in a `Referer`, so it stays out of access logs.
-pub fn invitation_link(state: &AppState, token: &str) -> String {
-    format!("{}/invite#{token}", state.public_url)
 }
 
 async fn list_invitations(State(state): State<AppState>, access: OrgAccess) -> Result<Json<Vec<Invitation>>, ApiError> {
@@ -324,10 +287,6 @@ struct Accepted {
     created_account: bool,
 }
 
-fn invalid_link() -> ApiError {
-    ApiError::Unprocessable("the invitation link is wrong, used, revoked or expired".to_owned())
-}
-
 async fn accept(
     State(state): State<AppState>,
     request_id: Option<axum::Extension<RequestId>>,
@@ -335,89 +294,13 @@ async fn accept(
     ApiJson(body): ApiJson<AcceptRequest>,
 ) -> Result<Json<Accepted>, ApiError> {
     let request_id = request_id.map(|id| id.0.0);
-    let token_hash = token::digest(&body.token);
-    let now = now_us();
-    let (invitation, organisation) = match state.store.invitation_by_token(&token_hash, now).await {
-        Ok(found) => found,
-        Err(StoreError::NotFound { .. }) => return Err(invalid_link()),
-        Err(err) => return Err(err.into()),
-    };
-    // An invitation is only as good as its inviter's right to give that role, now.
-    if let Some(inviter) = invitation.invited_by {
-        match state.store.scope_for_member(inviter, invitation.org_id).await {
-            Ok((_, role)) if authz::may_assign(role, None, invitation.role) => {}
-            Ok(_) | Err(StoreError::NotFound { .. }) => return Err(invalid_link()),
-            Err(err) => return Err(err.into()),
-        }
-    }
-    let existing = match state.store.user_credentials(&invitation.email).await {
-        Ok(credentials) => Some(credentials),
-        Err(StoreError::NotFound { .. }) => None,
-        Err(err) => return Err(err.into()),
-    };
-    let name = body.name.as_deref().map(str::trim).unwrap_or_default().to_owned();
-    let wants_password = match (&existing, invitation.purpose) {
-        (None, _) => true,
-        (Some(credentials), InvitationPurpose::Setup) => credentials.password_hash.is_none(),
-        (Some(_), InvitationPurpose::Invitation) => false,
-    };
-    if let (Some(credentials), InvitationPurpose::Invitation) = (&existing, invitation.purpose) {
-        let signed_in_as_invitee =
-            principal.as_ref().is_some_and(|p| p.user.id == credentials.user.id && p.session_id().is_some());
-        if !signed_in_as_invitee {
-            return Err(ApiError::Unprocessable(
-                "this invitation is for an existing account: sign in as that account, then accept".to_owned(),
-            ));
-        }
-    }
-    if existing.is_none() && (name.is_empty() || name.chars().count() > 200) {
-        return Err(ApiError::Unprocessable("a name (1 to 200 characters) is needed for the new account".to_owned()));
-    }
-    let password_hash = match body.password.filter(|_| wants_password) {
-        Some(password) => {
-            let context = [invitation.email.as_str(), organisation.name.as_str(), name.as_str()];
-            password::check_new_password(&password, &context, false)
-                .map_err(|err| ApiError::Unprocessable(err.to_string()))?;
-            let hash = auth::with_argon2_permit(&state, move || password::hash_password(&password)).await?;
-            Some(hash.map_err(|err| ApiError::Internal(err.into()))?)
-        }
-        None => None,
-    };
-    let password_hash = password_hash.as_ref().map(|h| h.as_str());
-    let acceptance = match &existing {
-        None => Acceptance::NewAccount { name: &name, password_hash },
-        Some(credentials) => Acceptance::Existing { user_id: credentials.user.id, password_hash },
-    };
-    let accepted = match state.store.accept_invitation(&token_hash, now, acceptance).await {
-        Ok(accepted) => accepted,
-        // Used meanwhile, or the address's account appeared or changed meanwhile: nothing was changed.
-        Err(StoreError::NotFound { .. } | StoreError::Conflict { .. }) => return Err(invalid_link()),
-        Err(err) => return Err(err.into()),
-    };
-    auth::record(
-        &state,
-        NewEntry {
-            chain_id: accepted.org_id,
-            occurred_at_us: now,
-            actor: format!("user:{}", accepted.user.id),
-            action: AuditAction::InvitationAccept.into(),
-            target: Some(format!("user:{}", accepted.user.id)),
-            outcome: Outcome::Success,
-            request_id,
-            detail: Some(format!(
-                "role:{};invitation:{};{};account:{}",
-                accepted.role,
-                invitation.id,
-                invitation.purpose.as_str(),
-                if accepted.created_user { "created" } else { "existing" }
-            )),
-        },
-    )
-    .await?;
+    let accepted =
+        invitations::accept(&state, principal.as_ref(), request_id, &body.token, body.name.as_deref(), body.password)
+            .await?;
     Ok(Json(Accepted {
         org_id: accepted.org_id,
         role: accepted.role,
-        user_id: accepted.user.id,
-        created_account: accepted.created_user,
+        user_id: accepted.user_id,
+        created_account: accepted.created_account,
     }))
 }

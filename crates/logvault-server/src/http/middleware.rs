@@ -36,10 +36,21 @@ pub async fn request_id(mut request: Request, next: Next) -> Response<Body> {
     response
 }
 
-/// Renders every error response as problem+json with the request id, and logs 5xx causes under that id.
+/// Renders every error response as problem+json with the request id — or, for a browser (`Accept: text/html`), as
+/// an HTML page with the request id, and a page that needs a sign-in as a redirect to the sign-in page — and logs
+/// 5xx causes under that id.
 pub async fn problem_details(request: Request, next: Next) -> Response<Body> {
     let request_id =
         request.extensions().get::<RequestId>().map(|id| id.0.clone()).unwrap_or_else(|| "unknown".to_owned());
+    let wants_html = request
+        .headers()
+        .get(header::ACCEPT)
+        .and_then(|value| value.to_str().ok())
+        .is_some_and(|accept| accept.contains("text/html"));
+    let sign_in_then = (wants_html
+        && request.method() == axum::http::Method::GET
+        && !request.uri().path().starts_with("/api/"))
+    .then(|| request.uri().path_and_query().map_or("/", |p| p.as_str()).to_owned());
     let mut response = next.run(request).await;
     let status = response.status();
     let problem = match response.extensions_mut().remove::<Problem>() {
@@ -59,7 +70,17 @@ pub async fn problem_details(request: Request, next: Next) -> Response<Body> {
     if problem.status.is_server_error() {
         tracing::error!(request_id = %request_id, status = problem.status.as_u16(), cause = problem.cause.as_deref().unwrap_or("-"), "request failed");
     }
-    let mut rendered = problem.render(&request_id);
+    if problem.status == axum::http::StatusCode::UNAUTHORIZED
+        && let Some(path) = sign_in_then
+    {
+        let next: String = url::form_urlencoded::byte_serialize(path.as_bytes()).collect();
+        let mut redirect = Response::new(Body::empty());
+        *redirect.status_mut() = axum::http::StatusCode::SEE_OTHER;
+        let location = HeaderValue::from_str(&format!("/sign-in?next={next}")).unwrap_or(HeaderValue::from_static("/sign-in"));
+        redirect.headers_mut().insert(header::LOCATION, location);
+        return redirect;
+    }
+    let mut rendered = if wants_html { problem.render_html(&request_id) } else { problem.render(&request_id) };
     // Keep headers set by inner layers (e.g. Allow on 405, WWW-Authenticate on 401).
     for (name, value) in response.headers() {
         if name != header::CONTENT_TYPE && name != header::CONTENT_LENGTH {

@@ -1,7 +1,8 @@
 //! The HTTP surface: one router, grouped by resource, wrapped in the layers every response goes through.
 //!
 //! Layer order, outermost first: request id → problem details (renders every error as problem+json with the
-//! request id) → security headers → access log and metrics → panic catcher → timeout → body limit → routes.
+//! request id, or as an HTML page for a browser) → security headers → access log and metrics → panic catcher →
+//! timeout → form CSRF (pages' form posts, at most 64 KiB) → body limit → routes.
 
 mod csp;
 mod devices;
@@ -17,6 +18,7 @@ pub(crate) mod middleware;
 pub mod openapi;
 mod orgs;
 mod otp;
+pub mod pages;
 pub(crate) mod reports;
 pub mod routes;
 pub(crate) mod session;
@@ -42,9 +44,9 @@ pub fn router(state: AppState, config: &Config) -> Router {
     if state.metrics_token_digest.is_some() {
         routes = routes.merge(metrics::routes());
     }
-    // The document describes exactly this table, `/metrics` included when it is served.
+    // The document describes exactly the API's table, `/metrics` included when it is served; pages are not in it.
     let document = openapi::OpenApiJson::of(routes.table());
-    let routes = routes.into_router(&state).layer(axum::Extension(document));
+    let routes = routes.merge(routes::page_routes()).into_router(&state).layer(axum::Extension(document));
     with_layers(routes, state, config)
 }
 
@@ -62,6 +64,7 @@ fn with_layers(routes: Router<AppState>, state: AppState, config: &Config) -> Ro
                     StatusCode::REQUEST_TIMEOUT,
                     Duration::from_secs(config.http.request_timeout_secs),
                 ))
+                .layer(axum::middleware::from_fn_with_state(state.clone(), pages::forms::form_csrf))
                 .layer(RequestBodyLimitLayer::new(config.http.max_body_bytes)),
         )
         .with_state(state)
@@ -121,6 +124,7 @@ mod tests {
             trusted_proxies: Arc::new(Vec::new()),
             password_verify_us: 0,
             argon2_permits: Arc::new(tokio::sync::Semaphore::new(2)),
+            first_run: Arc::default(),
             signing_keys: Arc::new(crate::signing::SigningKeys {
                 signing: logvault_export::SigningKey::from_seed(&[7; 32]).unwrap(),
                 published: Vec::new(),

@@ -7,7 +7,6 @@ use axum::http::{Method, StatusCode};
 use logvault_core::audit::AuditAction;
 use logvault_core::authz::Permission;
 use logvault_core::stats::Statistics;
-use logvault_export::summary::{self, ChannelSeries};
 use logvault_export::{Excursion, ExportChannel};
 use serde::{Deserialize, Serialize};
 
@@ -103,22 +102,15 @@ async fn statistics(
 ) -> Result<Json<StatisticsView>, ApiError> {
     let (access, device) = device_for(&state, &principal, &serial, Permission::ReadMeasurements).await?;
     let period = params.period()?;
-    let settings = DeviceSettings::of(&device);
-    let channels = reports::export_channels(&device, &settings, params.channel)
-        .ok_or_else(|| ApiError::Unprocessable("no such channel".to_owned()))?;
-    let mut series: Vec<ChannelSeries> = Vec::with_capacity(channels.len());
-    for channel in &channels {
-        series.push(
-            reports::channel_series(state.store.as_ref(), &access.scope, device.id, channel.index, period).await?,
-        );
-    }
-    let delta_h = settings.mkt_delta_h();
-    let summary = summary::summarise(&channels, &series, delta_h, 0, false);
+    let reports::PeriodStatistics { channels, summary } =
+        reports::period_statistics(state.store.as_ref(), &access.scope, &device, period, params.channel)
+            .await?
+            .ok_or_else(|| ApiError::Unprocessable("no such channel".to_owned()))?;
     Ok(Json(StatisticsView {
         device: device.serial,
         from: period.from_s,
         to: period.to_s,
-        mkt_delta_h_kj_per_mol: delta_h,
+        mkt_delta_h_kj_per_mol: summary.mkt_delta_h,
         channels: channels
             .into_iter()
             .zip(summary.statistics)

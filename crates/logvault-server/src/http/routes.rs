@@ -195,6 +195,17 @@ pub fn api_routes() -> Routes {
         .merge(super::openapi::routes())
 }
 
+/// Every page of the web application and its static files: in the router and the access tests, not in the OpenAPI
+/// document.
+pub fn page_routes() -> Routes {
+    super::pages::routes()
+}
+
+/// Every route the server answers (but `/metrics`): the API and the pages.
+pub fn all_routes() -> Routes {
+    api_routes().merge(page_routes())
+}
+
 /// Extracts the organisation access the guard established. A handler that takes it on a route not declared
 /// [`Access::Org`] fails with 500 on its first call — which the route tests make.
 impl FromRequestParts<AppState> for OrgAccess {

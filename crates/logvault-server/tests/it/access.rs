@@ -3,7 +3,7 @@
 //! — and a member of another organisation with a 404 that says nothing.
 
 use logvault_core::authz::Role;
-use logvault_server::http::routes::{Access, api_routes};
+use logvault_server::http::routes::{Access, all_routes};
 use logvault_store::{NewApiToken, NewInvitation, OrgScope};
 use reqwest::Method;
 use serde_json::{Value, json};
@@ -26,6 +26,21 @@ const PUBLIC: &[(&str, &str)] = &[
     ("GET", "/static/sync.js"),
     ("GET", "/static/sync.css"),
     ("GET", "/api/v1/openapi.json"),
+    // The pages anyone may open: the start page (which sends them on), signing in, first run, invitations, and
+    // the pages' static files.
+    ("GET", "/"),
+    ("GET", "/sign-in"),
+    ("POST", "/sign-in"),
+    ("GET", "/setup"),
+    ("POST", "/setup"),
+    ("GET", "/invite"),
+    ("POST", "/invite"),
+    ("GET", "/static/app.css"),
+    ("GET", "/static/app.js"),
+    ("GET", "/static/chart.js"),
+    ("GET", "/static/vendor/uplot-1.6.32/uPlot.iife.min.js"),
+    ("GET", "/static/vendor/uplot-1.6.32/uPlot.min.css"),
+    ("GET", "/static/vendor/uplot-1.6.32/LICENSE"),
 ];
 
 /// The routes that need credentials (a session, a pending session, or an API token).
@@ -69,6 +84,23 @@ const AUTHENTICATED: &[(&str, &str)] = &[
     ("GET", "/api/v1/devices/{serial}/settings"),
     ("PUT", "/api/v1/devices/{serial}/settings"),
     ("GET", "/api/v1/devices/{serial}/export"),
+    // Pages.
+    ("GET", "/switch"),
+    ("GET", "/sign-in/code"),
+    ("POST", "/sign-in/code"),
+    ("POST", "/sign-out"),
+    ("GET", "/account"),
+    ("POST", "/account/mfa"),
+    ("POST", "/account/mfa/confirm"),
+    ("POST", "/account/sessions/{session_id}/revoke"),
+    ("POST", "/account/sessions/revoke-others"),
+    ("GET", "/orgs/{org_id}"),
+    ("GET", "/orgs/{org_id}/devices/new"),
+    ("POST", "/orgs/{org_id}/devices/new"),
+    ("GET", "/orgs/{org_id}/devices/{serial}"),
+    ("GET", "/orgs/{org_id}/audit"),
+    ("GET", "/orgs/{org_id}/members"),
+    ("POST", "/orgs/{org_id}/members"),
 ];
 
 fn fill(path: &str, values: &[(&str, i64)]) -> String {
@@ -81,7 +113,7 @@ fn fill(path: &str, values: &[(&str, i64)]) -> String {
 
 #[test]
 fn every_registered_route_is_on_exactly_one_list_and_every_listed_route_is_registered() {
-    let routes = api_routes();
+    let routes = all_routes();
     let table: Vec<(String, &str)> = routes.table().iter().map(|r| (r.method.to_string(), r.path)).collect();
     for (method, path) in &table {
         let public = PUBLIC.contains(&(method.as_str(), path));
@@ -109,7 +141,7 @@ fn every_registered_route_is_on_exactly_one_list_and_every_listed_route_is_regis
 
 both_engines!(every_route_off_the_public_list_refuses_a_caller_without_credentials, async |app: &TestApp| {
     let ids = [("org_id", 1), ("user_id", 1), ("session_id", 1), ("invitation_id", 1), ("token_id", 1), ("serial", 1)];
-    for route in api_routes().table() {
+    for route in all_routes().table() {
         let method = Method::from_bytes(route.method.as_str().as_bytes()).unwrap();
         let path = fill(route.path, &ids);
         let response = Caller::anonymous().send(app, method.clone(), &path, Some(json!({}))).await;
@@ -179,7 +211,7 @@ both_engines!(each_organisation_route_answers_each_role_as_the_matrix_says, asyn
     let baseline = not_found_body(assert_problem(baseline, 404, "not-found").await);
 
     let mut checked = 0;
-    for route in api_routes().table() {
+    for route in all_routes().table() {
         let Access::Org(permission) = route.access else { continue };
         for (who, caller, caller_id) in &callers {
             // Fresh targets for every call: a viewer to change or remove, an invitation, and a token to revoke (the
@@ -265,7 +297,7 @@ both_engines!(each_organisation_route_answers_each_role_as_the_matrix_says, asyn
             checked += 1;
         }
     }
-    let org_routes = api_routes().table().iter().filter(|r| matches!(r.access, Access::Org(_))).count();
+    let org_routes = all_routes().table().iter().filter(|r| matches!(r.access, Access::Org(_))).count();
     assert!(org_routes >= 12, "{org_routes}");
     assert_eq!(checked, org_routes * callers.len(), "every organisation route was called by every caller");
 });
