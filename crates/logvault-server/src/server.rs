@@ -63,7 +63,13 @@ pub async fn start(config: &Config) -> anyhow::Result<RunningServer> {
     // An empty instance gets a one-time link to its first-run page.
     let (first_run, setup_link) = if opened.store.count_users().await? == 0 {
         let (first_run, secret) = crate::app::invitations::FirstRun::issue()?;
-        (first_run, Some(format!("{}/setup#{}", config.public_base_url(), secret.expose()).into()))
+        // The configured public URL, else the address actually bound (the port may have been 0).
+        let base = match &config.public_url {
+            Some(_) => config.public_base_url(),
+            None if config.insecure_http => format!("http://localhost:{}", local_addr.port()),
+            None => format!("https://localhost:{}", local_addr.port()),
+        };
+        (first_run, Some(format!("{base}/setup#{}", secret.expose()).into()))
     } else {
         (crate::app::invitations::FirstRun::default(), None)
     };

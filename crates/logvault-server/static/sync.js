@@ -41,11 +41,19 @@ async function sync() {
   if (result.duplicates > 0) {
     detail.textContent = result.duplicates + " had been synced before and were not stored twice.";
   }
-  // Signed-in members get a link to the device.
+  // A signed-in member is taken to the device's page, with the newest data in view; anyone else is offered to
+  // sign in and land there.
+  const page = "/devices/" + encodeURIComponent(result.device);
   const me = await fetch("/api/v1/me", { credentials: "same-origin" }).catch(() => null);
+  const link = document.getElementById("device");
   if (me && me.ok) {
-    const link = document.getElementById("device");
-    link.href = "/api/v1/devices/" + encodeURIComponent(result.device) + "/measurements";
+    link.href = page;
+    link.textContent = "Open this logger's page";
+    link.hidden = false;
+    location.assign(page);
+  } else {
+    link.href = "/sign-in?next=" + encodeURIComponent(page);
+    link.textContent = "Sign in to see this logger's data";
     link.hidden = false;
   }
 }

@@ -304,15 +304,16 @@ pub async fn set_up_first_organisation(
     if !first_run.is_live(owner.token) || state.store.count_users().await? > 0 {
         return Err(SetUpError::Link);
     }
-    let organisation = OrgName::parse(owner.organisation).map_err(|err| field("organisation", err.to_string()))?;
+    let organisation = OrgName::parse(owner.organisation)
+        .map_err(|err| field("organisation", format!("This name is not accepted: {err}.")))?;
     let name = owner.name.trim();
     if name.is_empty() || name.chars().count() > 200 {
         return Err(field("name", "Give your name (1 to 200 characters)."));
     }
-    let email = Email::parse(owner.email).map_err(|err| field("email", err.to_string()))?;
+    let email = Email::parse(owner.email).map_err(|err| field("email", format!("This is not an email address: {err}.")))?;
     let context = [email.as_str(), email.local_part(), organisation.as_str(), name];
     password::check_new_password(&owner.password, &context, false)
-        .map_err(|reason| field("password", reason.to_string()))?;
+        .map_err(|reason| field("password", format!("This password is not accepted: {reason}.")))?;
     let secret = owner.password;
     let hash = auth::with_argon2_permit(state, move || password::hash_password(&secret)).await?;
     let hash = hash.map_err(|err| ApiError::Internal(err.into()))?;

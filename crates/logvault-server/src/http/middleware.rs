@@ -56,11 +56,11 @@ pub async fn problem_details(request: Request, next: Next) -> Response<Body> {
     let problem = match response.extensions_mut().remove::<Problem>() {
         Some(problem) => problem,
         None if status.is_client_error() || status.is_server_error() => {
-            let is_problem = response
-                .headers()
-                .get(header::CONTENT_TYPE)
-                .is_some_and(|value| value.as_bytes().starts_with(PROBLEM_JSON.as_bytes()));
-            if is_problem {
+            // Already a problem, or a page that came back with its own message (a form with what to correct).
+            let rendered = response.headers().get(header::CONTENT_TYPE).is_some_and(|value| {
+                value.as_bytes().starts_with(PROBLEM_JSON.as_bytes()) || value.as_bytes().starts_with(b"text/html")
+            });
+            if rendered {
                 return response;
             }
             Problem::for_status(status)

@@ -98,6 +98,7 @@ const AUTHENTICATED: &[(&str, &str)] = &[
     ("GET", "/orgs/{org_id}/devices/new"),
     ("POST", "/orgs/{org_id}/devices/new"),
     ("GET", "/orgs/{org_id}/devices/{serial}"),
+    ("GET", "/devices/{serial}"),
     ("GET", "/orgs/{org_id}/audit"),
     ("GET", "/orgs/{org_id}/members"),
     ("POST", "/orgs/{org_id}/members"),

@@ -12,14 +12,14 @@ use crate::helpers::TestApp;
 use crate::ingest::{block, registered, seal};
 
 /// A chromedriver process on a free port, killed on drop.
-struct Chromedriver {
+pub(crate) struct Chromedriver {
     child: Child,
-    port: u16,
+    pub(crate) port: u16,
 }
 
 impl Chromedriver {
     /// Starts chromedriver; `None` when it is not installed (outside CI — under CI that is a failure).
-    fn start() -> Option<Chromedriver> {
+    pub(crate) fn start() -> Option<Chromedriver> {
         let binary = std::path::Path::new("/usr/bin/chromedriver");
         if !binary.exists() {
             assert!(std::env::var_os("CI").is_none(), "chromedriver is missing: scripts/test installs chromium-driver");
@@ -50,13 +50,9 @@ impl Drop for Chromedriver {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_phone_opening_a_logger_link_syncs_its_measurements() {
-    let Some(driver) = Chromedriver::start() else { return };
-    let app = TestApp::spawn(Engine::Sqlite).await.unwrap();
-    let (org, _, key) = registered(&app, "LV-B001").await;
-    let link = logvault_protocol::to_link(&app.url, &seal(&block("LV-B001", 1, 0, 300), &key));
-
+/// A headless Chromium session through `driver`, trusting the test server's self-signed certificate and keeping
+/// the browser's console log (read with [`console_errors`]).
+pub(crate) async fn chromium(driver: &Chromedriver) -> fantoccini::Client {
     let mut capabilities = serde_json::Map::new();
     capabilities.insert(
         "goog:chromeOptions".to_owned(),
@@ -65,17 +61,51 @@ async fn a_phone_opening_a_logger_link_syncs_its_measurements() {
             "args": [
                 "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
                 "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                "--no-first-run", "--ignore-certificate-errors",
+                "--no-first-run", "--ignore-certificate-errors", "--window-size=1280,800",
             ],
         }),
     );
+    capabilities.insert("goog:loggingPrefs".to_owned(), serde_json::json!({ "browser": "ALL" }));
     capabilities.insert("acceptInsecureCerts".to_owned(), serde_json::Value::Bool(true));
-    let browser = ClientBuilder::rustls()
+    ClientBuilder::rustls()
         .unwrap()
         .capabilities(capabilities)
         .connect(&format!("http://127.0.0.1:{}", driver.port))
         .await
-        .expect("a Chromium session");
+        .expect("a Chromium session")
+}
+
+/// The browser console's errors since the last call (chromedriver's log endpoint empties as it is read): failed
+/// loads, script errors and CSP violations all land there.
+pub(crate) async fn console_errors(driver: &Chromedriver, browser: &fantoccini::Client) -> Vec<String> {
+    let session = browser.session_id().await.unwrap().expect("a session id");
+    let url = format!("http://127.0.0.1:{}/session/{session}/se/log", driver.port);
+    let body: serde_json::Value = reqwest::Client::new()
+        .post(url)
+        .json(&serde_json::json!({ "type": "browser" }))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    body["value"]
+        .as_array()
+        .expect("log entries")
+        .iter()
+        .filter(|entry| entry["level"] == "SEVERE")
+        .map(|entry| entry.to_string())
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_phone_opening_a_logger_link_syncs_its_measurements() {
+    let Some(driver) = Chromedriver::start() else { return };
+    let app = TestApp::spawn(Engine::Sqlite).await.unwrap();
+    let (org, _, key) = registered(&app, "LV-B001").await;
+    let link = logvault_protocol::to_link(&app.url, &seal(&block("LV-B001", 1, 0, 300), &key));
+
+    let browser = chromium(&driver).await;
 
     let status = async |browser: &fantoccini::Client| {
         let element = browser

@@ -24,3 +24,4 @@ mod smtp_sink;
 mod throttle;
 mod tidy;
 mod tls;
+mod web;

@@ -14,7 +14,7 @@ use crate::helpers::{TestApp, assert_problem};
 const PASSWORD: &str = "correct horse battery staple on a cold morning";
 
 /// RFC 6238 TOTP (SHA-1, 6 digits, 30 s), written out independently of the server's code.
-fn totp_at(secret: &[u8], unix: u64) -> String {
+pub(crate) fn totp_at(secret: &[u8], unix: u64) -> String {
     let mut mac = <Hmac<sha1::Sha1> as KeyInit>::new_from_slice(secret).unwrap();
     mac.update(&(unix / 30).to_be_bytes());
     let digest = mac.finalize().into_bytes();

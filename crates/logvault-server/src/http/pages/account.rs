@@ -4,12 +4,12 @@
 use askama::Template;
 use axum::Form;
 use axum::extract::{Path, Query, State};
-use axum::http::{Method, StatusCode, header};
+use axum::http::{Method, header};
 use axum::response::Response;
 use base64::Engine as _;
 use serde::Deserialize;
 
-use super::{Nav, html, html_with, see_other, when_us};
+use super::{Nav, html, see_other, when_us};
 use crate::app::{mfa, sign_in};
 use crate::auth::{self, Principal};
 use crate::error::ApiError;
@@ -143,7 +143,7 @@ async fn start_enrolment(
         }
         Err(ApiError::InvalidCredentials) => {
             page.error = Some("That password is wrong.".to_owned());
-            html_with(StatusCode::UNAUTHORIZED, &page)
+            html(&page)
         }
         Err(err) => Err(err),
     }
@@ -181,7 +181,7 @@ async fn confirm_enrolment(
             let mut page = AccountPage::of(&state, &principal).await?;
             page.error =
                 Some("That code did not match. Start again and enter the code the app shows right now.".to_owned());
-            html_with(StatusCode::UNPROCESSABLE_ENTITY, &page)
+            html(&page)
         }
         Err(err) => Err(err),
     }

@@ -6,14 +6,14 @@ use std::collections::BTreeMap;
 use askama::Template;
 use axum::Form;
 use axum::extract::{Path, Query, State};
-use axum::http::{Method, StatusCode};
+use axum::http::Method;
 use axum::response::Response;
 use logvault_core::authz::Permission;
 use logvault_export::ExcursionKind;
 use logvault_store::{BucketQuery, Device, MeasurementQuery, OrgScope};
 use serde::Deserialize;
 
-use super::{Nav, html, html_with, when_s};
+use super::{Nav, html, when_s};
 use crate::app::devices::{self, RegisterError};
 use crate::app::reports::{self, Period};
 use crate::app::verify;
@@ -45,6 +45,13 @@ pub fn routes() -> Routes {
             Access::Org(Permission::ManageDevices),
             Doc::new("Register a device"),
             register_post,
+        )
+        .add(
+            Method::GET,
+            "/devices/{serial}",
+            Access::Session,
+            Doc::new("A device's page, by serial alone (where the QR sync page sends a member)"),
+            device_by_serial,
         )
         .add(
             Method::GET,
@@ -167,6 +174,17 @@ async fn dashboard(
     })
 }
 
+/// `/devices/{serial}`: the device's page in its organisation, for a member who may read its measurements; anyone
+/// else gets the 404 of an unknown serial.
+async fn device_by_serial(
+    State(state): State<AppState>,
+    principal: Principal,
+    Path(serial): Path<String>,
+) -> Result<Response, ApiError> {
+    let (access, device) = crate::auth::device_for(&state, &principal, &serial, Permission::ReadMeasurements).await?;
+    Ok(super::see_other(&format!("/orgs/{}/devices/{}", access.scope.org_id(), device.serial)))
+}
+
 /// The period presets of the device page.
 const PRESETS: [(&str, &str); 4] = [("24h", "24 hours"), ("7d", "7 days"), ("30d", "30 days"), ("1y", "1 year")];
 
@@ -277,11 +295,18 @@ async fn device_page(
                 .map_err(|reason| ApiError::Unprocessable(reason.to_owned()))?;
             ("custom".to_owned(), period)
         }
-        _ => {
-            let range = query.range.filter(|r| preset_seconds(r).is_some()).unwrap_or_else(|| "7d".to_owned());
-            let span = preset_seconds(&range).unwrap_or(7 * 86_400);
-            (range, Period { from_s: now_s - span, to_s: now_s + 1 })
-        }
+        _ => match query.range.filter(|r| preset_seconds(r).is_some()) {
+            Some(range) => {
+                let span = preset_seconds(&range).unwrap_or(7 * 86_400);
+                (range, Period { from_s: now_s - span, to_s: now_s + 1 })
+            }
+            // Without a choice: the seven days up to the newest sample (the data just synced, however old).
+            None => {
+                let newest = last_values(&state, &access.scope, &device, now_s).await?.iter().map(|v| v.1).max();
+                let end = newest.map_or(now_s, |t| t.min(now_s)) + 1;
+                ("latest".to_owned(), Period { from_s: end - 7 * 86_400, to_s: end })
+            }
+        },
     };
     let quantities = channel_quantities(&device);
     let settings = DeviceSettings::of(&device);
@@ -539,7 +564,7 @@ async fn register_post(
                 RegisterError::Site => "That site does not exist.".to_owned(),
                 other => return Err(ApiError::Internal(other.into())),
             });
-            html_with(StatusCode::UNPROCESSABLE_ENTITY, &page)
+            html(&page)
         }
     }
 }

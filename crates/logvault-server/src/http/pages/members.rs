@@ -4,13 +4,13 @@
 use askama::Template;
 use axum::Form;
 use axum::extract::State;
-use axum::http::{Method, StatusCode};
+use axum::http::Method;
 use axum::response::Response;
 use logvault_core::Email;
 use logvault_core::authz::{self, Permission, Role};
 use serde::Deserialize;
 
-use super::{Nav, html, html_with, when_us};
+use super::{Nav, html, when_us};
 use crate::app::invitations;
 use crate::auth::{OrgAccess, Principal, now_us};
 use crate::error::ApiError;
@@ -116,12 +116,12 @@ async fn invite_post(
         Ok(email) => email,
         Err(_) => {
             page.error = Some("That is not an email address.".to_owned());
-            return html_with(StatusCode::UNPROCESSABLE_ENTITY, &page);
+            return html(&page);
         }
     };
     let Some(role) = role else {
         page.error = Some("Choose one of the roles offered.".to_owned());
-        return html_with(StatusCode::UNPROCESSABLE_ENTITY, &page);
+        return html(&page);
     };
     let invited = invitations::invite(&state, &principal, &access, email, role).await?;
     let mut page = MembersPage::of(&state, &principal, &access).await?;

@@ -104,15 +104,11 @@ fn org_nav(membership: &Membership) -> OrgNav {
     }
 }
 
-/// Renders a page with status 200.
+/// Renders a page. A form that comes back with messages is a page like any other (200): the browser shows it, and
+/// its console stays free of failed-request errors.
 pub fn html(page: &impl Template) -> Result<Response, ApiError> {
-    html_with(StatusCode::OK, page)
-}
-
-/// Renders a page with `status` (422 for a form that comes back with messages).
-pub fn html_with(status: StatusCode, page: &impl Template) -> Result<Response, ApiError> {
     let body = page.render().map_err(|err| ApiError::Internal(err.into()))?;
-    let mut response = (status, body).into_response();
+    let mut response = (StatusCode::OK, body).into_response();
     response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("text/html; charset=utf-8"));
     Ok(response)
 }

@@ -5,11 +5,11 @@
 use askama::Template;
 use axum::Form;
 use axum::extract::State;
-use axum::http::{Method, StatusCode};
+use axum::http::Method;
 use axum::response::Response;
 use serde::Deserialize;
 
-use super::{Nav, html, html_with, see_other, see_other_with_cookie};
+use super::{Nav, html, see_other, see_other_with_cookie};
 use crate::app::invitations::{self, FieldError, FirstOwner, SetUpError};
 use crate::auth::{self, Principal};
 use crate::error::ApiError;
@@ -108,11 +108,9 @@ async fn setup_post(
             Ok(see_other_with_cookie("/account?notice=welcome", cookie))
         }
         Err(SetUpError::Field(field_error)) => {
-            html_with(StatusCode::UNPROCESSABLE_ENTITY, &again(None, Some(field_error)))
+            html(&again(None, Some(field_error)))
         }
-        Err(SetUpError::Link) => html_with(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            &again(
+        Err(SetUpError::Link) => html(&again(
                 Some(
                     "This set-up link is wrong, used or expired, or Logvault is already set up. Restart \
                      `logvault serve` on an empty instance for a new link, or sign in."
@@ -186,7 +184,7 @@ async fn invite_post(
                 name: form.name,
                 error: Some(sentence(&message)),
             };
-            html_with(StatusCode::UNPROCESSABLE_ENTITY, &page)
+            html(&page)
         }
         Err(err) => Err(err),
     }

@@ -6,12 +6,12 @@ use std::net::SocketAddr;
 use askama::Template;
 use axum::Form;
 use axum::extract::{ConnectInfo, Query, State};
-use axum::http::{HeaderMap, HeaderValue, Method, StatusCode};
+use axum::http::{HeaderMap, HeaderValue, Method};
 use axum::response::Response;
 use logvault_core::token;
 use serde::Deserialize;
 
-use super::{Nav, html, html_with, safe_next, see_other, see_other_with_cookie};
+use super::{Nav, html, safe_next, see_other, see_other_with_cookie};
 use crate::app::sign_in;
 use crate::auth::{self, AnySession, PendingSecondFactor, Principal};
 use crate::error::ApiError;
@@ -97,7 +97,7 @@ async fn sign_in_post(
     let email = form.email.trim().to_owned();
     let again = |error: String| SignInPage { nav: None, email: email.clone(), next: next.clone(), error: Some(error), notice: None };
     if email.is_empty() || form.password.is_empty() {
-        return html_with(StatusCode::UNPROCESSABLE_ENTITY, &again("Enter your email and your password.".to_owned()));
+        return html(&again("Enter your email and your password.".to_owned()));
     }
     let client = auth::client_addr(peer.ip(), &headers, &state.trusted_proxies);
     let request_id = request_id.map(|id| id.0.0);
@@ -113,17 +113,13 @@ async fn sign_in_post(
             };
             Ok(see_other_with_cookie(&location, cookie))
         }
-        Err(ApiError::InvalidCredentials) => html_with(
-            StatusCode::UNAUTHORIZED,
-            &again(
+        Err(ApiError::InvalidCredentials) => html(&again(
                 "The email or password is wrong, or the account is locked after too many wrong attempts (it \
                  unlocks by itself after 15 minutes)."
                     .to_owned(),
             ),
         ),
-        Err(ApiError::TooManyRequests { retry_after_secs }) => html_with(
-            StatusCode::TOO_MANY_REQUESTS,
-            &again(format!(
+        Err(ApiError::TooManyRequests { retry_after_secs }) => html(&again(format!(
                 "Too many failed sign-ins came from your network. Try again in {}.",
                 minutes(retry_after_secs)
             )),
@@ -170,20 +166,19 @@ async fn code_post(
     Form(form): Form<CodeForm>,
 ) -> Result<Response, ApiError> {
     let next = safe_next(form.next.as_deref());
-    let again = |status: StatusCode, error: &str| {
+    let again = |error: &str| {
         let csrf = session_csrf(&state, &headers);
-        html_with(status, &CodePage { nav: None, csrf, next: next.clone(), error: Some(error.to_owned()) })
+        html(&CodePage { nav: None, csrf, next: next.clone(), error: Some(error.to_owned()) })
     };
     if form.code.trim().is_empty() {
-        return again(StatusCode::UNPROCESSABLE_ENTITY, "Enter the code from your authenticator app.");
+        return again("Enter the code from your authenticator app.");
     }
     match sign_in::second_factor(&state, &pending, form.code.trim()).await {
         Ok((cookie, _)) => Ok(see_other_with_cookie(&next, cookie)),
         Err(ApiError::InvalidCode) => {
-            again(StatusCode::UNAUTHORIZED, "That code is wrong, expired or already used. Try the next one.")
+            again("That code is wrong, expired or already used. Try the next one.")
         }
         Err(ApiError::TooManyRequests { retry_after_secs }) => again(
-            StatusCode::TOO_MANY_REQUESTS,
             &format!("Too many wrong codes. Wait {retry_after_secs} seconds for a new code, then try again."),
         ),
         Err(err) => Err(err),
