@@ -168,3 +168,30 @@ fn a_malformed_database_url_fails_before_anything_is_written() {
     assert!(line.contains("postgres"), "{line}");
     assert!(!data.exists(), "a failed start created the data directory");
 }
+
+#[tokio::test]
+async fn an_empty_instance_prints_a_one_time_setup_link_that_opens_the_first_run_page_and_never_logs_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let server = ServerProcess::start(serve(&data));
+    let port = server.url.rsplit(':').next().unwrap().to_owned();
+    let mut link = None;
+    for _ in 0..50 {
+        link = server.stdout.lock().unwrap().lines().find(|line| line.contains("/setup#")).map(str::to_owned);
+        if link.is_some() {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    let link = link.expect("serve prints a setup link on an empty instance");
+    let (base, token) = link.split_once("/setup#").unwrap();
+    assert_eq!(base, format!("https://localhost:{port}"), "the link names the port actually bound");
+    assert!(token.len() >= 40, "{token}");
+    let client = client_trusting(&data);
+    let page = client.get(format!("{}/setup", server.url)).header("accept", "text/html").send().await.unwrap();
+    assert_eq!(page.status(), 200);
+    assert!(page.text().await.unwrap().contains("Set up Logvault"));
+    let stderr = server.stderr.lock().unwrap().clone();
+    assert!(!stderr.contains(token), "the setup token is in the logs");
+    server.stop();
+}

@@ -267,6 +267,9 @@ struct DevicePage {
     page_size: usize,
 }
 
+/// A row's place in time order: `(t_s, ordinal)`.
+type Cursor = (i64, i32);
+
 /// Rows of the values table per page.
 const PAGE_SIZE: usize = 50;
 
@@ -410,7 +413,7 @@ async fn device_page(
         let (t_s, ordinal) = raw.split_once('.')?;
         Some((t_s.parse::<i64>().ok()?, ordinal.parse::<i32>().ok()?))
     });
-    let mut rows: BTreeMap<(i64, i32), Vec<Option<f64>>> = BTreeMap::new();
+    let mut rows: BTreeMap<Cursor, Vec<Option<f64>>> = BTreeMap::new();
     for (index, _) in quantities.iter().enumerate() {
         let channel = i32::try_from(index).unwrap_or(i32::MAX);
         let limit = i64::try_from(PAGE_SIZE + 1).unwrap_or(51);
@@ -421,7 +424,7 @@ async fn device_page(
         }
     }
     let more = rows.len() > PAGE_SIZE;
-    let shown_rows: Vec<((i64, i32), Vec<Option<f64>>)> = rows.into_iter().take(PAGE_SIZE).collect();
+    let shown_rows: Vec<(Cursor, Vec<Option<f64>>)> = rows.into_iter().take(PAGE_SIZE).collect();
     let next_page = more.then(|| shown_rows.last().map(|((t_s, ordinal), _)| (*t_s, *ordinal))).flatten().map(
         |(t_s, ordinal)| {
             format!(
