@@ -6,6 +6,7 @@
 //! `logvault migrate`.
 
 mod error;
+pub mod group_commit;
 pub mod ingest;
 mod model;
 pub mod postgres;

@@ -175,6 +175,15 @@ impl PgStore {
         Ok(tx)
     }
 
+    /// In a transaction of its own: blocks of different devices commit in parallel on the pool, and PostgreSQL
+    /// flushes the WAL of concurrent commits together (docs/PERFORMANCE.md: faster than one writer).
+    async fn commit_block(&self, block: IncomingBlock) -> Result<IngestOutcome, StoreError> {
+        let mut tx = self.begin_write().await?;
+        let outcome = keep_block(&mut tx, &block).await?;
+        tx.commit().await?;
+        Ok(outcome)
+    }
+
     /// A row lock where the row exists, else a transaction-scoped advisory lock (which also covers a first insert).
     async fn lock(conn: &mut sqlx::PgConnection, lock: Lock<'_>) -> Result<(), StoreError> {
         match lock {

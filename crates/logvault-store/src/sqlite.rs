@@ -6,12 +6,14 @@
 
 use std::path::Path;
 use std::str::FromStr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use logvault_core::SubKey;
 use sqlx::ConnectOptions;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
 
+use crate::group_commit::GroupCommit;
 use crate::queries::{Lock, impl_queries};
 use crate::{Engine, Guards, InstanceStore, MigrationStatus, StoreError};
 
@@ -24,6 +26,8 @@ static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite")
 #[derive(Debug, Clone)]
 pub struct SqliteStore {
     pool: SqlitePool,
+    /// The ingest writer every clone shares: `store_block` goes through it (see [`crate::group_commit`]).
+    group_commit: Arc<GroupCommit>,
 }
 
 impl SqliteStore {
@@ -63,7 +67,7 @@ impl SqliteStore {
             .await
             .map_err(|err| map_open_error(path, err))?;
         restrict_to_owner(path).map_err(StoreError::Io)?;
-        let store = SqliteStore { pool };
+        let store = SqliteStore { pool, group_commit: Arc::default() };
         // Reading the schema forces SQLCipher to decrypt page 1; a wrong key fails here.
         store.ping().await.map_err(|err| match err {
             StoreError::Database(inner) => map_open_error(path, inner),
@@ -181,6 +185,13 @@ impl SqliteStore {
     /// One transaction per device; IMMEDIATE takes the write lock, so no block is kept meanwhile.
     async fn begin_purge(&self) -> Result<sqlx::Transaction<'_, sqlx::Sqlite>, StoreError> {
         self.begin_write().await
+    }
+
+    /// Through group commit: blocks that queue up while a commit is made share the next one.
+    async fn commit_block(&self, block: IncomingBlock) -> Result<IngestOutcome, StoreError> {
+        // The writer's own store shares the pool, not the queue, so the queue closes with the last caller's store.
+        let writer = || SqliteStore { pool: self.pool.clone(), group_commit: Arc::default() };
+        self.group_commit.keep(writer, block).await
     }
 
     /// Nothing to take: the write transaction already excludes every other writer.

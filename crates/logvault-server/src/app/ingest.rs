@@ -18,7 +18,6 @@ use logvault_protocol::{DeviceKey, Envelope, Quantity};
 use logvault_store::{IncomingBlock, IncomingSample, IngestOutcome, Store, StoreError};
 
 use crate::auth::now_us;
-use crate::group_commit::GroupCommit;
 
 /// How far ahead of the server's clock a device's sample time may be.
 pub const CLOCK_SKEW_S: i64 = 300;
@@ -90,9 +89,6 @@ pub enum IngestError {
     Custody(#[source] anyhow::Error),
     #[error("the device's stored logger model does not parse")]
     Model(#[source] serde_json::Error),
-    /// The group-commit writer's own error, passed through as it came.
-    #[error(transparent)]
-    Writer(crate::error::ApiError),
 }
 
 /// The ingest service: cheap to clone, one per server.
@@ -100,7 +96,6 @@ pub enum IngestError {
 pub struct Ingest {
     store: Arc<dyn Store>,
     data_key_wrap: Arc<SubKey>,
-    group_commit: GroupCommit,
 }
 
 impl std::fmt::Debug for Ingest {
@@ -155,8 +150,8 @@ impl Refused {
 }
 
 impl Ingest {
-    pub fn new(store: Arc<dyn Store>, data_key_wrap: Arc<SubKey>, group_commit: GroupCommit) -> Ingest {
-        Ingest { store, data_key_wrap, group_commit }
+    pub fn new(store: Arc<dyn Store>, data_key_wrap: Arc<SubKey>) -> Ingest {
+        Ingest { store, data_key_wrap }
     }
 
     /// Verifies, opens, validates and keeps one block received at `now` (Unix µs). A refusal is audited before it is
@@ -265,7 +260,7 @@ impl Ingest {
             channel_layout,
             samples,
         };
-        let accepted = match self.group_commit.keep(incoming).await.map_err(IngestError::Writer)? {
+        let accepted = match self.store.store_block(incoming).await? {
             IngestOutcome::Stored { new, duplicates } => Accepted { serial, new, duplicates, repeated: false },
             IngestOutcome::Duplicate { samples } => Accepted { serial, new: 0, duplicates: samples, repeated: true },
             IngestOutcome::CounterReused => return Ok(Err(refused(IngestRejection::CounterReused))),

@@ -10,9 +10,11 @@ pub trait IngestStore: Send + Sync {
     /// The device with this serial and its sealed keys; `None` for an unknown serial.
     async fn ingest_device(&self, serial: &str) -> Result<Option<IngestDevice>, StoreError>;
 
-    /// Keeps a block in one transaction, serialised per device: the raw block as a new link of the device's chain,
-    /// and each of its samples not already stored. An identical block, a reused counter and a changed channel
-    /// layout change nothing (see [`IngestOutcome`]). Durable when it returns.
+    /// Keeps a block, serialised per device: the raw block as a new link of the device's chain, and each of its
+    /// samples not already stored. An identical block, a reused counter and a changed channel layout change nothing
+    /// (see [`IngestOutcome`]). Durable when it returns. How it commits is the engine's choice: SQLite shares one
+    /// commit among the blocks that queue up meanwhile (group commit, each block under its own savepoint, so one
+    /// block's failure is its own); PostgreSQL gives each block its own transaction.
     async fn store_block(&self, block: IncomingBlock) -> Result<IngestOutcome, StoreError>;
 
     /// Keeps several blocks in one transaction — one commit, one fsync — each under its own savepoint, so one block's
@@ -81,10 +83,7 @@ macro_rules! ingest_store {
             }
 
             async fn store_block(&self, block: IncomingBlock) -> Result<IngestOutcome, StoreError> {
-                let mut tx = self.begin_write().await?;
-                let outcome = keep_block(&mut tx, &block).await?;
-                tx.commit().await?;
-                Ok(outcome)
+                self.commit_block(block).await
             }
 
             async fn store_blocks(

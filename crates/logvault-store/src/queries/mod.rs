@@ -16,7 +16,8 @@
 //! `begin_write` (SQLite `BEGIN IMMEDIATE`; PostgreSQL a plain transaction), `begin_snapshot` (a consistent read),
 //! `begin_purge` (PostgreSQL leaves the restricted role for the one audited deleting path), `lock` (a [`Lock`]:
 //! PostgreSQL row or advisory locks; nothing on SQLite, whose write transaction already excludes every other
-//! writer), `open_purge`/`close_purge` (how the guards learn that a retention purge is running) and `has_table`.
+//! writer), `open_purge`/`close_purge` (how the guards learn that a retention purge is running), `commit_block` (how
+//! `store_block` commits: SQLite through [`crate::group_commit`], PostgreSQL a transaction per block) and `has_table`.
 
 pub mod audit;
 pub mod devices;
