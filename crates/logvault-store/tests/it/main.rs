@@ -13,3 +13,4 @@ mod organisations;
 mod privileges;
 mod retention;
 mod rollups;
+mod tidy;
