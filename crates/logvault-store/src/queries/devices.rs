@@ -86,9 +86,7 @@ macro_rules! device_store {
                     "SELECT id, serial, org_id, name, site_id, channel_layout, model, settings, created_at_us FROM devices \
                      WHERE org_id = $1 AND ($2 IS NULL OR site_id = $3) ORDER BY serial",
                 )
-                .bind(scope.org_id())
-                .bind(scope.site_id())
-                .bind(scope.site_id())
+                .bind_scope(scope)
                 .fetch_all(&self.pool)
                 .await?;
                 rows.iter().map(device_from_row).collect()
@@ -100,9 +98,7 @@ macro_rules! device_store {
                      WHERE serial = $1 AND org_id = $2 AND ($3 IS NULL OR site_id = $4)",
                 )
                 .bind(serial)
-                .bind(scope.org_id())
-                .bind(scope.site_id())
-                .bind(scope.site_id())
+                .bind_scope(scope)
                 .fetch_one(&self.pool)
                 .await
                 .map_err(|err| StoreError::from_sqlx("device", err))?;
@@ -115,9 +111,7 @@ macro_rules! device_store {
                      WHERE k.device_id = $1 AND d.org_id = $2 AND ($3 IS NULL OR d.site_id = $4) ORDER BY k.generation",
                 )
                 .bind(device_id)
-                .bind(scope.org_id())
-                .bind(scope.site_id())
-                .bind(scope.site_id())
+                .bind_scope(scope)
                 .fetch_all(&self.pool)
                 .await?;
                 rows.iter()
@@ -146,9 +140,7 @@ macro_rules! device_store {
                 .bind(key_sealed)
                 .bind(now_us)
                 .bind(device_id)
-                .bind(scope.org_id())
-                .bind(scope.site_id())
-                .bind(scope.site_id())
+                .bind_scope(scope)
                 .execute(&self.pool)
                 .await
                 .map_err(|err| StoreError::from_sqlx("device key", err))?;
@@ -277,9 +269,7 @@ macro_rules! device_store {
                 )
                 .bind(settings)
                 .bind(device_id)
-                .bind(scope.org_id())
-                .bind(scope.site_id())
-                .bind(scope.site_id())
+                .bind_scope(scope)
                 .execute(&self.pool)
                 .await?;
                 if result.rows_affected() == 0 {

@@ -183,9 +183,7 @@ macro_rules! ingest_store {
                 .bind(to_s)
                 .bind(from_s)
                 .bind(device_id)
-                .bind(scope.org_id())
-                .bind(scope.site_id())
-                .bind(scope.site_id())
+                .bind_scope(scope)
                 .fetch_one(&self.pool)
                 .await
                 .map_err(|err| StoreError::from_sqlx("device", err))?;
