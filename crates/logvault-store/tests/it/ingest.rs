@@ -169,7 +169,9 @@ conformance!(
         for counter in 1..=24 {
             let store = std::sync::Arc::clone(&db.store);
             let value = 4_000 + i32::try_from(counter).unwrap();
-            uploads.spawn(async move { (counter, store.store_block(block(id, counter, &[(counter * 100, value)])).await) });
+            uploads.spawn(
+                async move { (counter, store.store_block(block(id, counter, &[(counter * 100, value)])).await) },
+            );
         }
         let store = std::sync::Arc::clone(&db.store);
         uploads.spawn(async move { (0, store.store_block(block(999_999, 1, &[(100, 4_000)])).await) });
