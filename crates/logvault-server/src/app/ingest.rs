@@ -286,14 +286,10 @@ impl Ingest {
         })
     }
 
-    /// Whether the device's chain holds exactly these bytes under this counter.
-    ///
-    /// Reads the device's chain (the store has no narrower query yet; only reached by a block that verified under
-    /// one of the device's own retired keys).
+    /// Whether the device keeps exactly these bytes under this counter (one index lookup in the store).
     async fn already_kept(&self, device_id: i64, counter: u64, raw: &[u8]) -> Result<bool, IngestError> {
         let Ok(counter) = i64::try_from(counter) else { return Ok(false) };
-        let chain = self.store.device_chain(device_id).await?;
-        Ok(chain.blocks.iter().any(|block| block.counter == counter && block.raw == raw))
+        Ok(self.store.block_is_kept(device_id, counter, raw).await?)
     }
 
     /// An audit entry for a refused block: on the device's organisation's chain if the serial is registered, else on

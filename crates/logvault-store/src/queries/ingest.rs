@@ -24,6 +24,10 @@ pub trait IngestStore: Send + Sync {
         blocks: Vec<IncomingBlock>,
     ) -> Result<Vec<Result<IngestOutcome, StoreError>>, StoreError>;
 
+    /// Whether the device keeps exactly these bytes as its block under `counter` (a kept block sent again). Found by
+    /// the block's identity, one index lookup, without reading the chain.
+    async fn block_is_kept(&self, device_id: i64, counter: i64, raw: &[u8]) -> Result<bool, StoreError>;
+
     /// A device's retained chain, in order, with its head and (after a purge) its anchor, for verification
     /// (operator only: no scope).
     async fn device_chain(&self, device_id: i64) -> Result<DeviceChain, StoreError>;
@@ -108,6 +112,15 @@ macro_rules! ingest_store {
                 }
                 tx.commit().await?;
                 Ok(results)
+            }
+
+            async fn block_is_kept(&self, device_id: i64, counter: i64, raw: &[u8]) -> Result<bool, StoreError> {
+                let kept: Option<Vec<u8>> = sqlx::query_scalar(ingest::KEPT_BLOCK_SQL)
+                    .bind(device_id)
+                    .bind(counter)
+                    .fetch_optional(&self.pool)
+                    .await?;
+                Ok(kept.is_some_and(|kept| kept == raw))
             }
 
             async fn device_chain(&self, device_id: i64) -> Result<DeviceChain, StoreError> {
@@ -201,7 +214,7 @@ macro_rules! ingest_store {
         async fn keep_block(conn: &mut <$DB as sqlx::Database>::Connection, block: &IncomingBlock) -> Result<IngestOutcome, StoreError> {
             <$S>::lock(&mut *conn, Lock::Device(block.device_id)).await?;
             let counter_taken: Option<Vec<u8>> =
-                sqlx::query_scalar("SELECT raw FROM blocks WHERE device_id = $1 AND counter = $2")
+                sqlx::query_scalar(ingest::KEPT_BLOCK_SQL)
                     .bind(block.device_id)
                     .bind(block.counter)
                     .fetch_optional(&mut *conn)
@@ -238,20 +251,23 @@ macro_rules! ingest_store {
                         .await?;
                 }
             }
-            let stored = match ingest::time_range(block) {
-                Some((first, last)) => sqlx::query(
-                    "SELECT t_s, ordinal, channel, value FROM measurements \
-                     WHERE device_id = $1 AND t_s BETWEEN $2 AND $3 ORDER BY t_s, ordinal, channel",
-                )
-                .bind(block.device_id)
-                .bind(first)
-                .bind(last)
-                .fetch_all(&mut *conn)
-                .await?
-                .iter()
-                .map(|row| Ok((row.try_get("t_s")?, row.try_get("ordinal")?, row.try_get("channel")?, row.try_get("value")?)))
-                .collect::<Result<Vec<(i64, i32, i32, i32)>, StoreError>>()?,
-                None => Vec::new(),
+            // The stored rows of the block's window, for dedupe: the layout check above makes the block's channels the
+            // device's, so naming them reads the window through the primary key.
+            let n_channels = ingest::n_channels(block);
+            let stored = match (ingest::time_range(block), ingest::stored_samples_sql(n_channels)) {
+                (Some((first, last)), Some(sql)) => {
+                    let mut query = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(block.device_id).bind(first).bind(last);
+                    for channel in 0..n_channels {
+                        query = query.bind(i32::try_from(channel).unwrap_or(i32::MAX));
+                    }
+                    query
+                        .fetch_all(&mut *conn)
+                        .await?
+                        .iter()
+                        .map(|row| Ok((row.try_get("t_s")?, row.try_get("ordinal")?, row.try_get("channel")?, row.try_get("value")?)))
+                        .collect::<Result<Vec<(i64, i32, i32, i32)>, StoreError>>()?
+                }
+                _ => Vec::new(),
             };
             let plan = ingest::plan(block, &stored);
             let head = sqlx::query("SELECT seq, block_hash FROM device_chain_heads WHERE device_id = $1")

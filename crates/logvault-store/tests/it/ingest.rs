@@ -195,6 +195,27 @@ conformance!(
     }
 );
 
+conformance!(a_kept_block_is_recognised_by_its_counter_and_exact_bytes_only, |db: TestDatabase| async move {
+    let (_, id) = device(&db).await;
+    let kept = block(id, 3, &[(100, 4_000)]);
+    assert!(!db.store.block_is_kept(id, 3, &kept.raw).await.unwrap(), "nothing is kept yet");
+    db.store.store_block(kept.clone()).await.unwrap();
+    assert!(db.store.block_is_kept(id, 3, &kept.raw).await.unwrap());
+    assert!(!db.store.block_is_kept(id, 3, b"other bytes").await.unwrap(), "the same counter, other content");
+    assert!(!db.store.block_is_kept(id, 4, &kept.raw).await.unwrap(), "the same bytes under another counter");
+    let org = db.store.create_organisation(&OrgName::parse("Other").unwrap()).await.unwrap();
+    let new = NewDevice {
+        serial: "LV-2".to_owned(),
+        name: "Freezer".to_owned(),
+        site_id: None,
+        model: None,
+        key_sealed: vec![1],
+        now_us: 1,
+    };
+    let other = db.store.create_device(&OrgScope::for_operator(org.id), new).await.unwrap().id;
+    assert!(!db.store.block_is_kept(other, 3, &kept.raw).await.unwrap(), "another device's counter");
+});
+
 conformance!(genuine_blocks_delivered_out_of_order_are_all_kept, |db: TestDatabase| async move {
     let (scope, id) = device(&db).await;
     // Four scans of one logger (counters 1–4, windows moving forward), delivered 3, 1, 4, 2 by a gateway; counter
