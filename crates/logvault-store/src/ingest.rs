@@ -29,8 +29,15 @@ impl Plan {
     }
 }
 
-/// One measurement row as ingest keeps it: `(block seq, t_s, ordinal, channel, value)`.
-pub type KeptRow = (i64, i64, i32, i32, i32);
+/// One measurement row as ingest keeps it, with the chain position of the block that brought it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct KeptRow {
+    pub seq: i64,
+    pub t_s: i64,
+    pub ordinal: i32,
+    pub channel: i32,
+    pub value: i32,
+}
 
 /// The measurement rows a device's blocks produce when kept in chain order, exactly as ingest keeps them: what
 /// `logvault verify` compares the stored rows with, so a removed, added or changed row is found.
@@ -48,7 +55,9 @@ pub fn replay(blocks: &[(i64, Vec<IncomingSample>)]) -> Vec<KeptRow> {
             kept.insert((t_s, ordinal, channel), (*seq, value));
         }
     }
-    kept.into_iter().map(|((t_s, ordinal, channel), (seq, value))| (seq, t_s, ordinal, channel, value)).collect()
+    kept.into_iter()
+        .map(|((t_s, ordinal, channel), (seq, value))| KeptRow { seq, t_s, ordinal, channel, value })
+        .collect()
 }
 
 /// The block a device keeps under a counter, found by the block's identity: `(device_id, counter)` is the unique key

@@ -30,7 +30,8 @@ pub use model::{
     Acceptance, AcceptedInvitation, ApiToken, Bucket, BucketQuery, ChainSummary, Credentials, Device, DeviceChain,
     DevicePurge, EmailCode, IncomingBlock, IncomingSample, IngestDevice, IngestOutcome, Invitation, InvitationPurpose,
     ManufacturerToken, Measurement, MeasurementQuery, Member, Membership, NewApiToken, NewDevice, NewInvitation,
-    NewSession, OrgScope, PurgeReport, Session, SigningKeyRecord, Site, TotpRecord, UnclaimedDevice, User,
+    NewSession, OrgScope, PurgeReport, RecoveryCodeRecord, SealedKey, Session, SigningKeyRecord, Site, TotpRecord,
+    UnclaimedDevice, User,
 };
 pub use queries::audit::AuditStore;
 pub use queries::devices::DeviceStore;

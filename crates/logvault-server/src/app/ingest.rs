@@ -196,10 +196,12 @@ impl Ingest {
         };
         // Only the newest key generation authenticates new blocks: rotating a key retires the old one (kept to verify
         // the blocks it sealed, and to recognise one of them sent again).
-        let newest = device.keys.iter().map(|(g, _)| *g).max();
+        let newest = device.keys.iter().map(|key| key.generation).max();
         let retired = newest != Some(generation);
         let refused = |reason| Refused { serial: Some(serial.clone()), org_id: Some(device.org_id), reason };
-        let Some(sealed) = device.keys.iter().find(|(g, _)| *g == generation).map(|(_, k)| k.clone()) else {
+        let Some(sealed) =
+            device.keys.iter().find(|key| key.generation == generation).map(|key| key.key_sealed.clone())
+        else {
             let _ = envelope.open(&DeviceKey::from_bytes([0; 16]));
             return Ok(Err(refused(IngestRejection::UnknownKey)));
         };

@@ -69,12 +69,7 @@ macro_rules! ingest_store {
                         .fetch_all(&self.pool)
                         .await?
                         .iter()
-                        .map(|row| {
-                            let generation: i64 = row.try_get("generation")?;
-                            let generation = u8::try_from(generation)
-                                .map_err(|_| StoreError::Database(sqlx::Error::Decode("key generation out of range".into())))?;
-                            Ok((generation, row.try_get("key_sealed")?))
-                        })
+                        .map(|row| sealed_key(row.try_get("generation")?, row.try_get("key_sealed")?))
                         .collect::<Result<Vec<_>, StoreError>>()?;
                 Ok(Some(IngestDevice {
                     device_id,
@@ -169,13 +164,13 @@ macro_rules! ingest_store {
                 .await?;
                 rows.iter()
                     .map(|row| {
-                        Ok((
-                            row.try_get("seq")?,
-                            row.try_get("t_s")?,
-                            row.try_get("ordinal")?,
-                            row.try_get("channel")?,
-                            row.try_get("value")?,
-                        ))
+                        Ok(ingest::KeptRow {
+                            seq: row.try_get("seq")?,
+                            t_s: row.try_get("t_s")?,
+                            ordinal: row.try_get("ordinal")?,
+                            channel: row.try_get("channel")?,
+                            value: row.try_get("value")?,
+                        })
                     })
                     .collect()
             }

@@ -97,15 +97,15 @@ pub(crate) mod imports {
     pub(crate) use sqlx::Row;
 
     pub(crate) use super::BindScope;
-    pub(crate) use crate::model::{api_token_columns, hash32, now, parse_role};
+    pub(crate) use crate::model::{api_token_columns, hash32, now, parse_role, sealed_key};
     pub(crate) use crate::retention::{self, retention_from_days};
     pub(crate) use crate::rollups::{self, Source};
     pub(crate) use crate::{
         Acceptance, AcceptedInvitation, ApiToken, Bucket, BucketQuery, ChainSummary, Credentials, Device, DeviceChain,
         DevicePurge, EmailCode, IncomingBlock, IngestDevice, IngestOutcome, Invitation, InvitationPurpose,
         ManufacturerToken, Measurement, MeasurementQuery, Member, Membership, NewApiToken, NewDevice, NewInvitation,
-        NewSession, OrgScope, Organisation, PurgeReport, Session, SigningKeyRecord, Site, StoreError, TotpRecord,
-        UnclaimedDevice, User, ingest,
+        NewSession, OrgScope, Organisation, PurgeReport, RecoveryCodeRecord, SealedKey, Session, SigningKeyRecord,
+        Site, StoreError, TotpRecord, UnclaimedDevice, User, ingest,
     };
 }
 

@@ -70,7 +70,7 @@ conformance!(each_sample_is_kept_once_however_often_it_arrives, |db: TestDatabas
     assert_eq!(chain.iter().map(|b| b.counter).collect::<Vec<_>>(), [1, 2]);
     assert_eq!(blockchain::verify_chain("LV-1", &chain, head), Ok(()));
     let rows = db.store.device_measurements(id).await.unwrap();
-    let second: Vec<_> = rows.into_iter().filter(|row| row.0 == 2).map(|row| row.1).collect();
+    let second: Vec<_> = rows.into_iter().filter(|row| row.seq == 2).map(|row| row.t_s).collect();
     assert_eq!(second, [1_000]);
 });
 
