@@ -238,7 +238,6 @@ impl From<crate::app::ingest::IngestError> for ApiError {
     fn from(err: crate::app::ingest::IngestError) -> ApiError {
         match err {
             crate::app::ingest::IngestError::Store(err) => err.into(),
-            crate::app::ingest::IngestError::Writer(err) => err,
             other => ApiError::Internal(anyhow::Error::new(other)),
         }
     }

@@ -9,7 +9,6 @@ pub mod bootstrap;
 pub mod config;
 pub mod devices;
 pub mod error;
-pub mod group_commit;
 pub mod http;
 pub mod mail;
 pub mod server;

@@ -76,7 +76,6 @@ pub async fn start(config: &Config) -> anyhow::Result<RunningServer> {
     // The signing key lives in the database: it is read (or made) once the schema has its table.
     let state = AppState {
         store: Arc::clone(&opened.store),
-        group_commit: crate::group_commit::GroupCommit::spawn(Arc::clone(&opened.store)),
         metrics: Arc::new(Metrics::new()),
         metrics_token_digest: config
             .metrics
@@ -135,7 +134,7 @@ pub async fn start(config: &Config) -> anyhow::Result<RunningServer> {
 
     let purge_task = crate::app::retention::spawn_purge_job(Arc::clone(&opened.store));
 
-    tracing::info!(%local_addr, tls = !config.insecure_http, engine = ?opened.store.engine(), "server started");
+    tracing::info!(%local_addr, tls = !config.insecure_http, "server started");
     Ok(RunningServer {
         local_addr,
         tls: !config.insecure_http,

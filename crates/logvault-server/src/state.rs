@@ -12,8 +12,6 @@ use crate::http::metrics::Metrics;
 #[derive(Clone)]
 pub struct AppState {
     pub store: Arc<dyn Store>,
-    /// The ingest writer: verified blocks are kept through it, several per commit under load.
-    pub group_commit: crate::group_commit::GroupCommit,
     pub metrics: Arc<Metrics>,
     /// SHA-256 of the metrics bearer token, when one is configured.
     pub metrics_token_digest: Option<[u8; 32]>,

@@ -26,6 +26,12 @@ pub enum StoreError {
     Database(#[source] sqlx::Error),
     #[error("could not prepare the database location")]
     Io(#[source] std::io::Error),
+    /// SQLite group commit: the transaction this block shared with others failed as a whole.
+    #[error("the commit holding this block failed")]
+    GroupCommit(#[source] std::sync::Arc<StoreError>),
+    /// SQLite group commit: the writer task is gone (its runtime shut down).
+    #[error("the ingest writer has stopped")]
+    WriterStopped,
 }
 
 impl StoreError {

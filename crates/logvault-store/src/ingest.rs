@@ -29,8 +29,15 @@ impl Plan {
     }
 }
 
-/// One measurement row as ingest keeps it: `(block seq, t_s, ordinal, channel, value)`.
-pub type KeptRow = (i64, i64, i32, i32, i32);
+/// One measurement row as ingest keeps it, with the chain position of the block that brought it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct KeptRow {
+    pub seq: i64,
+    pub t_s: i64,
+    pub ordinal: i32,
+    pub channel: i32,
+    pub value: i32,
+}
 
 /// The measurement rows a device's blocks produce when kept in chain order, exactly as ingest keeps them: what
 /// `logvault verify` compares the stored rows with, so a removed, added or changed row is found.
@@ -48,7 +55,35 @@ pub fn replay(blocks: &[(i64, Vec<IncomingSample>)]) -> Vec<KeptRow> {
             kept.insert((t_s, ordinal, channel), (*seq, value));
         }
     }
-    kept.into_iter().map(|((t_s, ordinal, channel), (seq, value))| (seq, t_s, ordinal, channel, value)).collect()
+    kept.into_iter()
+        .map(|((t_s, ordinal, channel), (seq, value))| KeptRow { seq, t_s, ordinal, channel, value })
+        .collect()
+}
+
+/// The block a device keeps under a counter, found by the block's identity: `(device_id, counter)` is the unique key
+/// of `blocks`, so this is one lookup in that key's index however long the chain (`tests/it/plans.rs` checks each
+/// engine's plan).
+pub const KEPT_BLOCK_SQL: &str = "SELECT raw FROM blocks WHERE device_id = $1 AND counter = $2";
+
+/// The rows stored for a device's first `n_channels` channels in a time range, ordered by time, ordinal and channel:
+/// `$1` the device, `$2`..`$3` the range, then one placeholder per channel (`0..n_channels`). Naming every channel
+/// makes the condition a prefix of the primary key `(device_id, channel, t_s, ordinal)`, so the read touches the
+/// block's window only, never the device's history (`tests/it/plans.rs`). `None` for no channels.
+pub fn stored_samples_sql(n_channels: usize) -> Option<String> {
+    if n_channels == 0 {
+        return None;
+    }
+    let channels: Vec<String> = (0..n_channels).map(|channel| format!("${}", channel + 4)).collect();
+    Some(format!(
+        "SELECT t_s, ordinal, channel, value FROM measurements WHERE device_id = $1 AND channel IN ({}) \
+         AND t_s BETWEEN $2 AND $3 ORDER BY t_s, ordinal, channel",
+        channels.join(", ")
+    ))
+}
+
+/// How many channels the block's samples carry (each sample one value per channel).
+pub(crate) fn n_channels(block: &IncomingBlock) -> usize {
+    block.samples.first().map_or(0, |sample| sample.values.len())
 }
 
 /// The block's new link: its position and hashes.

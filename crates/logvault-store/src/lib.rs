@@ -6,6 +6,7 @@
 //! `logvault migrate`.
 
 mod error;
+pub mod group_commit;
 pub mod ingest;
 mod model;
 pub mod postgres;
@@ -29,7 +30,8 @@ pub use model::{
     Acceptance, AcceptedInvitation, ApiToken, Bucket, BucketQuery, ChainSummary, Credentials, Device, DeviceChain,
     DevicePurge, EmailCode, IncomingBlock, IncomingSample, IngestDevice, IngestOutcome, Invitation, InvitationPurpose,
     ManufacturerToken, Measurement, MeasurementQuery, Member, Membership, NewApiToken, NewDevice, NewInvitation,
-    NewSession, OrgScope, PurgeReport, Session, SigningKeyRecord, Site, TotpRecord, UnclaimedDevice, User,
+    NewSession, OrgScope, PurgeReport, RecoveryCodeRecord, SealedKey, Session, SigningKeyRecord, Site, TotpRecord,
+    UnclaimedDevice, User,
 };
 pub use queries::audit::AuditStore;
 pub use queries::devices::DeviceStore;
@@ -97,8 +99,8 @@ pub struct Organisation {
     pub created_at: OffsetDateTime,
 }
 
-/// What each engine implements by itself: opening aside, its identity, migrations, guards and shutdown. Every other
-/// method is written once in [`queries`] and shared by both engines.
+/// The instance itself: its engine, reachability, migrations, guards and shutdown. Written once in [`queries`] like
+/// every other sub-trait, on the hooks each engine defines (`ENGINE`, `PING`, `run_migrations`, `database_guards`).
 #[async_trait::async_trait]
 pub trait InstanceStore: Send + Sync {
     fn engine(&self) -> Engine;
@@ -118,44 +120,34 @@ pub trait InstanceStore: Send + Sync {
     async fn close(&self);
 }
 
-/// The storage interface: the union of the per-resource sub-traits, one implementation per engine; the conformance
-/// suite in `tests/it` runs against both. Callers bring the sub-traits' methods into scope with
-/// `use logvault_store::prelude::*;`.
-pub trait Store:
-    InstanceStore
-    + OrgStore
-    + IdentityStore
-    + SessionStore
-    + SecondFactorStore
-    + ThrottleStore
-    + AuditStore
-    + DeviceStore
-    + IngestStore
-    + MeasurementStore
-    + RetentionStore
-    + InvitationStore
-    + TokenStore
-    + std::fmt::Debug
-{
+/// Declares `Store` as the union of the sub-traits named once, and implements it for every type that has them all.
+macro_rules! store_of {
+    ($(#[$doc:meta])* $($sub:ident),+ $(,)?) => {
+        $(#[$doc])*
+        pub trait Store: $($sub +)+ std::fmt::Debug {}
+
+        impl<T> Store for T where T: $($sub +)+ std::fmt::Debug {}
+    };
 }
 
-impl<T> Store for T where
-    T: InstanceStore
-        + OrgStore
-        + IdentityStore
-        + SessionStore
-        + SecondFactorStore
-        + ThrottleStore
-        + AuditStore
-        + DeviceStore
-        + IngestStore
-        + MeasurementStore
-        + RetentionStore
-        + InvitationStore
-        + TokenStore
-        + std::fmt::Debug
-{
-}
+store_of!(
+    /// The storage interface: the union of the per-resource sub-traits, one implementation per engine; the
+    /// conformance suite in `tests/it` runs against both. Callers bring the sub-traits' methods into scope with
+    /// `use logvault_store::prelude::*;`.
+    InstanceStore,
+    OrgStore,
+    IdentityStore,
+    SessionStore,
+    SecondFactorStore,
+    ThrottleStore,
+    AuditStore,
+    DeviceStore,
+    IngestStore,
+    MeasurementStore,
+    RetentionStore,
+    InvitationStore,
+    TokenStore,
+);
 
 impl MigrationStatus {
     /// The database schema is exactly what this binary expects.
@@ -163,7 +155,9 @@ impl MigrationStatus {
         self.pending.is_empty() && self.unknown.is_empty()
     }
 
-    fn compare(embedded: &[i64], applied: Vec<i64>) -> MigrationStatus {
+    /// The `applied` versions against the ones `migrator` embeds.
+    pub(crate) fn compare(migrator: &sqlx::migrate::Migrator, applied: Vec<i64>) -> MigrationStatus {
+        let embedded: Vec<i64> = migrator.iter().map(|m| m.version).collect();
         let pending = embedded.iter().copied().filter(|v| !applied.contains(v)).collect();
         let unknown = applied.iter().copied().filter(|v| !embedded.contains(v)).collect();
         MigrationStatus { applied, pending, unknown }

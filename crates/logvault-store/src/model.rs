@@ -138,6 +138,13 @@ pub(crate) fn hash32(bytes: Vec<u8>) -> Result<[u8; 32], crate::StoreError> {
         .map_err(|_| StoreError::Database(sqlx::Error::Decode("stored hash is not 32 bytes".into())))
 }
 
+/// A sealed key as stored: the generation column is a wider integer than a key generation.
+pub(crate) fn sealed_key(generation: i64, key_sealed: Vec<u8>) -> Result<SealedKey, StoreError> {
+    let generation = u8::try_from(generation)
+        .map_err(|_| StoreError::Database(sqlx::Error::Decode("key generation out of range".into())))?;
+    Ok(SealedKey { generation, key_sealed })
+}
+
 pub(crate) fn parse_role(raw: &str) -> Result<Role, StoreError> {
     Role::parse(raw).map_err(|err| StoreError::Database(sqlx::Error::Decode(Box::new(err))))
 }
@@ -310,7 +317,21 @@ pub struct IngestDevice {
     /// The organisation's wrapped data key (read in the same query), if it has one.
     pub wrapped_data_key: Option<Vec<u8>>,
     /// Sealed keys by generation.
-    pub keys: Vec<(u8, Vec<u8>)>,
+    pub keys: Vec<SealedKey>,
+}
+
+/// One generation of a device's key, sealed under its organisation's data key (`logvault_core::custody`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SealedKey {
+    pub generation: u8,
+    pub key_sealed: Vec<u8>,
+}
+
+/// One of a user's unused recovery codes: its slot and the keyed hash it is stored as.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RecoveryCodeRecord {
+    pub idx: i64,
+    pub code_hash: [u8; 32],
 }
 
 /// One sample of an opened block: device time in UTC seconds and one value per channel (thousandths of the unit).

@@ -12,7 +12,7 @@ use sqlx::ConnectOptions;
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 
 use crate::queries::{Lock, impl_queries};
-use crate::{Engine, Guards, InstanceStore, MigrationStatus, StoreError};
+use crate::{Engine, Guards, MigrationStatus, StoreError};
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
 
@@ -95,66 +95,31 @@ impl PgStore {
     }
 }
 
-#[cfg(feature = "testing")]
+impl_queries!(PgStore, sqlx::Postgres, " FOR UPDATE");
+
+/// The hooks of the shared queries (see [`crate::queries`]).
 impl PgStore {
-    /// The pool, for tests that must reach past the store (e.g. to tamper with rows as an attacker would).
-    pub fn pool(&self) -> &PgPool {
-        &self.pool
-    }
-}
+    const ENGINE: Engine = Engine::Postgres;
 
-#[async_trait::async_trait]
-impl InstanceStore for PgStore {
-    fn engine(&self) -> Engine {
-        Engine::Postgres
-    }
+    const PING: &'static str = "SELECT 1";
 
-    async fn ping(&self) -> Result<(), StoreError> {
-        sqlx::query("SELECT 1").fetch_one(&self.pool).await?;
-        Ok(())
-    }
-
-    async fn migration_status(&self) -> Result<MigrationStatus, StoreError> {
-        let has_table: bool =
-            sqlx::query_scalar("SELECT to_regclass('_sqlx_migrations') IS NOT NULL").fetch_one(&self.pool).await?;
-        let applied = if has_table {
-            sqlx::query_scalar("SELECT version FROM _sqlx_migrations WHERE success ORDER BY version")
-                .fetch_all(&self.pool)
-                .await?
-        } else {
-            Vec::new()
-        };
-        let embedded: Vec<i64> = MIGRATOR.iter().map(|m| m.version).collect();
-        Ok(MigrationStatus::compare(&embedded, applied))
-    }
-
-    async fn migrate(&self) -> Result<Vec<i64>, StoreError> {
-        let before = self.migration_status().await?;
-        // As the owner, on a connection of its own: the pool's connections may run as the restricted role.
-        // (A pool of one rather than a bare connection: the migrator's `Acquire` bound is only general for pools.)
+    /// As the owner, on a connection of its own: the pool's connections may run as the restricted role. (A pool of
+    /// one rather than a bare connection: the migrator's `Acquire` bound is only general for pools.)
+    async fn run_migrations(&self, before: &MigrationStatus) -> Result<(), StoreError> {
         let owner = PgPoolOptions::new().max_connections(1).connect_with(self.owner.clone()).await?;
         let applied = set_up_app_role(&owner).await;
         owner.close().await;
         if applied? || !before.pending.is_empty() {
             self.refresh.mark();
         }
-        Ok(before.pending)
+        Ok(())
     }
 
-    async fn guards(&self) -> Result<Guards, StoreError> {
+    async fn database_guards(&self) -> Result<Guards, StoreError> {
         let role: String = sqlx::query_scalar("SELECT current_user::text").fetch_one(&self.pool).await?;
         Ok(if role == APP_ROLE { Guards::RestrictedRole } else { Guards::OwnerWithTriggers })
     }
 
-    async fn close(&self) {
-        self.pool.close().await;
-    }
-}
-
-impl_queries!(PgStore, sqlx::Postgres, " FOR UPDATE");
-
-/// The hooks of the shared queries (see [`crate::queries`]).
-impl PgStore {
     /// A read-committed transaction; what it must serialise it takes with [`PgStore::lock`] or `FOR UPDATE`.
     async fn begin_write(&self) -> Result<sqlx::Transaction<'_, sqlx::Postgres>, StoreError> {
         Ok(self.pool.begin().await?)
@@ -173,6 +138,15 @@ impl PgStore {
         let mut tx = self.pool.begin().await?;
         sqlx::query("SET LOCAL ROLE NONE").execute(&mut *tx).await?;
         Ok(tx)
+    }
+
+    /// In a transaction of its own: blocks of different devices commit in parallel on the pool, and PostgreSQL
+    /// flushes the WAL of concurrent commits together (docs/PERFORMANCE.md: faster than one writer).
+    async fn commit_block(&self, block: IncomingBlock) -> Result<IngestOutcome, StoreError> {
+        let mut tx = self.begin_write().await?;
+        let outcome = keep_block(&mut tx, &block).await?;
+        tx.commit().await?;
+        Ok(outcome)
     }
 
     /// A row lock where the row exists, else a transaction-scoped advisory lock (which also covers a first insert).
@@ -205,31 +179,18 @@ impl PgStore {
         Ok(())
     }
 
-    /// Records the purge; the guard triggers let this transaction's deletes through because it wrote this row (its
-    /// `txid` is set to the current transaction by a trigger).
-    async fn open_purge(
-        conn: &mut sqlx::PgConnection,
-        org_id: i64,
-        device_id: i64,
-        cutoff_s: i64,
-        through_seq: i64,
-    ) -> Result<(), StoreError> {
-        sqlx::query(
-            "INSERT INTO retention_purges (org_id, device_id, cutoff_s, through_seq, purged_at_us, txid) \
-             VALUES ($1, $2, $3, $4, $5, 0)",
-        )
-        .bind(org_id)
-        .bind(device_id)
-        .bind(cutoff_s)
-        .bind(through_seq)
-        .bind(crate::retention::now_us())
-        .execute(&mut *conn)
-        .await?;
+    /// The purge record, returning its id; the guard triggers let this transaction's deletes through because it
+    /// wrote this row (its `txid` is set to the current transaction by a trigger).
+    const INSERT_PURGE: &'static str = "INSERT INTO retention_purges (org_id, device_id, cutoff_s, through_seq, \
+         purged_at_us, txid) VALUES ($1, $2, $3, $4, $5, 0) RETURNING id";
+
+    /// Nothing more to open: the record is the permission.
+    async fn open_purge(_conn: &mut sqlx::PgConnection, _purge_id: i64) -> Result<(), StoreError> {
         Ok(())
     }
 
     /// Nothing to close: the purge's permission ends with its transaction.
-    async fn close_purge(_conn: &mut sqlx::PgConnection, (): ()) -> Result<(), StoreError> {
+    async fn close_purge(_conn: &mut sqlx::PgConnection, _purge_id: i64) -> Result<(), StoreError> {
         Ok(())
     }
 

@@ -6,12 +6,14 @@
 
 use std::path::Path;
 use std::str::FromStr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use logvault_core::SubKey;
 use sqlx::ConnectOptions;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
 
+use crate::group_commit::GroupCommit;
 use crate::queries::{Lock, impl_queries};
 use crate::{Engine, Guards, InstanceStore, MigrationStatus, StoreError};
 
@@ -24,6 +26,8 @@ static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite")
 #[derive(Debug, Clone)]
 pub struct SqliteStore {
     pool: SqlitePool,
+    /// The ingest writer every clone shares: `store_block` goes through it (see [`crate::group_commit`]).
+    group_commit: Arc<GroupCommit>,
 }
 
 impl SqliteStore {
@@ -63,7 +67,7 @@ impl SqliteStore {
             .await
             .map_err(|err| map_open_error(path, err))?;
         restrict_to_owner(path).map_err(StoreError::Io)?;
-        let store = SqliteStore { pool };
+        let store = SqliteStore { pool, group_commit: Arc::default() };
         // Reading the schema forces SQLCipher to decrypt page 1; a wrong key fails here.
         store.ping().await.map_err(|err| match err {
             StoreError::Database(inner) => map_open_error(path, inner),
@@ -117,56 +121,24 @@ fn map_open_error(path: &Path, err: sqlx::Error) -> StoreError {
     StoreError::Database(err)
 }
 
-#[cfg(feature = "testing")]
-impl SqliteStore {
-    /// The pool, for tests that must reach past the store (e.g. to tamper with rows as an attacker would).
-    pub fn pool(&self) -> &SqlitePool {
-        &self.pool
-    }
-}
-
-#[async_trait::async_trait]
-impl InstanceStore for SqliteStore {
-    fn engine(&self) -> Engine {
-        Engine::Sqlite
-    }
-
-    async fn ping(&self) -> Result<(), StoreError> {
-        sqlx::query("SELECT count(*) FROM sqlite_master").fetch_one(&self.pool).await?;
-        Ok(())
-    }
-
-    async fn migration_status(&self) -> Result<MigrationStatus, StoreError> {
-        let applied = if self.has_table("_sqlx_migrations").await? {
-            sqlx::query_scalar("SELECT version FROM _sqlx_migrations WHERE success ORDER BY version")
-                .fetch_all(&self.pool)
-                .await?
-        } else {
-            Vec::new()
-        };
-        let embedded: Vec<i64> = MIGRATOR.iter().map(|m| m.version).collect();
-        Ok(MigrationStatus::compare(&embedded, applied))
-    }
-
-    async fn migrate(&self) -> Result<Vec<i64>, StoreError> {
-        let before = self.migration_status().await?;
-        MIGRATOR.run(&self.pool).await?;
-        Ok(before.pending)
-    }
-
-    async fn guards(&self) -> Result<Guards, StoreError> {
-        Ok(Guards::Triggers)
-    }
-
-    async fn close(&self) {
-        self.pool.close().await;
-    }
-}
-
 impl_queries!(SqliteStore, sqlx::Sqlite, "");
 
 /// The hooks of the shared queries (see [`crate::queries`]).
 impl SqliteStore {
+    const ENGINE: Engine = Engine::Sqlite;
+
+    /// Reading the schema makes SQLCipher decrypt page 1: a wrong key fails here.
+    const PING: &'static str = "SELECT count(*) FROM sqlite_master";
+
+    async fn run_migrations(&self, _before: &MigrationStatus) -> Result<(), StoreError> {
+        MIGRATOR.run(&self.pool).await?;
+        Ok(())
+    }
+
+    async fn database_guards(&self) -> Result<Guards, StoreError> {
+        Ok(Guards::Triggers)
+    }
+
     /// `BEGIN IMMEDIATE` takes the database's write lock up front: writers run one at a time, so a transaction's
     /// reads stay true until it commits, and no [`Lock`] is needed.
     async fn begin_write(&self) -> Result<sqlx::Transaction<'_, sqlx::Sqlite>, StoreError> {
@@ -183,36 +155,30 @@ impl SqliteStore {
         self.begin_write().await
     }
 
+    /// Through group commit: blocks that queue up while a commit is made share the next one.
+    async fn commit_block(&self, block: IncomingBlock) -> Result<IngestOutcome, StoreError> {
+        // The writer's own store shares the pool, not the queue, so the queue closes with the last caller's store.
+        let writer = || SqliteStore { pool: self.pool.clone(), group_commit: Arc::default() };
+        self.group_commit.keep(writer, block).await
+    }
+
     /// Nothing to take: the write transaction already excludes every other writer.
     async fn lock(_conn: &mut sqlx::SqliteConnection, _lock: Lock<'_>) -> Result<(), StoreError> {
         Ok(())
     }
 
-    /// Records the purge, and opens it in `retention_open_purges`: the guard triggers let deletes of this device's
-    /// expired rows through only while that row exists (inside this transaction).
-    async fn open_purge(
-        conn: &mut sqlx::SqliteConnection,
-        org_id: i64,
-        device_id: i64,
-        cutoff_s: i64,
-        through_seq: i64,
-    ) -> Result<i64, StoreError> {
-        let purge_id: i64 = sqlx::query_scalar(
-            "INSERT INTO retention_purges (org_id, device_id, cutoff_s, through_seq, purged_at_us) \
-             VALUES ($1, $2, $3, $4, $5) RETURNING id",
-        )
-        .bind(org_id)
-        .bind(device_id)
-        .bind(cutoff_s)
-        .bind(through_seq)
-        .bind(crate::retention::now_us())
-        .fetch_one(&mut *conn)
-        .await?;
+    /// The purge record, returning its id.
+    const INSERT_PURGE: &'static str = "INSERT INTO retention_purges (org_id, device_id, cutoff_s, through_seq, \
+         purged_at_us) VALUES ($1, $2, $3, $4, $5) RETURNING id";
+
+    /// Opens the recorded purge in `retention_open_purges`: the guard triggers let deletes of this device's expired
+    /// rows through only while that row exists (inside this transaction).
+    async fn open_purge(conn: &mut sqlx::SqliteConnection, purge_id: i64) -> Result<(), StoreError> {
         sqlx::query("INSERT INTO retention_open_purges (purge_id) VALUES ($1)")
             .bind(purge_id)
             .execute(&mut *conn)
             .await?;
-        Ok(purge_id)
+        Ok(())
     }
 
     async fn close_purge(conn: &mut sqlx::SqliteConnection, purge_id: i64) -> Result<(), StoreError> {

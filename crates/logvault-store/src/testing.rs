@@ -110,6 +110,34 @@ impl RawPool {
         }
     }
 
+    /// The engine's plan for `sql` with `binds`, one line per plan row: SQLite's `EXPLAIN QUERY PLAN` details,
+    /// PostgreSQL's `EXPLAIN` with sequential scans disabled — on a test database's few rows PostgreSQL would
+    /// rightly read the whole table; disabled, it still does when no index serves the condition, so the plan shows
+    /// whether one does.
+    pub async fn query_plan(&self, sql: &str, binds: &[i64]) -> Result<String, sqlx::Error> {
+        use sqlx::Row as _;
+        macro_rules! plan {
+            ($conn:expr, $explain:literal, $column:literal) => {{
+                let mut query = sqlx::query(sqlx::AssertSqlSafe(format!(concat!($explain, " {}"), sql)));
+                for bind in binds {
+                    query = query.bind(*bind);
+                }
+                let rows = query.fetch_all($conn).await?;
+                rows.iter().map(|row| row.try_get::<String, _>($column)).collect::<Result<Vec<_>, _>>()?.join("\n")
+            }};
+        }
+        match self {
+            RawPool::Sqlite(pool) => Ok(plan!(pool, "EXPLAIN QUERY PLAN", "detail")),
+            RawPool::Postgres(pool) => {
+                let mut tx = pool.begin().await?;
+                sqlx::query("SET LOCAL enable_seqscan = off").execute(&mut *tx).await?;
+                let plan = plan!(&mut *tx, "EXPLAIN", 0);
+                tx.rollback().await?;
+                Ok(plan)
+            }
+        }
+    }
+
     /// Executes one statement; returns the number of rows affected.
     pub async fn execute(&self, sql: &str) -> Result<u64, sqlx::Error> {
         let sql = sqlx::AssertSqlSafe(sql.to_owned());

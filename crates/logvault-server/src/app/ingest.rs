@@ -18,7 +18,6 @@ use logvault_protocol::{DeviceKey, Envelope, Quantity};
 use logvault_store::{IncomingBlock, IncomingSample, IngestOutcome, Store, StoreError};
 
 use crate::auth::now_us;
-use crate::group_commit::GroupCommit;
 
 /// How far ahead of the server's clock a device's sample time may be.
 pub const CLOCK_SKEW_S: i64 = 300;
@@ -90,9 +89,6 @@ pub enum IngestError {
     Custody(#[source] anyhow::Error),
     #[error("the device's stored logger model does not parse")]
     Model(#[source] serde_json::Error),
-    /// The group-commit writer's own error, passed through as it came.
-    #[error(transparent)]
-    Writer(crate::error::ApiError),
 }
 
 /// The ingest service: cheap to clone, one per server.
@@ -100,7 +96,6 @@ pub enum IngestError {
 pub struct Ingest {
     store: Arc<dyn Store>,
     data_key_wrap: Arc<SubKey>,
-    group_commit: GroupCommit,
 }
 
 impl std::fmt::Debug for Ingest {
@@ -155,8 +150,8 @@ impl Refused {
 }
 
 impl Ingest {
-    pub fn new(store: Arc<dyn Store>, data_key_wrap: Arc<SubKey>, group_commit: GroupCommit) -> Ingest {
-        Ingest { store, data_key_wrap, group_commit }
+    pub fn new(store: Arc<dyn Store>, data_key_wrap: Arc<SubKey>) -> Ingest {
+        Ingest { store, data_key_wrap }
     }
 
     /// Verifies, opens, validates and keeps one block received at `now` (Unix µs). A refusal is audited before it is
@@ -201,10 +196,12 @@ impl Ingest {
         };
         // Only the newest key generation authenticates new blocks: rotating a key retires the old one (kept to verify
         // the blocks it sealed, and to recognise one of them sent again).
-        let newest = device.keys.iter().map(|(g, _)| *g).max();
+        let newest = device.keys.iter().map(|key| key.generation).max();
         let retired = newest != Some(generation);
         let refused = |reason| Refused { serial: Some(serial.clone()), org_id: Some(device.org_id), reason };
-        let Some(sealed) = device.keys.iter().find(|(g, _)| *g == generation).map(|(_, k)| k.clone()) else {
+        let Some(sealed) =
+            device.keys.iter().find(|key| key.generation == generation).map(|key| key.key_sealed.clone())
+        else {
             let _ = envelope.open(&DeviceKey::from_bytes([0; 16]));
             return Ok(Err(refused(IngestRejection::UnknownKey)));
         };
@@ -265,7 +262,7 @@ impl Ingest {
             channel_layout,
             samples,
         };
-        let accepted = match self.group_commit.keep(incoming).await.map_err(IngestError::Writer)? {
+        let accepted = match self.store.store_block(incoming).await? {
             IngestOutcome::Stored { new, duplicates } => Accepted { serial, new, duplicates, repeated: false },
             IngestOutcome::Duplicate { samples } => Accepted { serial, new: 0, duplicates: samples, repeated: true },
             IngestOutcome::CounterReused => return Ok(Err(refused(IngestRejection::CounterReused))),
@@ -291,14 +288,10 @@ impl Ingest {
         })
     }
 
-    /// Whether the device's chain holds exactly these bytes under this counter.
-    ///
-    /// Reads the device's chain (the store has no narrower query yet; only reached by a block that verified under
-    /// one of the device's own retired keys).
+    /// Whether the device keeps exactly these bytes under this counter (one index lookup in the store).
     async fn already_kept(&self, device_id: i64, counter: u64, raw: &[u8]) -> Result<bool, IngestError> {
         let Ok(counter) = i64::try_from(counter) else { return Ok(false) };
-        let chain = self.store.device_chain(device_id).await?;
-        Ok(chain.blocks.iter().any(|block| block.counter == counter && block.raw == raw))
+        Ok(self.store.block_is_kept(device_id, counter, raw).await?)
     }
 
     /// An audit entry for a refused block: on the device's organisation's chain if the serial is registered, else on

@@ -150,10 +150,10 @@ pub async fn verify_second_factor(
         };
     }
     let unused = state.store.unused_recovery_codes(user_id).await?;
-    let hashes: Vec<[u8; 32]> = unused.iter().map(|(_, hash)| *hash).collect();
+    let hashes: Vec<[u8; 32]> = unused.iter().map(|record| record.code_hash).collect();
     match recovery::find_match(&state.recovery_key, code, &hashes) {
         Some(position) => {
-            let idx = unused[position].0;
+            let idx = unused[position].idx;
             Ok(state.store.use_recovery_code(user_id, idx).await?.then_some("factor:recovery_code"))
         }
         None => Ok(None),

@@ -10,7 +10,7 @@ use logvault_core::blockchain::{self, ChainedBlock};
 use logvault_core::custody;
 use logvault_protocol::{DeviceKey, Envelope};
 use logvault_store::ingest::{self, KeptRow};
-use logvault_store::{Device, IncomingSample, Store, StoreError};
+use logvault_store::{Device, IncomingSample, SealedKey, Store, StoreError};
 
 /// What is wrong with one device's data.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -75,7 +75,7 @@ pub async fn verify_device(store: &dyn Store, wrapping_key: &SubKey, device: &De
     let Some(anchor) = anchor else { return Ok(report(compare(&device.serial, &expected, &stored))) };
     // Up to the last purged sample, a retained block may repeat samples whose rows left with the purged block that
     // kept them first: there, every stored row must come from its block, but a row the blocks produce may be gone.
-    let edge = |row: &KeptRow| row.1 <= anchor.purged_through_s;
+    let edge = |row: &KeptRow| row.t_s <= anchor.purged_through_s;
     let (expected_edge, expected): (Vec<KeptRow>, Vec<KeptRow>) = expected.into_iter().partition(edge);
     let (stored_edge, stored): (Vec<KeptRow>, Vec<KeptRow>) = stored.into_iter().partition(edge);
     let finding = compare_edge(&device.serial, &expected_edge, &stored_edge)
@@ -88,17 +88,17 @@ pub async fn verify_device(store: &dyn Store, wrapping_key: &SubKey, device: &De
 fn compare_edge(serial: &str, expected: &[KeptRow], stored: &[KeptRow]) -> Option<Finding> {
     let mut unmatched: std::collections::BTreeMap<(i64, i64, i32, i32), usize> = std::collections::BTreeMap::new();
     for row in expected {
-        *unmatched.entry((row.0, row.1, row.3, row.4)).or_default() += 1;
+        *unmatched.entry((row.seq, row.t_s, row.channel, row.value)).or_default() += 1;
     }
     for row in stored {
-        match unmatched.get_mut(&(row.0, row.1, row.3, row.4)) {
+        match unmatched.get_mut(&(row.seq, row.t_s, row.channel, row.value)) {
             Some(count) if *count > 0 => *count -= 1,
             _ => {
                 return Some(Finding::ExtraMeasurement {
                     serial: serial.to_owned(),
-                    seq: row.0,
-                    t_s: row.1,
-                    channel: row.3,
+                    seq: row.seq,
+                    t_s: row.t_s,
+                    channel: row.channel,
                 });
             }
         }
@@ -110,11 +110,11 @@ fn compare_edge(serial: &str, expected: &[KeptRow], stored: &[KeptRow]) -> Optio
 fn open_block(
     data_key: &SubKey,
     device: &Device,
-    keys: &[(u8, Vec<u8>)],
+    keys: &[SealedKey],
     block: &ChainedBlock,
 ) -> anyhow::Result<Result<Vec<IncomingSample>, Finding>> {
     let serial = device.serial.clone();
-    let Some((_, sealed)) = keys.iter().find(|(g, _)| *g == block.key_generation) else {
+    let Some(sealed) = keys.iter().find(|key| key.generation == block.key_generation).map(|key| &key.key_sealed) else {
         return Ok(Err(Finding::MissingKey { serial, seq: block.seq, generation: block.key_generation }));
     };
     let key = custody::open_device_key(data_key, device.org_id, &device.serial, block.key_generation, sealed)?;
@@ -128,6 +128,8 @@ fn open_block(
 /// The first difference between the rows the blocks produce and the rows stored, both ordered by
 /// (time, ordinal, channel).
 fn compare(serial: &str, expected: &[KeptRow], stored: &[KeptRow]) -> Option<Finding> {
+    // Where a row stands in that order.
+    let place = |row: &KeptRow| (row.t_s, row.ordinal, row.channel);
     let serial = serial.to_owned();
     let mut expected = expected.iter().peekable();
     let mut stored = stored.iter().peekable();
@@ -138,14 +140,18 @@ fn compare(serial: &str, expected: &[KeptRow], stored: &[KeptRow]) -> Option<Fin
                 expected.next();
                 stored.next();
             }
-            (Some(e), Some(s)) if (e.1, e.2, e.3) == (s.1, s.2, s.3) => {
-                return Some(Finding::ChangedMeasurement { serial, seq: s.0, t_s: s.1, channel: s.3 });
+            (Some(e), Some(s)) if place(e) == place(s) => {
+                return Some(Finding::ChangedMeasurement { serial, seq: s.seq, t_s: s.t_s, channel: s.channel });
             }
-            (Some(e), Some(s)) if (e.1, e.2, e.3) < (s.1, s.2, s.3) => {
-                return Some(Finding::MissingMeasurement { serial, seq: e.0, t_s: e.1, channel: e.3 });
+            (Some(e), Some(s)) if place(e) < place(s) => {
+                return Some(Finding::MissingMeasurement { serial, seq: e.seq, t_s: e.t_s, channel: e.channel });
             }
-            (Some(e), None) => return Some(Finding::MissingMeasurement { serial, seq: e.0, t_s: e.1, channel: e.3 }),
-            (_, Some(s)) => return Some(Finding::ExtraMeasurement { serial, seq: s.0, t_s: s.1, channel: s.3 }),
+            (Some(e), None) => {
+                return Some(Finding::MissingMeasurement { serial, seq: e.seq, t_s: e.t_s, channel: e.channel });
+            }
+            (_, Some(s)) => {
+                return Some(Finding::ExtraMeasurement { serial, seq: s.seq, t_s: s.t_s, channel: s.channel });
+            }
         }
     }
 }

@@ -186,7 +186,7 @@ async fn rotate_key(
     crate::auth::reauthenticate(&state, &principal, body.password).await?;
     let device = state.store.device(&access.scope, &serial).await?;
     let keys = state.store.device_keys(&access.scope, device.id).await?;
-    let next = keys.iter().map(|(g, _)| *g).max().map_or(Some(0), |g| g.checked_add(1));
+    let next = keys.iter().map(|key| key.generation).max().map_or(Some(0), |g| g.checked_add(1));
     let Some(generation) = next else {
         return Err(ApiError::Unprocessable("the device has used all 256 key generations".to_owned()));
     };
@@ -236,8 +236,10 @@ async fn export_keys(
         .await
         .map_err(|err| ApiError::Internal(err.into()))?;
     let mut keys = Vec::new();
-    for (generation, sealed) in state.store.device_keys(&access.scope, device.id).await? {
-        let key = custody::open_device_key(&data_key, device.org_id, &device.serial, generation, &sealed)
+    for logvault_store::SealedKey { generation, key_sealed } in
+        state.store.device_keys(&access.scope, device.id).await?
+    {
+        let key = custody::open_device_key(&data_key, device.org_id, &device.serial, generation, &key_sealed)
             .map_err(|err| ApiError::Internal(err.into()))?;
         keys.push(KeyView { generation, key_hex: hex::encode(key.as_slice()) });
     }

@@ -142,7 +142,7 @@ async fn ingest(
     // Read once, then followed through each debit below: checked before every block, so a batch cannot outrun the
     // allowance, without a database read per accepted block.
     let mut exhausted = state.store.client_bucket(&client_key, now).await?.retry_after_secs(now);
-    let ingest = Ingest::new(Arc::clone(&state.store), Arc::clone(&state.data_key_wrap), state.group_commit.clone());
+    let ingest = Ingest::new(Arc::clone(&state.store), Arc::clone(&state.data_key_wrap));
     let client_info = Client { source, request_id };
     let mut results = Vec::with_capacity(blocks.len());
     for raw in blocks {

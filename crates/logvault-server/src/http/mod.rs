@@ -109,7 +109,6 @@ mod tests {
         let master = logvault_core::MasterKey::create(&db.sqlite_path.clone().unwrap().with_extension("key")).unwrap();
         let state = AppState {
             store: Arc::clone(&db.store),
-            group_commit: crate::group_commit::GroupCommit::spawn(Arc::clone(&db.store)),
             metrics: Arc::new(metrics::Metrics::new()),
             metrics_token_digest: None,
             ip_log_salt: Arc::new(master.derive("salt")),

@@ -19,7 +19,7 @@ pub trait DeviceStore: Send + Sync {
     async fn device(&self, scope: &OrgScope, serial: &str) -> Result<Device, StoreError>;
 
     /// A device's sealed keys by generation (for emergency export and rotation).
-    async fn device_keys(&self, scope: &OrgScope, device_id: i64) -> Result<Vec<(u8, Vec<u8>)>, StoreError>;
+    async fn device_keys(&self, scope: &OrgScope, device_id: i64) -> Result<Vec<SealedKey>, StoreError>;
 
     /// Adds a key generation to one of the scope's devices; `Conflict` if that generation exists (a concurrent
     /// rotation), `NotFound` if the device is not the scope's.
@@ -86,9 +86,7 @@ macro_rules! device_store {
                     "SELECT id, serial, org_id, name, site_id, channel_layout, model, settings, created_at_us FROM devices \
                      WHERE org_id = $1 AND ($2 IS NULL OR site_id = $3) ORDER BY serial",
                 )
-                .bind(scope.org_id())
-                .bind(scope.site_id())
-                .bind(scope.site_id())
+                .bind_scope(scope)
                 .fetch_all(&self.pool)
                 .await?;
                 rows.iter().map(device_from_row).collect()
@@ -100,34 +98,23 @@ macro_rules! device_store {
                      WHERE serial = $1 AND org_id = $2 AND ($3 IS NULL OR site_id = $4)",
                 )
                 .bind(serial)
-                .bind(scope.org_id())
-                .bind(scope.site_id())
-                .bind(scope.site_id())
+                .bind_scope(scope)
                 .fetch_one(&self.pool)
                 .await
                 .map_err(|err| StoreError::from_sqlx("device", err))?;
                 device_from_row(&row)
             }
 
-            async fn device_keys(&self, scope: &OrgScope, device_id: i64) -> Result<Vec<(u8, Vec<u8>)>, StoreError> {
+            async fn device_keys(&self, scope: &OrgScope, device_id: i64) -> Result<Vec<SealedKey>, StoreError> {
                 let rows = sqlx::query(
                     "SELECT k.generation, k.key_sealed FROM device_keys k JOIN devices d ON d.id = k.device_id \
                      WHERE k.device_id = $1 AND d.org_id = $2 AND ($3 IS NULL OR d.site_id = $4) ORDER BY k.generation",
                 )
                 .bind(device_id)
-                .bind(scope.org_id())
-                .bind(scope.site_id())
-                .bind(scope.site_id())
+                .bind_scope(scope)
                 .fetch_all(&self.pool)
                 .await?;
-                rows.iter()
-                    .map(|row| {
-                        let generation: i64 = row.try_get("generation")?;
-                        let generation = u8::try_from(generation)
-                            .map_err(|_| StoreError::Database(sqlx::Error::Decode("key generation out of range".into())))?;
-                        Ok((generation, row.try_get("key_sealed")?))
-                    })
-                    .collect()
+                rows.iter().map(|row| sealed_key(row.try_get("generation")?, row.try_get("key_sealed")?)).collect()
             }
 
             async fn add_device_key(
@@ -146,9 +133,7 @@ macro_rules! device_store {
                 .bind(key_sealed)
                 .bind(now_us)
                 .bind(device_id)
-                .bind(scope.org_id())
-                .bind(scope.site_id())
-                .bind(scope.site_id())
+                .bind_scope(scope)
                 .execute(&self.pool)
                 .await
                 .map_err(|err| StoreError::from_sqlx("device key", err))?;
@@ -277,9 +262,7 @@ macro_rules! device_store {
                 )
                 .bind(settings)
                 .bind(device_id)
-                .bind(scope.org_id())
-                .bind(scope.site_id())
-                .bind(scope.site_id())
+                .bind_scope(scope)
                 .execute(&self.pool)
                 .await?;
                 if result.rows_affected() == 0 {

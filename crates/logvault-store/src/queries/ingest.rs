@@ -10,9 +10,11 @@ pub trait IngestStore: Send + Sync {
     /// The device with this serial and its sealed keys; `None` for an unknown serial.
     async fn ingest_device(&self, serial: &str) -> Result<Option<IngestDevice>, StoreError>;
 
-    /// Keeps a block in one transaction, serialised per device: the raw block as a new link of the device's chain,
-    /// and each of its samples not already stored. An identical block, a reused counter and a changed channel
-    /// layout change nothing (see [`IngestOutcome`]). Durable when it returns.
+    /// Keeps a block, serialised per device: the raw block as a new link of the device's chain, and each of its
+    /// samples not already stored. An identical block, a reused counter and a changed channel layout change nothing
+    /// (see [`IngestOutcome`]). Durable when it returns. How it commits is the engine's choice: SQLite shares one
+    /// commit among the blocks that queue up meanwhile (group commit, each block under its own savepoint, so one
+    /// block's failure is its own); PostgreSQL gives each block its own transaction.
     async fn store_block(&self, block: IncomingBlock) -> Result<IngestOutcome, StoreError>;
 
     /// Keeps several blocks in one transaction — one commit, one fsync — each under its own savepoint, so one block's
@@ -21,6 +23,10 @@ pub trait IngestStore: Send + Sync {
         &self,
         blocks: Vec<IncomingBlock>,
     ) -> Result<Vec<Result<IngestOutcome, StoreError>>, StoreError>;
+
+    /// Whether the device keeps exactly these bytes as its block under `counter` (a kept block sent again). Found by
+    /// the block's identity, one index lookup, without reading the chain.
+    async fn block_is_kept(&self, device_id: i64, counter: i64, raw: &[u8]) -> Result<bool, StoreError>;
 
     /// A device's retained chain, in order, with its head and (after a purge) its anchor, for verification
     /// (operator only: no scope).
@@ -63,12 +69,7 @@ macro_rules! ingest_store {
                         .fetch_all(&self.pool)
                         .await?
                         .iter()
-                        .map(|row| {
-                            let generation: i64 = row.try_get("generation")?;
-                            let generation = u8::try_from(generation)
-                                .map_err(|_| StoreError::Database(sqlx::Error::Decode("key generation out of range".into())))?;
-                            Ok((generation, row.try_get("key_sealed")?))
-                        })
+                        .map(|row| sealed_key(row.try_get("generation")?, row.try_get("key_sealed")?))
                         .collect::<Result<Vec<_>, StoreError>>()?;
                 Ok(Some(IngestDevice {
                     device_id,
@@ -81,10 +82,7 @@ macro_rules! ingest_store {
             }
 
             async fn store_block(&self, block: IncomingBlock) -> Result<IngestOutcome, StoreError> {
-                let mut tx = self.begin_write().await?;
-                let outcome = keep_block(&mut tx, &block).await?;
-                tx.commit().await?;
-                Ok(outcome)
+                self.commit_block(block).await
             }
 
             async fn store_blocks(
@@ -109,6 +107,15 @@ macro_rules! ingest_store {
                 }
                 tx.commit().await?;
                 Ok(results)
+            }
+
+            async fn block_is_kept(&self, device_id: i64, counter: i64, raw: &[u8]) -> Result<bool, StoreError> {
+                let kept: Option<Vec<u8>> = sqlx::query_scalar(ingest::KEPT_BLOCK_SQL)
+                    .bind(device_id)
+                    .bind(counter)
+                    .fetch_optional(&self.pool)
+                    .await?;
+                Ok(kept.is_some_and(|kept| kept == raw))
             }
 
             async fn device_chain(&self, device_id: i64) -> Result<DeviceChain, StoreError> {
@@ -157,13 +164,13 @@ macro_rules! ingest_store {
                 .await?;
                 rows.iter()
                     .map(|row| {
-                        Ok((
-                            row.try_get("seq")?,
-                            row.try_get("t_s")?,
-                            row.try_get("ordinal")?,
-                            row.try_get("channel")?,
-                            row.try_get("value")?,
-                        ))
+                        Ok(ingest::KeptRow {
+                            seq: row.try_get("seq")?,
+                            t_s: row.try_get("t_s")?,
+                            ordinal: row.try_get("ordinal")?,
+                            channel: row.try_get("channel")?,
+                            value: row.try_get("value")?,
+                        })
                     })
                     .collect()
             }
@@ -184,9 +191,7 @@ macro_rules! ingest_store {
                 .bind(to_s)
                 .bind(from_s)
                 .bind(device_id)
-                .bind(scope.org_id())
-                .bind(scope.site_id())
-                .bind(scope.site_id())
+                .bind_scope(scope)
                 .fetch_one(&self.pool)
                 .await
                 .map_err(|err| StoreError::from_sqlx("device", err))?;
@@ -204,7 +209,7 @@ macro_rules! ingest_store {
         async fn keep_block(conn: &mut <$DB as sqlx::Database>::Connection, block: &IncomingBlock) -> Result<IngestOutcome, StoreError> {
             <$S>::lock(&mut *conn, Lock::Device(block.device_id)).await?;
             let counter_taken: Option<Vec<u8>> =
-                sqlx::query_scalar("SELECT raw FROM blocks WHERE device_id = $1 AND counter = $2")
+                sqlx::query_scalar(ingest::KEPT_BLOCK_SQL)
                     .bind(block.device_id)
                     .bind(block.counter)
                     .fetch_optional(&mut *conn)
@@ -241,20 +246,23 @@ macro_rules! ingest_store {
                         .await?;
                 }
             }
-            let stored = match ingest::time_range(block) {
-                Some((first, last)) => sqlx::query(
-                    "SELECT t_s, ordinal, channel, value FROM measurements \
-                     WHERE device_id = $1 AND t_s BETWEEN $2 AND $3 ORDER BY t_s, ordinal, channel",
-                )
-                .bind(block.device_id)
-                .bind(first)
-                .bind(last)
-                .fetch_all(&mut *conn)
-                .await?
-                .iter()
-                .map(|row| Ok((row.try_get("t_s")?, row.try_get("ordinal")?, row.try_get("channel")?, row.try_get("value")?)))
-                .collect::<Result<Vec<(i64, i32, i32, i32)>, StoreError>>()?,
-                None => Vec::new(),
+            // The stored rows of the block's window, for dedupe: the layout check above makes the block's channels the
+            // device's, so naming them reads the window through the primary key.
+            let n_channels = ingest::n_channels(block);
+            let stored = match (ingest::time_range(block), ingest::stored_samples_sql(n_channels)) {
+                (Some((first, last)), Some(sql)) => {
+                    let mut query = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(block.device_id).bind(first).bind(last);
+                    for channel in 0..n_channels {
+                        query = query.bind(i32::try_from(channel).unwrap_or(i32::MAX));
+                    }
+                    query
+                        .fetch_all(&mut *conn)
+                        .await?
+                        .iter()
+                        .map(|row| Ok((row.try_get("t_s")?, row.try_get("ordinal")?, row.try_get("channel")?, row.try_get("value")?)))
+                        .collect::<Result<Vec<(i64, i32, i32, i32)>, StoreError>>()?
+                }
+                _ => Vec::new(),
             };
             let plan = ingest::plan(block, &stored);
             let head = sqlx::query("SELECT seq, block_hash FROM device_chain_heads WHERE device_id = $1")

@@ -62,9 +62,7 @@ macro_rules! measurement_store {
                      ORDER BY m.t_s, m.ordinal LIMIT $11",
                 )
                 .bind(device_id)
-                .bind(scope.org_id())
-                .bind(scope.site_id())
-                .bind(scope.site_id())
+                .bind_scope(scope)
                 .bind(query.channel)
                 .bind(query.from_s)
                 .bind(query.to_s)
@@ -106,44 +104,35 @@ macro_rules! measurement_store {
                 if i > 0 {
                     query.push(" UNION ALL ");
                 }
-                match piece.source {
-                    Source::Rollups(level_s) => {
-                        query.push("SELECT (r.bucket_start_s - ");
-                        query.push_bind(plan.origin_s);
-                        query.push(") / ");
-                        query.push_bind(plan.width_s);
-                        query.push(
-                            " AS idx, r.min_value AS lo, r.max_value AS hi, r.sum_value AS total, r.n_values AS n \
-                             FROM measurement_rollups r WHERE r.device_id = ",
-                        );
-                        query.push_bind(device_id);
-                        query.push(" AND r.channel = ");
-                        query.push_bind(channel);
-                        query.push(" AND r.level_s = ");
-                        query.push_bind(level_s);
-                        query.push(" AND r.bucket_start_s >= ");
-                        query.push_bind(piece.start_s);
-                        query.push(" AND r.bucket_start_s < ");
-                        query.push_bind(piece.end_s);
-                    }
-                    Source::Raw => {
-                        query.push("SELECT (m.t_s - ");
-                        query.push_bind(plan.origin_s);
-                        query.push(") / ");
-                        query.push_bind(plan.width_s);
-                        query.push(
-                            " AS idx, m.value AS lo, m.value AS hi, CAST(m.value AS BIGINT) AS total, CAST(1 AS BIGINT) AS n \
-                             FROM measurements m WHERE m.device_id = ",
-                        );
-                        query.push_bind(device_id);
-                        query.push(" AND m.channel = ");
-                        query.push_bind(channel);
-                        query.push(" AND m.t_s >= ");
-                        query.push_bind(piece.start_s);
-                        query.push(" AND m.t_s < ");
-                        query.push_bind(piece.end_s);
-                    }
+                // One piece: the rollups of one level, or the raw rows, in `[start_s, end_s)`, each with its bucket.
+                let (time, values, from) = match piece.source {
+                    Source::Rollups(_) => (
+                        "bucket_start_s",
+                        "min_value AS lo, max_value AS hi, sum_value AS total, n_values AS n",
+                        "measurement_rollups",
+                    ),
+                    Source::Raw => (
+                        "t_s",
+                        "value AS lo, value AS hi, CAST(value AS BIGINT) AS total, CAST(1 AS BIGINT) AS n",
+                        "measurements",
+                    ),
+                };
+                query.push(format_args!("SELECT ({time} - "));
+                query.push_bind(plan.origin_s);
+                query.push(") / ");
+                query.push_bind(plan.width_s);
+                query.push(format_args!(" AS idx, {values} FROM {from} WHERE device_id = "));
+                query.push_bind(device_id);
+                query.push(" AND channel = ");
+                query.push_bind(channel);
+                if let Source::Rollups(level_s) = piece.source {
+                    query.push(" AND level_s = ");
+                    query.push_bind(level_s);
                 }
+                query.push(format_args!(" AND {time} >= "));
+                query.push_bind(piece.start_s);
+                query.push(format_args!(" AND {time} < "));
+                query.push_bind(piece.end_s);
             }
             // The scope check: the device must be the scope's (and its site's, for a site-scoped scope).
             query.push(") pieces WHERE EXISTS (SELECT 1 FROM devices d WHERE d.id = ");

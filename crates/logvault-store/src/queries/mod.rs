@@ -16,7 +16,12 @@
 //! `begin_write` (SQLite `BEGIN IMMEDIATE`; PostgreSQL a plain transaction), `begin_snapshot` (a consistent read),
 //! `begin_purge` (PostgreSQL leaves the restricted role for the one audited deleting path), `lock` (a [`Lock`]:
 //! PostgreSQL row or advisory locks; nothing on SQLite, whose write transaction already excludes every other
-//! writer), `open_purge`/`close_purge` (how the guards learn that a retention purge is running) and `has_table`.
+//! writer), `INSERT_PURGE` and `open_purge`/`close_purge` (the purge record, and how the guards learn that a
+//! retention purge is running), `commit_block` (how `store_block` commits: SQLite through [`crate::group_commit`],
+//! PostgreSQL a transaction per block) and `has_table`; and for [`crate::InstanceStore`], `ENGINE`, `PING` (the
+//! query that proves the database reachable — and on SQLite the key right), `run_migrations` (PostgreSQL migrates
+//! as the owner and sets up the restricted role) and `database_guards`. `BindScope` binds an `OrgScope` the one way
+//! every tenant condition spells it.
 
 pub mod audit;
 pub mod devices;
@@ -44,6 +49,43 @@ pub(crate) enum Lock<'a> {
     AuditChain(i64),
 }
 
+/// Binds an [`OrgScope`](crate::OrgScope) where a query's condition reads `org_id = $n AND ($n+1 IS NULL OR
+/// site_id = $n+2)`: the organisation, then the site once for each of its two placeholders. The one spelling of the
+/// tenant condition's binds, for the three query kinds.
+pub(crate) trait BindScope: Sized {
+    fn bind_scope(self, scope: &crate::OrgScope) -> Self;
+}
+
+impl<DB: sqlx::Database> BindScope for sqlx::query::Query<'_, DB, <DB as sqlx::Database>::Arguments>
+where
+    for<'t> i64: sqlx::Encode<'t, DB> + sqlx::Type<DB>,
+    for<'t> Option<i64>: sqlx::Encode<'t, DB> + sqlx::Type<DB>,
+{
+    fn bind_scope(self, scope: &crate::OrgScope) -> Self {
+        self.bind(scope.org_id()).bind(scope.site_id()).bind(scope.site_id())
+    }
+}
+
+impl<'q, DB: sqlx::Database, O> BindScope for sqlx::query::QueryAs<'q, DB, O, <DB as sqlx::Database>::Arguments>
+where
+    i64: 'q + sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+    Option<i64>: 'q + sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+{
+    fn bind_scope(self, scope: &crate::OrgScope) -> Self {
+        self.bind(scope.org_id()).bind(scope.site_id()).bind(scope.site_id())
+    }
+}
+
+impl<'q, DB: sqlx::Database, O> BindScope for sqlx::query::QueryScalar<'q, DB, O, <DB as sqlx::Database>::Arguments>
+where
+    i64: 'q + sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+    Option<i64>: 'q + sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+{
+    fn bind_scope(self, scope: &crate::OrgScope) -> Self {
+        self.bind(scope.org_id()).bind(scope.site_id()).bind(scope.site_id())
+    }
+}
+
 /// Every name the shared query bodies use, brought into an engine module by [`impl_queries`].
 pub(crate) mod imports {
     pub(crate) use logvault_core::audit::{Entry, NewEntry, Outcome};
@@ -54,15 +96,16 @@ pub(crate) mod imports {
     pub(crate) use logvault_core::{Email, OrgName};
     pub(crate) use sqlx::Row;
 
-    pub(crate) use crate::model::{api_token_columns, hash32, now, parse_role};
+    pub(crate) use super::BindScope;
+    pub(crate) use crate::model::{api_token_columns, hash32, now, parse_role, sealed_key};
     pub(crate) use crate::retention::{self, retention_from_days};
     pub(crate) use crate::rollups::{self, Source};
     pub(crate) use crate::{
         Acceptance, AcceptedInvitation, ApiToken, Bucket, BucketQuery, ChainSummary, Credentials, Device, DeviceChain,
         DevicePurge, EmailCode, IncomingBlock, IngestDevice, IngestOutcome, Invitation, InvitationPurpose,
         ManufacturerToken, Measurement, MeasurementQuery, Member, Membership, NewApiToken, NewDevice, NewInvitation,
-        NewSession, OrgScope, Organisation, PurgeReport, Session, SigningKeyRecord, Site, StoreError, TotpRecord,
-        UnclaimedDevice, User, ingest,
+        NewSession, OrgScope, Organisation, PurgeReport, RecoveryCodeRecord, SealedKey, Session, SigningKeyRecord,
+        Site, StoreError, TotpRecord, UnclaimedDevice, User, ingest,
     };
 }
 
@@ -71,6 +114,53 @@ pub(crate) mod imports {
 macro_rules! impl_queries {
     ($S:ty, $DB:ty, $for_update:literal) => {
         use $crate::queries::imports::*;
+
+        #[async_trait::async_trait]
+        impl $crate::InstanceStore for $S {
+            fn engine(&self) -> $crate::Engine {
+                <$S>::ENGINE
+            }
+
+            async fn ping(&self) -> Result<(), StoreError> {
+                sqlx::query(<$S>::PING).fetch_one(&self.pool).await?;
+                Ok(())
+            }
+
+            async fn migration_status(&self) -> Result<$crate::MigrationStatus, StoreError> {
+                // No table before the first migration made it: nothing applied.
+                let applied = match self.has_table("_sqlx_migrations").await? {
+                    true => {
+                        sqlx::query_scalar("SELECT version FROM _sqlx_migrations WHERE success ORDER BY version")
+                            .fetch_all(&self.pool)
+                            .await?
+                    }
+                    false => Vec::new(),
+                };
+                Ok($crate::MigrationStatus::compare(&MIGRATOR, applied))
+            }
+
+            async fn migrate(&self) -> Result<Vec<i64>, StoreError> {
+                let before = self.migration_status().await?;
+                self.run_migrations(&before).await?;
+                Ok(before.pending)
+            }
+
+            async fn guards(&self) -> Result<$crate::Guards, StoreError> {
+                self.database_guards().await
+            }
+
+            async fn close(&self) {
+                self.pool.close().await;
+            }
+        }
+
+        #[cfg(feature = "testing")]
+        impl $S {
+            /// The pool, for tests that must reach past the store (e.g. to tamper with rows as an attacker would).
+            pub fn pool(&self) -> &sqlx::Pool<$DB> {
+                &self.pool
+            }
+        }
         $crate::queries::audit::audit_store!($S, $DB, $for_update);
         $crate::queries::devices::device_store!($S, $DB, $for_update);
         $crate::queries::identity::identity_store!($S, $DB, $for_update);

@@ -68,12 +68,8 @@ macro_rules! org_store {
             }
 
             async fn organisation_by_name(&self, name: &OrgName) -> Result<Organisation, StoreError> {
-                let row = sqlx::query("SELECT id, name, created_at FROM organisations WHERE name = $1")
-                    .bind(name.as_str())
-                    .fetch_one(&self.pool)
-                    .await
-                    .map_err(|err| StoreError::from_sqlx("organisation", err))?;
-                organisation_from_row(&row)
+                let query = sqlx::query("SELECT id, name, created_at FROM organisations WHERE name = $1");
+                one_organisation(&self.pool, query.bind(name.as_str())).await
             }
 
             async fn list_organisations(&self) -> Result<Vec<Organisation>, StoreError> {
@@ -84,12 +80,8 @@ macro_rules! org_store {
             }
 
             async fn organisation(&self, scope: &OrgScope) -> Result<Organisation, StoreError> {
-                let row = sqlx::query("SELECT id, name, created_at FROM organisations WHERE id = $1")
-                    .bind(scope.org_id())
-                    .fetch_one(&self.pool)
-                    .await
-                    .map_err(|err| StoreError::from_sqlx("organisation", err))?;
-                organisation_from_row(&row)
+                let query = sqlx::query("SELECT id, name, created_at FROM organisations WHERE id = $1");
+                one_organisation(&self.pool, query.bind(scope.org_id())).await
             }
 
             async fn require_mfa(&self, scope: &OrgScope) -> Result<bool, StoreError> {
@@ -173,17 +165,9 @@ macro_rules! org_store {
                 if expected == Role::Owner && role != Role::Owner {
                     keep_an_owner(&mut tx, scope.org_id()).await?;
                 }
-                let done =
-                    sqlx::query("UPDATE memberships SET role = $1 WHERE org_id = $2 AND user_id = $3 AND role = $4")
-                        .bind(role.as_str())
-                        .bind(scope.org_id())
-                        .bind(user_id)
-                        .bind(expected.as_str())
-                        .execute(&mut *tx)
-                        .await?;
-                if done.rows_affected() == 0 {
-                    return Err(StoreError::Conflict { entity: "membership" });
-                }
+                let update = "UPDATE memberships SET role = $1 WHERE org_id = $2 AND user_id = $3 AND role = $4";
+                let update = sqlx::query(update).bind(role.as_str());
+                change_membership(&mut tx, update.bind(scope.org_id()).bind(user_id).bind(expected.as_str())).await?;
                 tx.commit().await?;
                 Ok(())
             }
@@ -193,15 +177,8 @@ macro_rules! org_store {
                 if expected == Role::Owner {
                     keep_an_owner(&mut tx, scope.org_id()).await?;
                 }
-                let done = sqlx::query("DELETE FROM memberships WHERE org_id = $1 AND user_id = $2 AND role = $3")
-                    .bind(scope.org_id())
-                    .bind(user_id)
-                    .bind(expected.as_str())
-                    .execute(&mut *tx)
-                    .await?;
-                if done.rows_affected() == 0 {
-                    return Err(StoreError::Conflict { entity: "membership" });
-                }
+                let delete = sqlx::query("DELETE FROM memberships WHERE org_id = $1 AND user_id = $2 AND role = $3");
+                change_membership(&mut tx, delete.bind(scope.org_id()).bind(user_id).bind(expected.as_str())).await?;
                 sqlx::query("UPDATE api_tokens SET revoked = TRUE WHERE org_id = $1 AND user_id = $2")
                     .bind(scope.org_id())
                     .bind(user_id)
@@ -266,9 +243,7 @@ macro_rules! org_store {
                     "SELECT id, org_id, name, created_at_us FROM sites \
                      WHERE org_id = $1 AND ($2 IS NULL OR id = $3) ORDER BY name",
                 )
-                .bind(scope.org_id())
-                .bind(scope.site_id())
-                .bind(scope.site_id())
+                .bind_scope(scope)
                 .fetch_all(&self.pool)
                 .await?;
                 rows.iter()
@@ -310,6 +285,27 @@ macro_rules! org_store {
                     .fetch_one(&self.pool)
                     .await?)
             }
+        }
+
+        /// Runs `change` on a membership, which changes it only if it still has the role the caller saw:
+        /// `Conflict` otherwise (someone changed it meanwhile).
+        async fn change_membership(
+            conn: &mut <$DB as sqlx::Database>::Connection,
+            change: sqlx::query::Query<'_, $DB, <$DB as sqlx::Database>::Arguments>,
+        ) -> Result<(), StoreError> {
+            match change.execute(&mut *conn).await?.rows_affected() {
+                0 => Err(StoreError::Conflict { entity: "membership" }),
+                _ => Ok(()),
+            }
+        }
+
+        /// The one organisation `query` selects; `NotFound` if none.
+        async fn one_organisation(
+            pool: &sqlx::Pool<$DB>,
+            query: sqlx::query::Query<'_, $DB, <$DB as sqlx::Database>::Arguments>,
+        ) -> Result<Organisation, StoreError> {
+            let row = query.fetch_one(pool).await.map_err(|err| StoreError::from_sqlx("organisation", err))?;
+            organisation_from_row(&row)
         }
 
         fn organisation_from_row(row: &<$DB as sqlx::Database>::Row) -> Result<Organisation, StoreError> {

@@ -111,7 +111,16 @@ macro_rules! retention_store {
             if n_blocks == 0 {
                 return Ok(None);
             }
-            let purge = <$S>::open_purge(&mut *conn, org_id, device_id, cutoff_s, through_seq).await?;
+            // The purge record comes first: it is what the guard triggers check before they let a delete through.
+            let purge: i64 = sqlx::query_scalar(<$S>::INSERT_PURGE)
+                .bind(org_id)
+                .bind(device_id)
+                .bind(cutoff_s)
+                .bind(through_seq)
+                .bind(retention::now_us())
+                .fetch_one(&mut *conn)
+                .await?;
+            <$S>::open_purge(&mut *conn, purge).await?;
             let prev_hash: Vec<u8> = sqlx::query_scalar("SELECT block_hash FROM blocks WHERE device_id = $1 AND seq = $2")
                 .bind(device_id)
                 .bind(through_seq)

@@ -27,7 +27,7 @@ pub trait SecondFactorStore: Send + Sync {
     async fn use_totp_step(&self, user_id: i64, step: i64) -> Result<bool, StoreError>;
 
     /// The hashes of the user's unused recovery codes, with their index.
-    async fn unused_recovery_codes(&self, user_id: i64) -> Result<Vec<(i64, [u8; 32])>, StoreError>;
+    async fn unused_recovery_codes(&self, user_id: i64) -> Result<Vec<RecoveryCodeRecord>, StoreError>;
 
     /// Marks one recovery code used; `false` if it already was.
     async fn use_recovery_code(&self, user_id: i64, idx: i64) -> Result<bool, StoreError>;
@@ -143,13 +143,17 @@ macro_rules! second_factor_store {
                 Ok(done.rows_affected() == 1)
             }
 
-            async fn unused_recovery_codes(&self, user_id: i64) -> Result<Vec<(i64, [u8; 32])>, StoreError> {
+            async fn unused_recovery_codes(&self, user_id: i64) -> Result<Vec<RecoveryCodeRecord>, StoreError> {
                 let rows =
                     sqlx::query("SELECT idx, code_hash FROM recovery_codes WHERE user_id = $1 AND used = FALSE ORDER BY idx")
                         .bind(user_id)
                         .fetch_all(&self.pool)
                         .await?;
-                rows.iter().map(|row| Ok((row.try_get("idx")?, hash32(row.try_get("code_hash")?)?))).collect()
+                rows.iter()
+                    .map(|row| {
+                        Ok(RecoveryCodeRecord { idx: row.try_get("idx")?, code_hash: hash32(row.try_get("code_hash")?)? })
+                    })
+                    .collect()
             }
 
             async fn use_recovery_code(&self, user_id: i64, idx: i64) -> Result<bool, StoreError> {

@@ -98,10 +98,11 @@ conformance!(totp_steps_and_recovery_codes_are_single_use, |db: TestDatabase| as
     assert!(!db.store.use_totp_step(ana.id, 101).await.unwrap());
     assert!(!db.store.use_totp_step(ana.id, 99).await.unwrap());
 
-    assert_eq!(db.store.unused_recovery_codes(ana.id).await.unwrap(), [(0, [1; 32]), (1, [2; 32])]);
+    let code = |idx, byte| logvault_store::RecoveryCodeRecord { idx, code_hash: [byte; 32] };
+    assert_eq!(db.store.unused_recovery_codes(ana.id).await.unwrap(), [code(0, 1), code(1, 2)]);
     assert!(db.store.use_recovery_code(ana.id, 1).await.unwrap());
     assert!(!db.store.use_recovery_code(ana.id, 1).await.unwrap());
-    assert_eq!(db.store.unused_recovery_codes(ana.id).await.unwrap(), [(0, [1; 32])]);
+    assert_eq!(db.store.unused_recovery_codes(ana.id).await.unwrap(), [code(0, 1)]);
 
     assert_eq!(db.store.mfa_failures(ana.id, 7).await.unwrap(), 0);
     assert_eq!(db.store.record_mfa_attempt(ana.id, 7).await.unwrap(), 1);

@@ -10,6 +10,8 @@ mod identity;
 mod ingest;
 mod migrations;
 mod organisations;
+mod plans;
 mod privileges;
 mod retention;
 mod rollups;
+mod tidy;
