@@ -17,6 +17,7 @@ pub(crate) mod middleware;
 pub mod openapi;
 mod orgs;
 mod otp;
+mod path;
 pub(crate) mod reports;
 pub mod routes;
 pub(crate) mod session;
