@@ -417,9 +417,10 @@ pub async fn record(state: &AppState, entry: NewEntry) -> Result<(), ApiError> {
 pub async fn device_for(
     state: &AppState,
     principal: &Principal,
-    serial: &str,
+    serial: &logvault_protocol::Serial,
     permission: Permission,
 ) -> Result<(OrgAccess, Device), ApiError> {
+    let serial = serial.as_str();
     let org_id = state.store.device_org(serial).await?.ok_or(ApiError::NotFound)?;
     let access = principal.org_access(state, org_id, permission).await?;
     let device = state.store.device(&access.scope, serial).await?;

@@ -1,11 +1,12 @@
 //! Devices: registration (the key is returned once), listing, and one device by serial.
 
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::{Method, StatusCode};
 use logvault_core::audit::AuditAction;
 use logvault_core::authz::Permission;
 use logvault_core::custody;
+use logvault_protocol::Serial;
 use logvault_store::Device;
 use serde::{Deserialize, Serialize};
 
@@ -15,6 +16,7 @@ use crate::auth::{OrgAccess, Principal, device_for};
 use crate::devices::DeviceModel;
 use crate::error::ApiError;
 use crate::http::json::ApiJson;
+use crate::http::path::ApiPath;
 use crate::http::routes::{Access, Doc, Routes};
 use crate::state::AppState;
 
@@ -148,7 +150,7 @@ async fn list(State(state): State<AppState>, access: OrgAccess) -> Result<Json<V
 async fn by_serial(
     State(state): State<AppState>,
     principal: Principal,
-    Path(serial): Path<String>,
+    ApiPath(serial): ApiPath<Serial>,
 ) -> Result<Json<DeviceView>, ApiError> {
     let (_, device) = device_for(&state, &principal, &serial, Permission::ReadOrganisation).await?;
     Ok(Json(device.into()))
@@ -176,7 +178,7 @@ async fn rotate_key(
     State(state): State<AppState>,
     principal: Principal,
     access: OrgAccess,
-    Path((_, serial)): Path<(i64, String)>,
+    ApiPath((_, serial)): ApiPath<(i64, Serial)>,
     ApiJson(body): ApiJson<RotateRequest>,
 ) -> Result<(StatusCode, Json<KeyView>), ApiError> {
     if principal.session_id().is_none() {
@@ -184,7 +186,7 @@ async fn rotate_key(
     }
     let reason = checked_reason(&body.reason)?;
     crate::auth::reauthenticate(&state, &principal, body.password).await?;
-    let device = state.store.device(&access.scope, &serial).await?;
+    let device = state.store.device(&access.scope, serial.as_str()).await?;
     let keys = state.store.device_keys(&access.scope, device.id).await?;
     let next = keys.iter().map(|key| key.generation).max().map_or(Some(0), |g| g.checked_add(1));
     let Some(generation) = next else {
@@ -223,7 +225,7 @@ async fn export_keys(
     State(state): State<AppState>,
     principal: Principal,
     access: OrgAccess,
-    Path((_, serial)): Path<(i64, String)>,
+    ApiPath((_, serial)): ApiPath<(i64, Serial)>,
     ApiJson(body): ApiJson<ExportRequest>,
 ) -> Result<Json<Exported>, ApiError> {
     if principal.session_id().is_none() {
@@ -231,7 +233,7 @@ async fn export_keys(
     }
     let reason = checked_reason(&body.reason)?;
     crate::auth::reauthenticate(&state, &principal, body.password).await?;
-    let device = state.store.device(&access.scope, &serial).await?;
+    let device = state.store.device(&access.scope, serial.as_str()).await?;
     let data_key = crate::app::devices::existing_data_key(state.store.as_ref(), &state.data_key_wrap, &access.scope)
         .await
         .map_err(|err| ApiError::Internal(err.into()))?;

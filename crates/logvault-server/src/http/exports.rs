@@ -8,12 +8,13 @@ use std::sync::Arc;
 
 use axum::Json;
 use axum::body::{Body, Bytes};
-use axum::extract::{Path, Query, State};
+use axum::extract::{Query, State};
 use axum::http::{HeaderValue, Method, header};
 use axum::response::{IntoResponse, Response};
 use logvault_core::audit::AuditAction;
 use logvault_core::authz::Permission;
 use logvault_export::Format;
+use logvault_protocol::Serial;
 use serde::{Deserialize, Serialize};
 
 use crate::app::audit::org_event;
@@ -23,6 +24,7 @@ use crate::auth::Principal;
 use crate::auth::device_for;
 use crate::error::ApiError;
 use crate::http::openapi::{Doc, binary_schema};
+use crate::http::path::ApiPath;
 use crate::http::routes::{Access, Routes};
 use crate::state::AppState;
 
@@ -84,7 +86,7 @@ struct ExportParams {
 async fn export(
     State(state): State<AppState>,
     principal: Principal,
-    Path(serial): Path<String>,
+    ApiPath(serial): ApiPath<Serial>,
     Query(params): Query<ExportParams>,
 ) -> Result<Response, ApiError> {
     let (access, device) = device_for(&state, &principal, &serial, Permission::ExportMeasurements).await?;

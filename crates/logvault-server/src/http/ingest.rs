@@ -11,11 +11,12 @@ use std::sync::Arc;
 
 use axum::Json;
 use axum::body::Bytes;
-use axum::extract::{ConnectInfo, Path, Query, State};
+use axum::extract::{ConnectInfo, Query, State};
 use axum::http::{HeaderMap, Method, header};
 use axum::response::{IntoResponse, Response};
 use logvault_core::authz::Permission;
 use logvault_core::blockchain::Source;
+use logvault_protocol::Serial;
 use logvault_store::MeasurementQuery;
 use serde::{Deserialize, Serialize};
 
@@ -24,6 +25,7 @@ use crate::auth::{self, Principal, now_us};
 use crate::error::ApiError;
 use crate::http::middleware::RequestId;
 use crate::http::openapi::{binary_schema, one_of, schema_of, text_schema};
+use crate::http::path::ApiPath;
 use crate::http::routes::{Access, Doc, Routes};
 use crate::state::AppState;
 
@@ -234,7 +236,7 @@ struct BucketView {
 async fn measurements(
     State(state): State<AppState>,
     principal: Principal,
-    Path(serial): Path<String>,
+    ApiPath(serial): ApiPath<Serial>,
     Query(params): Query<MeasurementParams>,
 ) -> Result<Json<MeasurementPage>, ApiError> {
     let (access, device) = crate::auth::device_for(&state, &principal, &serial, Permission::ReadMeasurements).await?;

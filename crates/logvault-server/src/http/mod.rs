@@ -18,6 +18,7 @@ pub(crate) mod middleware;
 pub mod openapi;
 mod orgs;
 mod otp;
+mod path;
 pub mod pages;
 pub(crate) mod reports;
 pub mod routes;

@@ -345,7 +345,8 @@ fn operation(route: &RouteInfo, schemas: &mut Vec<(String, RefOr<Schema>)>) -> O
         .build()
 }
 
-/// `{name}` segments of the path: `…_id` is an integer, anything else (a serial) a string.
+/// `{name}` segments of the path: `…_id` is an integer, anything else a serial (`ApiPath<Serial>` refuses any other
+/// text with a 404).
 fn path_parameters(path: &str) -> Vec<Parameter> {
     path.split('/')
         .filter_map(|segment| segment.strip_prefix('{').and_then(|s| s.strip_suffix('}')))
@@ -355,7 +356,11 @@ fn path_parameters(path: &str) -> Vec<Parameter> {
                     .schema_type(Type::Integer)
                     .format(Some(SchemaFormat::KnownFormat(KnownFormat::Int64)))
             } else {
-                ObjectBuilder::new().schema_type(Type::String)
+                ObjectBuilder::new()
+                    .schema_type(Type::String)
+                    .min_length(Some(1))
+                    .max_length(Some(logvault_protocol::Serial::MAX_LEN))
+                    .pattern(Some("^[A-Za-z0-9-]+$"))
             };
             ParameterBuilder::new()
                 .name(name)

@@ -2,12 +2,13 @@
 //! excursions) and the device settings they depend on (alarm limits, ΔH).
 
 use axum::Json;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Query, State};
 use axum::http::{Method, StatusCode};
 use logvault_core::audit::AuditAction;
 use logvault_core::authz::Permission;
 use logvault_core::stats::Statistics;
 use logvault_export::{Excursion, ExportChannel};
+use logvault_protocol::Serial;
 use serde::{Deserialize, Serialize};
 
 use crate::app::audit::org_event;
@@ -17,6 +18,7 @@ use crate::auth::device_for;
 use crate::devices::DeviceSettings;
 use crate::error::ApiError;
 use crate::http::json::ApiJson;
+use crate::http::path::ApiPath;
 use crate::http::routes::{Access, Doc, Routes};
 use crate::state::AppState;
 
@@ -97,7 +99,7 @@ struct StatisticsView {
 async fn statistics(
     State(state): State<AppState>,
     principal: Principal,
-    Path(serial): Path<String>,
+    ApiPath(serial): ApiPath<Serial>,
     Query(params): Query<PeriodParams>,
 ) -> Result<Json<StatisticsView>, ApiError> {
     let (access, device) = device_for(&state, &principal, &serial, Permission::ReadMeasurements).await?;
@@ -123,7 +125,7 @@ async fn statistics(
 async fn settings(
     State(state): State<AppState>,
     principal: Principal,
-    Path(serial): Path<String>,
+    ApiPath(serial): ApiPath<Serial>,
 ) -> Result<Json<DeviceSettings>, ApiError> {
     let (_, device) = device_for(&state, &principal, &serial, Permission::ReadOrganisation).await?;
     Ok(Json(DeviceSettings::of(&device)))
@@ -133,7 +135,7 @@ async fn settings(
 async fn set_settings(
     State(state): State<AppState>,
     principal: Principal,
-    Path(serial): Path<String>,
+    ApiPath(serial): ApiPath<Serial>,
     ApiJson(body): ApiJson<DeviceSettings>,
 ) -> Result<StatusCode, ApiError> {
     let (access, device) = device_for(&state, &principal, &serial, Permission::ManageDevices).await?;

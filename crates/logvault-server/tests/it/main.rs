@@ -20,6 +20,7 @@ mod mfa;
 mod openapi;
 mod otp;
 mod retention;
+mod serials;
 mod smtp_sink;
 mod throttle;
 mod tidy;

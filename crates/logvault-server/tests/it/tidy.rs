@@ -5,9 +5,9 @@
 
 use std::path::{Path, PathBuf};
 
-/// Modules of `src/http/` every handler may use: the route registry, its OpenAPI `Doc`s, the JSON extractor and the
-/// middleware.
-const PLUMBING: &[&str] = &["mod", "routes", "openapi", "json", "middleware"];
+/// Modules of `src/http/` every handler may use: the route registry, its OpenAPI `Doc`s, the JSON and path
+/// extractors and the middleware.
+const PLUMBING: &[&str] = &["mod", "routes", "openapi", "json", "path", "middleware"];
 
 fn src() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("src")

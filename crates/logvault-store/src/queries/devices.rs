@@ -181,7 +181,7 @@ macro_rules! device_store {
             async fn upload_devices(&self, token_id: i64, devices: &[UnclaimedDevice], now_us: i64) -> Result<(), StoreError> {
                 let mut tx = self.begin_write().await?;
                 for device in devices {
-                    let registered: Option<i64> = sqlx::query_scalar("SELECT id FROM devices WHERE serial = $1")
+                    let registered: Option<i64> = sqlx::query_scalar("SELECT id FROM devices WHERE lower(serial) = lower($1)")
                         .bind(&device.serial)
                         .fetch_optional(&mut *tx)
                         .await?;
@@ -298,7 +298,7 @@ macro_rules! device_store {
                 (Some(own), _) => Some(own),
                 (None, asked) => asked,
             };
-            let uploaded: Option<String> = sqlx::query_scalar("SELECT serial FROM unclaimed_devices WHERE serial = $1")
+            let uploaded: Option<String> = sqlx::query_scalar("SELECT serial FROM unclaimed_devices WHERE lower(serial) = lower($1)")
                 .bind(&device.serial)
                 .fetch_optional(&mut **tx)
                 .await?;

@@ -3,7 +3,7 @@
 
 use askama::Template;
 use axum::Form;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Query, State};
 use axum::http::{Method, header};
 use axum::response::Response;
 use base64::Engine as _;
@@ -13,6 +13,7 @@ use super::{Nav, html, see_other, when_us};
 use crate::app::{mfa, sign_in};
 use crate::auth::{self, Principal};
 use crate::error::ApiError;
+use crate::http::path::ApiPath;
 use crate::http::routes::{Access, Doc, Routes};
 use crate::state::AppState;
 
@@ -190,7 +191,7 @@ async fn confirm_enrolment(
 async fn revoke_session(
     State(state): State<AppState>,
     principal: Principal,
-    Path(session_id): Path<i64>,
+    ApiPath(session_id): ApiPath<i64>,
 ) -> Result<Response, ApiError> {
     sign_in::revoke_own_session(&state, &principal, session_id).await?;
     Ok(see_other("/account"))

@@ -5,11 +5,12 @@ use std::collections::BTreeMap;
 
 use askama::Template;
 use axum::Form;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Query, State};
 use axum::http::Method;
 use axum::response::Response;
 use logvault_core::authz::Permission;
 use logvault_export::ExcursionKind;
+use logvault_protocol::Serial;
 use logvault_store::{BucketQuery, Device, MeasurementQuery, OrgScope};
 use serde::Deserialize;
 
@@ -20,6 +21,7 @@ use crate::app::verify;
 use crate::auth::{OrgAccess, Principal, now_us};
 use crate::devices::{DeviceSettings, channel_quantities, unit_of};
 use crate::error::ApiError;
+use crate::http::path::ApiPath;
 use crate::http::routes::{Access, Doc, Routes};
 use crate::state::AppState;
 
@@ -179,7 +181,7 @@ async fn dashboard(
 async fn device_by_serial(
     State(state): State<AppState>,
     principal: Principal,
-    Path(serial): Path<String>,
+    ApiPath(serial): ApiPath<Serial>,
 ) -> Result<Response, ApiError> {
     let (access, device) = crate::auth::device_for(&state, &principal, &serial, Permission::ReadMeasurements).await?;
     Ok(super::see_other(&format!("/orgs/{}/devices/{}", access.scope.org_id(), device.serial)))
@@ -286,11 +288,11 @@ async fn device_page(
     State(state): State<AppState>,
     principal: Principal,
     access: OrgAccess,
-    Path((_, serial)): Path<(i64, String)>,
+    ApiPath((_, serial)): ApiPath<(i64, Serial)>,
     Query(query): Query<DeviceQuery>,
 ) -> Result<Response, ApiError> {
     let org_id = access.scope.org_id();
-    let device = state.store.device(&access.scope, &serial).await?;
+    let device = state.store.device(&access.scope, serial.as_str()).await?;
     let now_s = now_us() / 1_000_000;
     let (range, period) = match (query.from.as_deref(), query.to.as_deref()) {
         (Some(from), Some(to)) if !from.is_empty() && !to.is_empty() => {
