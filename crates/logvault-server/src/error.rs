@@ -188,12 +188,18 @@ impl Problem {
     /// Renders the problem as an HTML page for `request_id`: what happened in plain words and what to do next.
     pub fn render_html(&self, request_id: &str) -> Response {
         let advice = match self.status {
-            StatusCode::NOT_FOUND => "The address may be mistyped, or the page belongs to an organisation you are not in.",
+            StatusCode::NOT_FOUND => {
+                "The address may be mistyped, or the page belongs to an organisation you are not in."
+            }
             StatusCode::UNAUTHORIZED => "Sign in, then try again.",
-            StatusCode::FORBIDDEN => "Your role does not allow this, or the form was stale: reload the page and try again.",
+            StatusCode::FORBIDDEN => {
+                "Your role does not allow this, or the form was stale: reload the page and try again."
+            }
             StatusCode::TOO_MANY_REQUESTS => "Wait a little, then try again.",
             StatusCode::PAYLOAD_TOO_LARGE => "What you sent is larger than this server accepts.",
-            s if s.is_server_error() => "Something went wrong on the server. Try again; if it keeps happening, tell the operator.",
+            s if s.is_server_error() => {
+                "Something went wrong on the server. Try again; if it keeps happening, tell the operator."
+            }
             _ => "Go back, correct what you entered, and try again.",
         };
         let page = ErrorPage {

@@ -68,7 +68,8 @@ pub async fn invite(
     let organisation = state.store.organisation(&access.scope).await?;
     let emailed = match &state.mailer {
         Some(mailer) => {
-            let mail = crate::mail::invitation(email, organisation.name.as_str(), role.as_str(), &link, INVITATION_DAYS);
+            let mail =
+                crate::mail::invitation(email, organisation.name.as_str(), role.as_str(), &link, INVITATION_DAYS);
             mailer.send_in_background(mail);
             true
         }
@@ -310,7 +311,8 @@ pub async fn set_up_first_organisation(
     if name.is_empty() || name.chars().count() > 200 {
         return Err(field("name", "Give your name (1 to 200 characters)."));
     }
-    let email = Email::parse(owner.email).map_err(|err| field("email", format!("This is not an email address: {err}.")))?;
+    let email =
+        Email::parse(owner.email).map_err(|err| field("email", format!("This is not an email address: {err}.")))?;
     let context = [email.as_str(), email.local_part(), organisation.as_str(), name];
     password::check_new_password(&owner.password, &context, false)
         .map_err(|reason| field("password", format!("This password is not accepted: {reason}.")))?;

@@ -78,9 +78,10 @@ async fn record_mfa_event(state: &AppState, principal: &Principal, action: Audit
 /// [`ApiError::Unprocessable`] when no enrolment was started, [`ApiError::InvalidCode`] for a wrong code.
 pub async fn confirm_enrolment(state: &AppState, principal: &Principal, code: &str) -> Result<Confirmed, ApiError> {
     let user_id = principal.user.id;
-    let record = state.store.totp(user_id).await?.filter(|t| !t.confirmed).ok_or_else(|| {
-        ApiError::Unprocessable("start the enrolment first (POST /api/v1/me/mfa/totp)".to_owned())
-    })?;
+    let record =
+        state.store.totp(user_id).await?.filter(|t| !t.confirmed).ok_or_else(|| {
+            ApiError::Unprocessable("start the enrolment first (POST /api/v1/me/mfa/totp)".to_owned())
+        })?;
     let secret = unseal(state, user_id, &record.secret_sealed)?;
     let now = now_us();
     let step = match totp::verify(&secret, code, unix_seconds(now), None) {

@@ -7,9 +7,9 @@
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::{Method, StatusCode};
+use logvault_core::Email;
 use logvault_core::audit::AuditAction;
 use logvault_core::authz::{self, Permission, Role};
-use logvault_core::Email;
 use logvault_store::{Invitation, Member, StoreError};
 use serde::{Deserialize, Serialize};
 
@@ -21,7 +21,6 @@ use crate::http::json::ApiJson;
 use crate::http::middleware::RequestId;
 use crate::http::routes::{Access, Doc, Routes};
 use crate::state::AppState;
-
 
 pub fn routes() -> Routes {
     let manage = Access::Org(Permission::ManageMembers);

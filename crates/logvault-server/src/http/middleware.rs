@@ -47,10 +47,9 @@ pub async fn problem_details(request: Request, next: Next) -> Response<Body> {
         .get(header::ACCEPT)
         .and_then(|value| value.to_str().ok())
         .is_some_and(|accept| accept.contains("text/html"));
-    let sign_in_then = (wants_html
-        && request.method() == axum::http::Method::GET
-        && !request.uri().path().starts_with("/api/"))
-    .then(|| request.uri().path_and_query().map_or("/", |p| p.as_str()).to_owned());
+    let sign_in_then =
+        (wants_html && request.method() == axum::http::Method::GET && !request.uri().path().starts_with("/api/"))
+            .then(|| request.uri().path_and_query().map_or("/", |p| p.as_str()).to_owned());
     let mut response = next.run(request).await;
     let status = response.status();
     let problem = match response.extensions_mut().remove::<Problem>() {
@@ -76,7 +75,8 @@ pub async fn problem_details(request: Request, next: Next) -> Response<Body> {
         let next: String = url::form_urlencoded::byte_serialize(path.as_bytes()).collect();
         let mut redirect = Response::new(Body::empty());
         *redirect.status_mut() = axum::http::StatusCode::SEE_OTHER;
-        let location = HeaderValue::from_str(&format!("/sign-in?next={next}")).unwrap_or(HeaderValue::from_static("/sign-in"));
+        let location =
+            HeaderValue::from_str(&format!("/sign-in?next={next}")).unwrap_or(HeaderValue::from_static("/sign-in"));
         redirect.headers_mut().insert(header::LOCATION, location);
         return redirect;
     }

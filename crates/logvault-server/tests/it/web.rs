@@ -56,7 +56,13 @@ impl Ui<'_> {
     /// Clicks `css` and waits until the browser shows the next page (the old one is gone).
     async fn submit(&self, css: &str) {
         let old = self.browser.find(Locator::Css("html")).await.unwrap();
-        self.browser.find(Locator::Css(css)).await.unwrap_or_else(|_| panic!("{css} on the page")).click().await.unwrap();
+        self.browser
+            .find(Locator::Css(css))
+            .await
+            .unwrap_or_else(|_| panic!("{css} on the page"))
+            .click()
+            .await
+            .unwrap();
         for _ in 0..200 {
             if old.tag_name().await.is_err() {
                 return;
@@ -172,7 +178,10 @@ async fn through_the_ui(engine: logvault_store::Engine) {
     ui.fill("#password", PASSWORD).await;
     ui.submit("form[action='/setup'] button").await;
     assert!(ui.text("#email-error").await.len() > 5);
-    assert_eq!(ui.browser.find(Locator::Css("#organisation")).await.unwrap().prop("value").await.unwrap().unwrap(), "Alpine Pharma Logistics");
+    assert_eq!(
+        ui.browser.find(Locator::Css("#organisation")).await.unwrap().prop("value").await.unwrap().unwrap(),
+        "Alpine Pharma Logistics"
+    );
     ui.check("setup-with-error").await;
     ui.fill("#email", "olivia@coldchain.test").await;
     ui.fill("#password", PASSWORD).await;
@@ -202,7 +211,10 @@ async fn through_the_ui(engine: logvault_store::Engine) {
     ui.fill("#password", "a wrong password that is long").await;
     ui.submit("form[action='/sign-in'] button").await;
     assert!(ui.text(".error").await.contains("wrong"));
-    assert_eq!(ui.browser.find(Locator::Css("#email")).await.unwrap().prop("value").await.unwrap().unwrap(), "olivia@coldchain.test");
+    assert_eq!(
+        ui.browser.find(Locator::Css("#email")).await.unwrap().prop("value").await.unwrap().unwrap(),
+        "olivia@coldchain.test"
+    );
     ui.check("sign-in-refused").await;
     ui.fill("#password", PASSWORD).await;
     ui.submit("form[action='/sign-in'] button").await;
@@ -224,7 +236,10 @@ async fn through_the_ui(engine: logvault_store::Engine) {
     ui.fill("#serial", "bad serial!").await;
     ui.submit("form[action$='/devices/new'] button").await;
     assert!(ui.text(".error").await.contains("serial"));
-    assert_eq!(ui.browser.find(Locator::Css("#serial")).await.unwrap().prop("value").await.unwrap().unwrap(), "bad serial!");
+    assert_eq!(
+        ui.browser.find(Locator::Css("#serial")).await.unwrap().prop("value").await.unwrap().unwrap(),
+        "bad serial!"
+    );
     ui.fill("#serial", "LV-W001").await;
     ui.fill("#name", "Vaccine fridge 2").await;
     ui.submit("form[action$='/devices/new'] button").await;
@@ -243,7 +258,8 @@ async fn through_the_ui(engine: logvault_store::Engine) {
         .for_url(&url::Url::parse(&format!("{}{device_path}", app.url)).unwrap())
         .await
         .expect("the sync page takes a signed-in member to the device");
-    let drawn = ui.browser.wait().at_most(Duration::from_secs(20)).for_element(Locator::Css("#chart[data-drawn='true']")).await;
+    let drawn =
+        ui.browser.wait().at_most(Duration::from_secs(20)).for_element(Locator::Css("#chart[data-drawn='true']")).await;
     let points: usize = drawn.expect("the chart draws").attr("data-points").await.unwrap().unwrap().parse().unwrap();
     assert!(points > 0 && points <= 288, "{points} chart points");
     let body = ui.body().await;
@@ -274,12 +290,14 @@ async fn through_the_ui(engine: logvault_store::Engine) {
     assert!(ui.text(".notice").await.contains("vera@coldchain.test"));
     let mail = app.mail.next_message(Duration::from_secs(10)).await.expect("the invitation email");
     let text = mail.text_body();
-    let token = text.split("/invite#").nth(1).expect("a link in the email").split_whitespace().next().unwrap().to_owned();
+    let token =
+        text.split("/invite#").nth(1).expect("a link in the email").split_whitespace().next().unwrap().to_owned();
 
     // Another organisation with its own logger, which the member must not reach.
     let (other_org, _) = member(&app, "Other Org", "owner@other.test", Role::Owner).await;
     let other = sign_in(&app, "owner@other.test").await;
-    let response = other.post(&app, &format!("/api/v1/orgs/{other_org}/devices"), serde_json::json!({"serial": "LV-X999"})).await;
+    let response =
+        other.post(&app, &format!("/api/v1/orgs/{other_org}/devices"), serde_json::json!({"serial": "LV-X999"})).await;
     assert_eq!(response.status(), 201);
 
     // The member accepts, signs in, and sees only their organisation.
@@ -290,7 +308,10 @@ async fn through_the_ui(engine: logvault_store::Engine) {
     ui.fill("#password", "short").await;
     ui.submit("form[action='/invite'] button").await;
     assert!(ui.text(".error").await.len() > 10, "a weak password is refused in words");
-    assert_eq!(ui.browser.find(Locator::Css("#name")).await.unwrap().prop("value").await.unwrap().unwrap(), "Vera Viewer");
+    assert_eq!(
+        ui.browser.find(Locator::Css("#name")).await.unwrap().prop("value").await.unwrap().unwrap(),
+        "Vera Viewer"
+    );
     ui.fill("#password", PASSWORD).await;
     ui.submit("form[action='/invite'] button").await;
     assert_eq!(ui.path().await, "/sign-in?notice=account-created");
@@ -300,7 +321,8 @@ async fn through_the_ui(engine: logvault_store::Engine) {
     assert_eq!(ui.path().await, format!("/orgs/{org_id}"));
     let body = ui.body().await;
     assert!(body.contains("LV-W001") && !body.contains("LV-X999"), "{body}");
-    let foreign = [format!("/orgs/{other_org}/devices/LV-X999"), "/devices/LV-X999".to_owned(), format!("/orgs/{other_org}")];
+    let foreign =
+        [format!("/orgs/{other_org}/devices/LV-X999"), "/devices/LV-X999".to_owned(), format!("/orgs/{other_org}")];
     for path in &foreign {
         ui.goto(path).await;
         assert!(ui.text("h1").await.contains("Not Found"), "{path}");
@@ -309,7 +331,13 @@ async fn through_the_ui(engine: logvault_store::Engine) {
     let errors = console_errors(&driver, &ui.browser).await;
     assert_eq!(errors.len(), foreign.len(), "{errors:#?}");
     for (error, path) in errors.iter().zip(&foreign) {
-        assert!(error.contains(&format!("{}{path} - Failed to load resource: the server responded with a status of 404", app.url)), "{error}");
+        assert!(
+            error.contains(&format!(
+                "{}{path} - Failed to load resource: the server responded with a status of 404",
+                app.url
+            )),
+            "{error}"
+        );
     }
     ui.check("not-found").await;
     // A viewer has no audit log and no members page.

@@ -115,8 +115,7 @@ async fn last_values(
         let mut after = None;
         let mut newest = None;
         loop {
-            let query =
-                MeasurementQuery { channel, from_s: bucket.start_s, to_s: bucket.end_s, after, limit: 10_000 };
+            let query = MeasurementQuery { channel, from_s: bucket.start_s, to_s: bucket.end_s, after, limit: 10_000 };
             let page = state.store.measurements(scope, device.id, query).await?;
             let Some(row) = page.last() else { break };
             newest = Some((row.t_s, f64::from(row.value) / 1_000.0));
@@ -277,11 +276,7 @@ const PAGE_SIZE: usize = 50;
 
 fn duration(seconds: f64) -> String {
     let seconds = seconds.max(0.0);
-    if seconds < 3_600.0 {
-        format!("{:.0} min", seconds / 60.0)
-    } else {
-        format!("{:.1} h", seconds / 3_600.0)
-    }
+    if seconds < 3_600.0 { format!("{:.0} min", seconds / 60.0) } else { format!("{:.1} h", seconds / 3_600.0) }
 }
 
 async fn device_page(
@@ -396,9 +391,8 @@ async fn device_page(
         None => (Vec::new(), Vec::new()),
     };
 
-    let report = verify::verify_device(state.store.as_ref(), &state.data_key_wrap, &device)
-        .await
-        .map_err(ApiError::Internal)?;
+    let report =
+        verify::verify_device(state.store.as_ref(), &state.data_key_wrap, &device).await.map_err(ApiError::Internal)?;
     let (chain_ok, chain_status) = match &report.finding {
         None => (
             true,
@@ -427,14 +421,13 @@ async fn device_page(
     }
     let more = rows.len() > PAGE_SIZE;
     let shown_rows: Vec<(Cursor, Vec<Option<f64>>)> = rows.into_iter().take(PAGE_SIZE).collect();
-    let next_page = more.then(|| shown_rows.last().map(|((t_s, ordinal), _)| (*t_s, *ordinal))).flatten().map(
-        |(t_s, ordinal)| {
+    let next_page =
+        more.then(|| shown_rows.last().map(|((t_s, ordinal), _)| (*t_s, *ordinal))).flatten().map(|(t_s, ordinal)| {
             format!(
                 "/orgs/{org_id}/devices/{}?from={}&to={}&after={t_s}.{ordinal}",
                 device.serial, period.from_s, period.to_s
             )
-        },
-    );
+        });
     let values = shown_rows
         .into_iter()
         .map(|((t_s, _), cells)| ValueRow {
@@ -443,7 +436,9 @@ async fn device_page(
                 .iter()
                 .enumerate()
                 .map(|(index, value)| {
-                    value.map_or("—".to_owned(), |v| shown(v, unit_of(quantities.get(index).map_or("", String::as_str))))
+                    value.map_or("—".to_owned(), |v| {
+                        shown(v, unit_of(quantities.get(index).map_or("", String::as_str)))
+                    })
                 })
                 .collect(),
         })
@@ -541,9 +536,16 @@ async fn register_post(
     page.name = form.name.clone();
     page.site = form.site.parse().ok();
     let name = Some(form.name.as_str()).filter(|n| !n.trim().is_empty());
-    let registered =
-        devices::register(state.store.as_ref(), &state.data_key_wrap, &access.scope, &page.serial, name, page.site, None)
-            .await;
+    let registered = devices::register(
+        state.store.as_ref(),
+        &state.data_key_wrap,
+        &access.scope,
+        &page.serial,
+        name,
+        page.site,
+        None,
+    )
+    .await;
     match registered {
         Ok((device, key)) => {
             crate::app::audit::org_event(

@@ -107,18 +107,15 @@ async fn setup_post(
             let (cookie, _) = auth::issue_session(&state, user_id, false).await?;
             Ok(see_other_with_cookie("/account?notice=welcome", cookie))
         }
-        Err(SetUpError::Field(field_error)) => {
-            html(&again(None, Some(field_error)))
-        }
+        Err(SetUpError::Field(field_error)) => html(&again(None, Some(field_error))),
         Err(SetUpError::Link) => html(&again(
-                Some(
-                    "This set-up link is wrong, used or expired, or Logvault is already set up. Restart \
+            Some(
+                "This set-up link is wrong, used or expired, or Logvault is already set up. Restart \
                      `logvault serve` on an empty instance for a new link, or sign in."
-                        .to_owned(),
-                ),
-                None,
+                    .to_owned(),
             ),
-        ),
+            None,
+        )),
         Err(SetUpError::Other(err)) => Err(err),
     }
 }

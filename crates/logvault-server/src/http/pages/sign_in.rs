@@ -95,7 +95,13 @@ async fn sign_in_post(
 ) -> Result<Response, ApiError> {
     let next = safe_next(form.next.as_deref());
     let email = form.email.trim().to_owned();
-    let again = |error: String| SignInPage { nav: None, email: email.clone(), next: next.clone(), error: Some(error), notice: None };
+    let again = |error: String| SignInPage {
+        nav: None,
+        email: email.clone(),
+        next: next.clone(),
+        error: Some(error),
+        notice: None,
+    };
     if email.is_empty() || form.password.is_empty() {
         return html(&again("Enter your email and your password.".to_owned()));
     }
@@ -114,16 +120,14 @@ async fn sign_in_post(
             Ok(see_other_with_cookie(&location, cookie))
         }
         Err(ApiError::InvalidCredentials) => html(&again(
-                "The email or password is wrong, or the account is locked after too many wrong attempts (it \
+            "The email or password is wrong, or the account is locked after too many wrong attempts (it \
                  unlocks by itself after 15 minutes)."
-                    .to_owned(),
-            ),
-        ),
+                .to_owned(),
+        )),
         Err(ApiError::TooManyRequests { retry_after_secs }) => html(&again(format!(
-                "Too many failed sign-ins came from your network. Try again in {}.",
-                minutes(retry_after_secs)
-            )),
-        ),
+            "Too many failed sign-ins came from your network. Try again in {}.",
+            minutes(retry_after_secs)
+        ))),
         Err(err) => Err(err),
     }
 }
@@ -175,12 +179,10 @@ async fn code_post(
     }
     match sign_in::second_factor(&state, &pending, form.code.trim()).await {
         Ok((cookie, _)) => Ok(see_other_with_cookie(&next, cookie)),
-        Err(ApiError::InvalidCode) => {
-            again("That code is wrong, expired or already used. Try the next one.")
+        Err(ApiError::InvalidCode) => again("That code is wrong, expired or already used. Try the next one."),
+        Err(ApiError::TooManyRequests { retry_after_secs }) => {
+            again(&format!("Too many wrong codes. Wait {retry_after_secs} seconds for a new code, then try again."))
         }
-        Err(ApiError::TooManyRequests { retry_after_secs }) => again(
-            &format!("Too many wrong codes. Wait {retry_after_secs} seconds for a new code, then try again."),
-        ),
         Err(err) => Err(err),
     }
 }
