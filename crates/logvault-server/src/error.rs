@@ -54,6 +54,10 @@ pub enum ApiError {
     BlockRejected,
     #[error("too many failed sign-ins from this address; retry after {retry_after_secs} seconds")]
     TooManyRequests { retry_after_secs: u64 },
+    #[error(
+        "too many refused blocks from this address; retry after {retry_after_secs} seconds (blocks that verify are still accepted)"
+    )]
+    IngestThrottled { retry_after_secs: u64 },
     #[error("this server has no email configured, so email codes are unavailable; sign in with a password")]
     EmailUnavailable,
     #[error("the server is busy; try again shortly")]
@@ -121,6 +125,9 @@ impl ApiError {
             ApiError::SessionRequired => (StatusCode::FORBIDDEN, "session-required", "Session Required"),
             ApiError::BlockRejected => (StatusCode::UNPROCESSABLE_ENTITY, "block-rejected", "Block Rejected"),
             ApiError::TooManyRequests { .. } => (StatusCode::TOO_MANY_REQUESTS, "rate-limited", "Too Many Requests"),
+            ApiError::IngestThrottled { .. } => {
+                (StatusCode::TOO_MANY_REQUESTS, "ingest-rate-limited", "Too Many Refused Blocks")
+            }
             ApiError::Busy => (StatusCode::SERVICE_UNAVAILABLE, "busy", "Server Busy"),
             ApiError::EmailUnavailable => (StatusCode::SERVICE_UNAVAILABLE, "email-unavailable", "Email Unavailable"),
             ApiError::NotReady(_) => (StatusCode::SERVICE_UNAVAILABLE, "not-ready", "Service Not Ready"),
@@ -221,7 +228,7 @@ impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let problem = self.problem();
         let mut response = problem.status.into_response();
-        if let ApiError::TooManyRequests { retry_after_secs } = self {
+        if let ApiError::TooManyRequests { retry_after_secs } | ApiError::IngestThrottled { retry_after_secs } = self {
             response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(retry_after_secs));
         }
         response.extensions_mut().insert(problem);

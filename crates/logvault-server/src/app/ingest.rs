@@ -171,6 +171,18 @@ impl Ingest {
         }
     }
 
+    /// Verifies, opens, validates and keeps one block like [`Ingest::keep`], but records nothing about a refusal:
+    /// for a client whose failure allowance is spent, whose refusals are answered `429` and no longer audited one by
+    /// one (so a flood of forgeries cannot fill the audit trail), while a block that verifies is still kept.
+    pub async fn keep_unaudited(
+        &self,
+        raw: Vec<u8>,
+        client: &Client,
+        now: i64,
+    ) -> Result<Result<Accepted, Refused>, IngestError> {
+        self.verify_and_keep(raw, client.source, now).await
+    }
+
     /// Refuses, and audits, input the transport could not even frame as bytes of a block (e.g. a bad link text).
     pub async fn refuse_undecodable(&self, client: &Client) -> Result<Refused, IngestError> {
         let refused = Refused::anonymous(IngestRejection::Undecodable);

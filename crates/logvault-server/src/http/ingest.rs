@@ -41,7 +41,8 @@ pub fn routes() -> Routes {
             Doc::new("Upload sealed blocks from a logger or a gateway")
                 .description(
                     "One block as raw bytes or as base64url text (or the whole QR link), or a gateway's JSON batch. \
-                     The device MAC is the authentication; refused blocks cost the address its failure allowance.",
+                     The device MAC is the authentication; refused blocks cost the address its failure allowance, \
+                     blocks that verify never do.",
                 )
                 .request_as("application/octet-stream", binary_schema)
                 .request_as("text/plain", text_schema)
@@ -53,7 +54,7 @@ pub fn routes() -> Routes {
                     one_of::<Accepted, BatchResults>,
                 )
                 .error(422, "the block was not accepted (one answer for an unknown device, a bad MAC or bad content)")
-                .error(429, "too many refused blocks from this address"),
+                .error(429, "a refused block from an address whose failure allowance is spent (`ingest-rate-limited`)"),
             ingest,
         )
         .add(
@@ -100,7 +101,7 @@ enum BatchResult {
 }
 
 /// The answer for blocks of a batch not looked at because the address's allowance is spent.
-const THROTTLED: &str = "not looked at: too many refused blocks from this address; retry later";
+const THROTTLED: &str = "refused, and no longer audited: too many refused blocks from this address; retry later";
 
 /// The one answer to every refused block.
 const REJECTED: &str = "the block was not accepted (unknown device, failed authentication, or invalid content)";
@@ -141,18 +142,27 @@ async fn ingest(
         }
     };
 
-    // Read once, then followed through each debit below: checked before every block, so a batch cannot outrun the
-    // allowance, without a database read per accepted block.
+    // Read once, then followed through each debit below, without a database read per accepted block. Only refusals
+    // spend the allowance (an unknown serial's dummy MAC check among them): a block that verifies is kept whatever
+    // others sent from the same address. Once the allowance is spent, refusals are answered 429 and not audited.
     let mut exhausted = state.store.client_bucket(&client_key, now).await?.retry_after_secs(now);
     let ingest = Ingest::new(Arc::clone(&state.store), Arc::clone(&state.data_key_wrap));
     let client_info = Client { source, request_id };
     let mut results = Vec::with_capacity(blocks.len());
     for raw in blocks {
         if let Some(retry_after_secs) = exhausted {
-            if !batch {
-                return Err(ApiError::TooManyRequests { retry_after_secs });
+            let kept = match raw {
+                Ok(raw) => ingest.keep_unaudited(raw, &client_info, now).await?.ok(),
+                Err(()) => None,
+            };
+            match kept {
+                Some(accepted) => results.push(BatchResult::Accepted(count_accepted(&state, accepted))),
+                None if !batch => return Err(ApiError::IngestThrottled { retry_after_secs }),
+                None => {
+                    state.metrics.count_ingest("throttled", 0);
+                    results.push(BatchResult::Rejected { rejected: THROTTLED });
+                }
             }
-            results.push(BatchResult::Rejected { rejected: THROTTLED });
             continue;
         }
         let outcome = match raw {
@@ -160,17 +170,7 @@ async fn ingest(
             Err(()) => Err(ingest.refuse_undecodable(&client_info).await?),
         };
         match outcome {
-            Ok(accepted) => {
-                match accepted.repeated {
-                    false => state.metrics.count_ingest("stored", accepted.new),
-                    true => state.metrics.count_ingest("duplicate", 0),
-                }
-                results.push(BatchResult::Accepted(Accepted {
-                    device: accepted.serial,
-                    accepted: accepted.new,
-                    duplicates: accepted.duplicates,
-                }));
-            }
+            Ok(accepted) => results.push(BatchResult::Accepted(count_accepted(&state, accepted))),
             Err(refused) => {
                 state.metrics.count_ingest(refused.reason.as_str(), 0);
                 // A refused block costs the address one unit of its failure allowance.
@@ -189,6 +189,15 @@ async fn ingest(
         Some(BatchResult::Accepted(accepted)) => Ok(Json(accepted).into_response()),
         _ => Err(ApiError::BlockRejected),
     }
+}
+
+/// Counts a kept block in the metrics and makes its answer.
+fn count_accepted(state: &AppState, accepted: crate::app::ingest::Accepted) -> Accepted {
+    match accepted.repeated {
+        false => state.metrics.count_ingest("stored", accepted.new),
+        true => state.metrics.count_ingest("duplicate", 0),
+    }
+    Accepted { device: accepted.serial, accepted: accepted.new, duplicates: accepted.duplicates }
 }
 
 /// A page of one channel's measurements: `from`/`to` as RFC 3339 times or Unix seconds (`[from, to)`, default

@@ -132,3 +132,55 @@ both_engines!(
         assert_problem(statistics, 422, "validation-failed").await;
     }
 );
+
+both_engines!(a_block_that_verifies_is_accepted_after_a_hundred_forgeries_from_its_address, async |app: &TestApp| {
+    let (org, _, key) = owned_device(app, "NAT-0001", None).await;
+    let genuine =
+        |counter, first| logvault_protocol::seal(&block("NAT-0001", counter, first, 10), &key, KeyGeneration(0));
+    let forged_key = DeviceKey::from_bytes([7; 16]);
+    let forged = |counter| logvault_protocol::seal(&block("NAT-0001", counter, 0, 10), &forged_key, KeyGeneration(0));
+    let unknown = |counter| logvault_protocol::seal(&block("NAT-9999", counter, 0, 10), &forged_key, KeyGeneration(0));
+    // Someone else behind the same address: forgeries of a registered serial and blocks of unknown serials (the
+    // dummy-MAC work), 60 + 60: the first 100 spend the day's allowance, the rest are 429.
+    for counter in 1..=60 {
+        let expected = if counter <= 50 { 422 } else { 429 };
+        assert_eq!(post_raw(app, forged(counter)).await.status(), expected);
+        assert_eq!(post_raw(app, unknown(counter)).await.status(), expected);
+    }
+    let throttled = post_raw(app, forged(61)).await;
+    assert!(throttled.headers().contains_key("retry-after"));
+    let problem = assert_problem(throttled, 429, "ingest-rate-limited").await;
+    let said = format!("{} {}", problem["title"], problem["detail"]).to_lowercase();
+    assert!(said.contains("refused blocks") && !said.contains("sign"), "{problem}");
+
+    // The logger's own blocks are still kept: alone, as a link, and in a gateway batch beside a forgery.
+    let kept = post_raw(app, genuine(1, 0)).await;
+    assert_eq!(kept.status(), 200);
+    assert_eq!(kept.json::<Value>().await.unwrap()["accepted"], 10);
+    let link = logvault_protocol::to_link("https://logvault.example.test", &genuine(2, 10));
+    assert_eq!(app.post("/api/v1/ingest", "text/plain", link).await.status(), 200);
+    let batch = json!({"blocks": [
+        logvault_protocol::to_payload_text(&genuine(3, 20)),
+        logvault_protocol::to_payload_text(&forged(62)),
+    ]});
+    let answer = app.post("/api/v1/ingest", "application/json", batch.to_string()).await;
+    assert_eq!(answer.status(), 200);
+    let answer: Value = answer.json().await.unwrap();
+    assert_eq!(answer["results"][0]["accepted"], 10, "{answer}");
+    assert!(answer["results"][1]["rejected"].as_str().unwrap().contains("too many refused blocks"), "{answer}");
+
+    // Only the allowance's refusals were audited one by one: a flood past it does not fill the audit trail.
+    let refused_here = ingest_reasons(app, org).await;
+    let refused_anywhere = refused_here.len()
+        + app
+            .server()
+            .store
+            .audit_entries(logvault_core::audit::INSTANCE_CHAIN, 0, 10_000)
+            .await
+            .unwrap()
+            .iter()
+            .filter(|e| e.action.starts_with("ingest."))
+            .count();
+    assert_eq!(refused_anywhere, 100);
+    assert!(refused_here.iter().all(|reason| reason == "reason:authentication-failed"), "{refused_here:?}");
+});
