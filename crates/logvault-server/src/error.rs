@@ -58,6 +58,11 @@ pub enum ApiError {
         "too many refused blocks from this address; retry after {retry_after_secs} seconds (blocks that verify are still accepted)"
     )]
     IngestThrottled { retry_after_secs: u64 },
+    #[error(
+        "blocks are not accepted from a page of another site; scan the code with the server's own page, or upload \
+         without a browser"
+    )]
+    CrossSiteIngest,
     #[error("this server has no email configured, so email codes are unavailable; sign in with a password")]
     EmailUnavailable,
     #[error("the server is busy; try again shortly")]
@@ -114,6 +119,7 @@ impl ApiError {
             ApiError::CsrfRejected => (StatusCode::FORBIDDEN, "csrf", "CSRF Check Failed"),
             ApiError::Forbidden => (StatusCode::FORBIDDEN, "forbidden", "Forbidden"),
             ApiError::CrossSiteForm => (StatusCode::FORBIDDEN, "cross-site-form", "Cross-Site Form Refused"),
+            ApiError::CrossSiteIngest => (StatusCode::FORBIDDEN, "cross-site-ingest", "Cross-Site Upload Refused"),
             ApiError::Conflict { .. } => (StatusCode::CONFLICT, "conflict", "Conflict"),
             ApiError::LastOwner => (StatusCode::CONFLICT, "last-owner", "Last Owner"),
             ApiError::MfaEnrolmentRequired => {
@@ -165,6 +171,16 @@ impl Problem {
 
     /// Renders the problem+json response for `request_id`.
     pub fn render(&self, request_id: &str) -> Response {
+        let json = self.body_json(request_id);
+        let mut response = (self.status, json).into_response();
+        response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static(PROBLEM_JSON));
+        response
+    }
+}
+
+impl Problem {
+    /// The problem+json body for `request_id`.
+    pub fn body_json(&self, request_id: &str) -> Vec<u8> {
         let body = ProblemBody {
             type_uri: format!("/problems/{}", self.slug),
             title: self.title,
@@ -172,10 +188,7 @@ impl Problem {
             detail: if self.status.is_server_error() { None } else { self.detail.as_deref() },
             request_id,
         };
-        let json = serde_json::to_vec(&body).unwrap_or_else(|_| b"{}".to_vec());
-        let mut response = (self.status, json).into_response();
-        response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static(PROBLEM_JSON));
-        response
+        serde_json::to_vec(&body).unwrap_or_else(|_| b"{}".to_vec())
     }
 }
 

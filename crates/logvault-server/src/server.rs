@@ -105,15 +105,18 @@ pub async fn start(config: &Config) -> anyhow::Result<RunningServer> {
     let (serve_task, certificate_pem) = match tls {
         None => {
             crate::telemetry::warn_insecure_http(local_addr);
-            let mut server =
-                axum_server::from_tcp(listener).context("could not serve on the listener")?.handle(handle.clone());
+            let mut server = axum_server::from_tcp(listener)
+                .context("could not serve on the listener")?
+                .handle(handle.clone())
+                .acceptor(http::protocol_errors::Acceptor(axum_server::accept::DefaultAcceptor));
             harden(server.http_builder(), config);
             (tokio::spawn(server.serve(app)), None)
         }
         Some((tls_config, pem)) => {
             let mut server = axum_server::from_tcp_rustls(listener, RustlsConfig::from_config(tls_config))
                 .context("could not serve on the listener")?
-                .handle(handle.clone());
+                .handle(handle.clone())
+                .map(http::protocol_errors::Acceptor);
             harden(server.http_builder(), config);
             (tokio::spawn(server.serve(app)), Some(pem))
         }
@@ -163,11 +166,13 @@ async fn calibrate_password_verification() -> anyhow::Result<u64> {
 
 /// Connection-level limits: a client must finish its request headers in time (no slowloris), idle HTTP/2
 /// connections are pinged and dropped when they stop answering, and one connection cannot open unbounded streams.
+/// HTTP/2's header list limit sits above the application's own (`protocol_errors`), so the application answers.
 fn harden(builder: &mut hyper_util::server::conn::auto::Builder<hyper_util::rt::TokioExecutor>, config: &Config) {
     let header_timeout = Duration::from_secs(config.http.header_read_timeout_secs);
     builder.http1().header_read_timeout(header_timeout);
     builder
         .http2()
+        .max_header_list_size(http::protocol_errors::HTTP2_MAX_HEADER_LIST_BYTES)
         .keep_alive_interval(Duration::from_secs(30))
         .keep_alive_timeout(Duration::from_secs(10))
         .max_concurrent_streams(100);

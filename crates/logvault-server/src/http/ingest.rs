@@ -4,7 +4,8 @@
 //! No user credentials: the device MAC is the authentication. This module frames the bytes, throttles the client
 //! address and renders the answer; each block is verified, validated, kept and (if refused) audited by
 //! `app::ingest::Ingest`. Unknown serial, bad MAC and undecodable input give one and the same 422. Each rejection
-//! costs the client address one unit of its failure allowance, so a flood of forged blocks ends in 429.
+//! costs the client address one unit of its failure allowance, so a flood of forged blocks ends in 429. A post that
+//! a browser makes from a page of another site is refused first (403 `cross-site-ingest`).
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -53,6 +54,7 @@ pub fn routes() -> Routes {
                     "a single block's result, or a batch's results in order",
                     one_of::<Accepted, BatchResults>,
                 )
+                .error(403, "a browser posted from a page of another site (`cross-site-ingest`)")
                 .error(422, "the block was not accepted (one answer for an unknown device, a bad MAC or bad content)")
                 .error(429, "a refused block from an address whose failure allowance is spent (`ingest-rate-limited`)"),
             ingest,
@@ -113,6 +115,12 @@ async fn ingest(
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, ApiError> {
+    // A page of another site may post a text/plain block without any CORS preflight: refused before it can cost
+    // the address its allowance or fill the audit trail. The `/l` page posts from our own origin; gateways and
+    // scripts send neither `Origin` nor `Sec-Fetch-Site`.
+    if crate::http::pages::forms::is_cross_site(&headers, &state.public_url) {
+        return Err(ApiError::CrossSiteIngest);
+    }
     let request_id = request_id.map(|id| id.0.0);
     let now = now_us();
     let client = auth::client_addr(peer.ip(), &headers, &state.trusted_proxies);

@@ -23,17 +23,22 @@ pub struct RequestId(pub String);
 /// Gives every request a fresh random id. A client-supplied `x-request-id` is replaced, never trusted: it would
 /// let a client write arbitrary text into our logs.
 pub async fn request_id(mut request: Request, next: Next) -> Response<Body> {
-    let mut bytes = [0u8; 12];
-    let id = match getrandom::fill(&mut bytes) {
-        Ok(()) => hex::encode(bytes),
-        Err(_) => "unavailable".to_owned(),
-    };
+    let id = fresh_request_id();
     let value = HeaderValue::from_str(&id).unwrap_or(HeaderValue::from_static("invalid"));
     request.headers_mut().insert(REQUEST_ID, value.clone());
     request.extensions_mut().insert(RequestId(id));
     let mut response = next.run(request).await;
     response.headers_mut().insert(REQUEST_ID, value);
     response
+}
+
+/// A new random request id: 24 hexadecimal digits.
+pub fn fresh_request_id() -> String {
+    let mut bytes = [0u8; 12];
+    match getrandom::fill(&mut bytes) {
+        Ok(()) => hex::encode(bytes),
+        Err(_) => "unavailable".to_owned(),
+    }
 }
 
 /// Renders every error response as problem+json with the request id — or, for a browser (`Accept: text/html`), as
@@ -98,7 +103,12 @@ pub const CONTENT_SECURITY_POLICY: &str = "default-src 'none'; script-src 'self'
 /// Sets the security headers on every response, errors included.
 pub async fn security_headers(request: Request, next: Next) -> Response<Body> {
     let mut response = next.run(request).await;
-    let headers = response.headers_mut();
+    insert_security_headers(response.headers_mut());
+    response
+}
+
+/// The security headers of [`security_headers`], also written by `protocol_errors` on the answers it renders.
+pub fn insert_security_headers(headers: &mut axum::http::HeaderMap) {
     headers.insert(header::STRICT_TRANSPORT_SECURITY, HeaderValue::from_static("max-age=31536000; includeSubDomains"));
     headers.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
     headers.insert(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static(CONTENT_SECURITY_POLICY));
@@ -110,7 +120,6 @@ pub async fn security_headers(request: Request, next: Next) -> Response<Body> {
         HeaderName::from_static("permissions-policy"),
         HeaderValue::from_static("camera=(), microphone=(), geolocation=()"),
     );
-    response
 }
 
 /// Logs one line per request and records request metrics. Names the matched route, never the raw path or query

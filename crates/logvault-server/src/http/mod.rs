@@ -1,8 +1,9 @@
 //! The HTTP surface: one router, grouped by resource, wrapped in the layers every response goes through.
 //!
 //! Layer order, outermost first: request id → problem details (renders every error as problem+json with the
-//! request id, or as an HTML page for a browser) → security headers → access log and metrics → panic catcher →
-//! timeout → form CSRF (pages' form posts, at most 64 KiB) → body limit → routes.
+//! request id, or as an HTML page for a browser) → security headers → access log and metrics → request target and
+//! header size limits → panic catcher → timeout → form CSRF (pages' form posts, at most 64 KiB) → body limit →
+//! routes. What hyper refuses before any layer runs is rendered by `protocol_errors::Acceptor` on the connection.
 
 mod csp;
 mod devices;
@@ -20,6 +21,7 @@ mod orgs;
 mod otp;
 pub mod pages;
 mod path;
+pub(crate) mod protocol_errors;
 pub(crate) mod reports;
 pub mod routes;
 pub(crate) mod session;
@@ -60,6 +62,7 @@ fn with_layers(routes: Router<AppState>, state: AppState, config: &Config) -> Ro
                 .layer(axum::middleware::from_fn(middleware::problem_details))
                 .layer(axum::middleware::from_fn(middleware::security_headers))
                 .layer(axum::middleware::from_fn_with_state(state.clone(), middleware::access_log))
+                .layer(axum::middleware::from_fn(protocol_errors::request_limits))
                 .layer(CatchPanicLayer::custom(middleware::panic_response))
                 .layer(TimeoutLayer::with_status_code(
                     StatusCode::REQUEST_TIMEOUT,

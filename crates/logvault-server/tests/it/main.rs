@@ -5,6 +5,7 @@
 
 mod access;
 mod browser;
+mod cross_site_ingest;
 mod devices;
 mod errors;
 mod exports;
@@ -19,6 +20,7 @@ mod metrics;
 mod mfa;
 mod openapi;
 mod otp;
+mod protocol_errors;
 mod retention;
 mod serials;
 mod smtp_sink;

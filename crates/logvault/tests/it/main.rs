@@ -5,6 +5,7 @@
 mod access;
 mod admin;
 mod audit;
+mod crash;
 mod ingest;
 mod logs;
 mod serve;

@@ -50,7 +50,7 @@ pub async fn form_csrf(State(state): State<AppState>, request: Request, next: Ne
 
 /// Whether a browser says the request comes from another site: `Sec-Fetch-Site` other than `same-origin` or `none`,
 /// or else an `Origin` other than this server's. Clients that are not browsers send neither and are not refused.
-fn is_cross_site(headers: &axum::http::HeaderMap, public_url: &str) -> bool {
+pub(crate) fn is_cross_site(headers: &axum::http::HeaderMap, public_url: &str) -> bool {
     if let Some(site) = headers.get("sec-fetch-site").and_then(|v| v.to_str().ok()) {
         return !matches!(site, "same-origin" | "none");
     }
